@@ -1,0 +1,5 @@
+"""aisim kernels: pure array functions over (paths, agents) and (paths, contracts) state.
+
+Every function takes its array namespace ``xp`` as an argument (NumPy, CuPy or any array-API
+namespace). Only :mod:`kernels.backend` imports CuPy. Nothing here imports ``sim``, Mesa or Hydra.
+"""

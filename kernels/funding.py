@@ -1,0 +1,31 @@
+"""Equity funding and payouts, against the external sector.
+
+* Raises: an agent whose cash is below its buffer raises new equity from outside investors, up
+  to ``equity_raise x sentiment`` a month less what it already raised for capex this month.
+  This is how AI labs fund their burn.
+* Payouts: ``payout`` x the cash above twice the buffer goes to shareholders (dividends and
+  buybacks) -- how hyperscalers' non-AI cash flow leaves the network.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from kernels.state import AgentParams
+
+
+def equity_raise(xp: ModuleType, p: AgentParams, alive: Any, cash: Any, sentiment: Any, raised: Any) -> Any:
+    """(paths, agents) USD bn raised to restore the cash buffer.
+
+    sentiment: (paths,); raised: (paths, agents) already raised this month.
+    """
+    room = xp.maximum(p.equity_raise[None, :] * sentiment[:, None] - raised, 0.0)
+    gap = xp.maximum(p.cash_buffer[None, :] - cash, 0.0)
+    return xp.where(alive, xp.minimum(gap, room), 0.0)
+
+
+def payouts(xp: ModuleType, p: AgentParams, alive: Any, cash: Any) -> Any:
+    """(paths, agents) USD bn paid out to shareholders."""
+    excess = xp.maximum(cash - 2.0 * p.cash_buffer[None, :], 0.0)
+    return xp.where(alive, p.payout[None, :] * excess, 0.0)

@@ -1,0 +1,43 @@
+"""Refinancing tests: who can roll maturing debt and who can borrow anew.
+
+A lender rolls a maturing bullet loan, or lends new money, when
+
+* the borrower passes the stated test: alive, equity > 0, and debt / total assets at most its
+  ``max_leverage``; and
+* the lender is alive and, for a bank, its capital ratio (last month's, from
+  :mod:`kernels.regulation`) is at least the regime's requirement. The external sector (outside
+  bond markets) always lends to a borrower that passes; a defaulted lender's book is run off by
+  the buyer of the estate and not rolled.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+from kernels.accounting import party_alive
+from kernels.state import AgentParams, Book
+
+
+def borrower_ok(xp: ModuleType, p: AgentParams, alive: Any, equity: Any, assets: Any, debt: Any) -> Any:
+    """(paths, agents) bool: the borrower passes the refinancing test."""
+    return alive & (equity > 0.0) & (debt <= p.max_leverage[None, :] * assets)
+
+
+def lender_ok(xp: ModuleType, p: AgentParams, alive: Any, capital_ratio: Any, requirement: float) -> Any:
+    """(paths, agents) bool: the lender is alive and, if a bank, meets its capital requirement."""
+    return alive & (~p.is_bank[None, :] | (capital_ratio >= requirement))
+
+
+def refinance_ok(xp: ModuleType, book: Book, borrower: Any, lender: Any, alive: Any) -> Any:
+    """(paths, contracts) bool: both parties of each contract pass their tests.
+
+    borrower, lender: (paths, agents) bool from the functions above; the external sector
+    passes as lender, never needs to pass as borrower (it always pays).
+    """
+    ones = xp.ones((borrower.shape[0],), dtype=xp.bool)
+    b = xp.take(xp.concat([borrower, ones[:, None]], axis=1), book.payer, axis=1)
+    lend = xp.concat([lender, ones[:, None]], axis=1)
+    # a dead lender's claims passed to the external sector's run-off buyer: no roll-over
+    live = xp.take(party_alive(xp, alive), book.payee, axis=1)
+    return b & xp.take(lend, book.payee, axis=1) & live

@@ -1,0 +1,148 @@
+"""The state of a batch of Monte Carlo paths, and the fixed terms it evolves under.
+
+Money is USD bn (float64), time is months. Axis 0 is always paths.
+
+* :class:`Book` -- the contract topology and fixed terms, shared by all paths: (contracts,).
+* :class:`AgentParams` -- behavioural parameters per agent: (agents,).
+* :class:`State` -- everything that evolves: agent fields (paths, agents), contract fields
+  (paths, contracts), macro fields (paths,).
+
+Column ``n_agents`` in any per-party aggregation is the external sector (end users, outside
+investors and bondholders, landlords, depositors), which closes the books.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields, replace
+from typing import Any
+
+# contract kinds (Book.kind)
+LOAN, LEASE, OFFTAKE, BACKSTOP, EQUITY, RVG = range(6)
+KIND_NAMES = ("loan", "lease", "offtake", "backstop", "equity", "rvg")
+# loan amortisation (Book.amort)
+BULLET, LINEAR, REVOLVING = range(3)
+# default causes (State.default_cause)
+NO_DEFAULT, ILLIQUIDITY, INSOLVENCY = range(3)
+CAUSE_NAMES = ("none", "illiquidity", "insolvency")
+NEVER = 1 << 40  # a month that never comes
+
+
+@dataclass(frozen=True)
+class Book:
+    """Contract topology and fixed terms, shared by every path. All arrays are (contracts,).
+
+    payer, payee: int64 agent columns, ``n_agents`` meaning the external sector.
+    amount: loans' starting principal, rvgs' guaranteed value (USD bn).
+    monthly: leases' and offtakes' payment, backstops' monthly cap (USD bn / month).
+    rate: fixed annual rate, or the spread over the base rate where ``floating``.
+    maturity: months of life from ``start``; revolving facilities amortise 1/maturity a month.
+    share: equity stakes' fraction of the investee. exit_month: offtakes end then (scenario).
+    """
+
+    n_agents: int
+    kind: Any
+    payer: Any
+    payee: Any
+    amount: Any
+    monthly: Any
+    rate: Any
+    floating: Any
+    maturity: Any
+    amort: Any
+    start: Any
+    share: Any
+    secured: Any
+    refinance: Any
+    exit_month: Any
+
+    @property
+    def n(self) -> int:
+        return int(self.kind.shape[0])
+
+
+@dataclass(frozen=True)
+class AgentParams:
+    """Behavioural parameters, (agents,) float64 unless stated. See sim.schema.EntityConfig."""
+
+    sector: Any  # int64 sector code
+    revenue: Any
+    non_ai_cash_flow: Any
+    opex: Any
+    cost_share: Any
+    capacity_yield: Any
+    utilisation: Any
+    gpu_life_months: Any
+    capex: Any
+    price_elasticity: Any
+    chip_share: Any
+    cash_buffer: Any
+    equity_raise: Any
+    payout: Any
+    spread: Any
+    max_leverage: Any
+    lend_rate: Any
+    is_bank: Any  # bool
+    is_chipmaker: Any  # bool
+
+
+@dataclass(frozen=True)
+class State:
+    """Everything that evolves, for one chunk of paths.
+
+    Agent fields (paths, agents), USD bn: cash, securities (liquid, at par), gpu (book value of
+    GPUs and data centres), other_assets, other_liab, equity (tracked through the income
+    statement, so that assets = liabilities + equity is a real check); alive (bool);
+    default_month (int64, -1 if alive); default_cause (int64); capital_ratio (banks' equity
+    over risk-weighted assets, +inf for non-banks); loss_caused (credit losses its default
+    imposed, cumulative).
+    Contract fields (paths, contracts): outstanding (loans: principal; equity stakes: the
+    holder's mark), rate (annual, current), maturity (int64 months left), c_alive (bool).
+    Macro fields (paths,): demand (AI demand index), price (GPU rental price index),
+    base_rate (annual), exp_demand, exp_price (adaptive expectations), sentiment.
+    Books of the external sector (paths,): ext_cash (net cash it has paid in, USD bn).
+    Cumulative per path: capex_cum (USD bn), credit_loss (paths, agents + 1) by creditor.
+    """
+
+    month: int
+    cash: Any
+    securities: Any
+    gpu: Any
+    other_assets: Any
+    other_liab: Any
+    equity: Any
+    alive: Any
+    default_month: Any
+    default_cause: Any
+    capital_ratio: Any
+    loss_caused: Any
+    outstanding: Any
+    rate: Any
+    maturity: Any
+    c_alive: Any
+    demand: Any
+    price: Any
+    base_rate: Any
+    exp_demand: Any
+    exp_price: Any
+    sentiment: Any
+    ext_cash: Any
+    capex_cum: Any
+    credit_loss: Any
+
+    def replace(self, **changes: Any) -> State:
+        return replace(self, **changes)
+
+    def take_paths(self, xp: Any, rows: Any) -> State:
+        """The same state restricted to some paths (rows: int64 indices)."""
+        out = {}
+        for f in fields(self):
+            v = getattr(self, f.name)
+            out[f.name] = v if f.name == "month" else xp.take(v, rows, axis=0)
+        return State(**out)
+
+
+AGENT_FIELDS = (
+    "cash", "securities", "gpu", "other_assets", "other_liab", "equity",
+    "alive", "default_month", "default_cause",
+)
+CONTRACT_FIELDS = ("outstanding", "rate", "maturity", "c_alive")

@@ -1,0 +1,141 @@
+"""Mesa agents: one class per sector. They carry identity and behaviour, never balance sheets.
+
+Each agent knows its name, sector, column and behavioural parameters; its balance sheet lives in
+the model's arrays and is exposed read-only (``agent.cash`` is that column across paths, a
+read-only NumPy copy). A sector's policies are class methods that run once for all its members
+over all paths, on the contiguous block of columns the sector occupies.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import mesa
+import numpy as np
+
+from kernels import investment, operations
+from kernels.backend import to_numpy
+
+if TYPE_CHECKING:
+    from sim.model import AIFinanceModel
+
+
+class SectorAgent(mesa.Agent):
+    """Base class of the sector agents. Subclasses override the policies they have."""
+
+    sector: ClassVar[str] = ""
+
+    def __init__(self, model: AIFinanceModel, name: str, column: int, params: Any) -> None:
+        super().__init__(model)
+        self.name = name
+        self.column = column
+        self.params = params  # the EntityConfig: behavioural parameters and sources
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.name!r}, column={self.column})"
+
+    def _column(self, field: str) -> np.ndarray:
+        arr = to_numpy(getattr(self.model.state, field)[:, self.column]).copy()
+        arr.flags.writeable = False
+        return arr
+
+    cash = property(lambda self: self._column("cash"), doc="(paths,) USD bn")
+    securities = property(lambda self: self._column("securities"), doc="(paths,) USD bn")
+    gpu = property(lambda self: self._column("gpu"), doc="(paths,) USD bn, GPU book value")
+    other_assets = property(lambda self: self._column("other_assets"), doc="(paths,) USD bn")
+    other_liabilities = property(lambda self: self._column("other_liab"), doc="(paths,) USD bn")
+    equity = property(lambda self: self._column("equity"), doc="(paths,) USD bn")
+    alive = property(lambda self: self._column("alive"), doc="(paths,) bool")
+    default_month = property(lambda self: self._column("default_month"), doc="(paths,) -1 if alive")
+
+    # ---- sector policies: (model, cols) -> (paths, len(cols)) arrays -----------------------
+    @classmethod
+    def spot_sales(cls, model: AIFinanceModel, cols: slice, committed: Any) -> tuple[Any, Any]:
+        """(spot revenue, unsold capacity value); only compute providers sell capacity."""
+        z = model.zeros(cols)
+        return z, z
+
+    @classmethod
+    def plan_capex(cls, model: AIFinanceModel, cols: slice) -> Any:
+        """GPU capex this sector wants this month; only compute providers invest."""
+        return model.zeros(cols)
+
+    @classmethod
+    def credit_offer(cls, model: AIFinanceModel, cols: slice, healthy: Any) -> Any:
+        """New AI lending this sector offers this month; only lenders lend."""
+        return model.zeros(cols)
+
+
+class ComputeProvider(SectorAgent):
+    """Sells GPU capacity on offtakes and spot, and invests from adaptive expectations."""
+
+    @classmethod
+    def spot_sales(cls, model: AIFinanceModel, cols: slice, committed: Any) -> tuple[Any, Any]:
+        s = model.state
+        return operations.spot_market(
+            model.xp, model.sector_params(cols), s.gpu[:, cols], committed[:, cols], s.demand, s.price,
+        )
+
+    @classmethod
+    def plan_capex(cls, model: AIFinanceModel, cols: slice) -> Any:
+        s = model.state
+        return investment.planned_capex(
+            model.xp, model.sector_params(cols), s.alive[:, cols], s.exp_demand, s.exp_price,
+        )
+
+
+class Lender(SectorAgent):
+    """Offers new AI lending: ``lend_rate`` x cash above its buffer, when it passes its tests."""
+
+    @classmethod
+    def credit_offer(cls, model: AIFinanceModel, cols: slice, healthy: Any) -> Any:
+        p = model.sector_params(cols)
+        spare = investment.spare_cash(model.xp, p, model.state.cash[:, cols])
+        return model.xp.where(healthy[:, cols], p.lend_rate[None, :] * spare, 0.0)
+
+
+class Chipmaker(SectorAgent):
+    """Sells GPUs: its revenue is the others' capex (by chip share). Holds stakes, writes backstops."""
+
+    sector = "chipmaker"
+
+
+class Hyperscaler(ComputeProvider):
+    """Large non-AI cash flow, AI cloud revenue, capex, offtakes with neoclouds, SPV leases."""
+
+    sector = "hyperscaler"
+
+
+class Neocloud(ComputeProvider):
+    """GPU capacity financed with GPU-backed loans; a few take-or-pay customers plus spot."""
+
+    sector = "neocloud"
+
+
+class AILab(SectorAgent):
+    """End-user revenue that grows with AI demand; compute commitments; funded by equity raises."""
+
+    sector = "ai_lab"
+
+
+class PrivateCreditFund(Lender):
+    """Lends to neoclouds and SPVs from LP capital plus bank back-leverage."""
+
+    sector = "private_credit"
+
+
+class Bank(Lender):
+    """Lends to the sector and to private-credit funds, within its capital requirement."""
+
+    sector = "bank"
+
+
+class SPV(SectorAgent):
+    """Bankruptcy-remote owner of data-centre assets, bond-funded, paid by a hyperscaler's lease."""
+
+    sector = "spv"
+
+
+SECTOR_CLASSES: dict[str, type[SectorAgent]] = {
+    c.sector: c for c in (Chipmaker, Hyperscaler, Neocloud, AILab, PrivateCreditFund, Bank, SPV)
+}

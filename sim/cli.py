@@ -1,0 +1,48 @@
+"""Command line: ``aisim`` (and ``python -m sim``) runs one configuration; ``-m`` sweeps.
+
+A thin ``@hydra.main`` wrapper around :func:`sim.runner.run`. User mistakes end with one line
+on stderr naming the problem and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
+
+from kernels.backend import BackendError
+from sim.schema import Config, ConfigError
+from sim.summary import summary_table
+
+CONFIG_PATH = "pkg://sim.conf"
+
+ConfigStore.instance().store(name="aisim_schema", node=Config)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
+def _main(cfg: DictConfig) -> None:
+    from sim.runner import run
+
+    logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        result = run(cfg, run_dir)
+    except (ConfigError, BackendError) as exc:
+        print(f"aisim: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    if result.backend.reason:
+        print(f"aisim: {result.backend.reason}", file=sys.stderr)
+    print(summary_table(result.results, run_dir))
+
+
+def main(argv: Any = None) -> None:
+    """Console-script entry point."""
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    _main()

@@ -1,0 +1,140 @@
+"""From a calibration config to arrays: agents in sector order, parameters, the contract book.
+
+Agents are ordered by sector (the order of :data:`sim.schema.SECTORS`), so every sector is a
+contiguous block of columns and a sector's policy reads and writes one slice. The book holds the
+calibrated contracts followed by one revolving capex facility per (compute provider, lender)
+pair, through which new investment loans are made.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from kernels.state import (
+    BULLET, EQUITY, KIND_NAMES, LINEAR, LOAN, NEVER, REVOLVING, AgentParams, Book,
+)
+from sim.schema import COMPUTE_SECTORS, EXTERNAL, SECTORS
+
+PARAM_FIELDS = (
+    "revenue", "non_ai_cash_flow", "opex", "cost_share", "capacity_yield", "utilisation",
+    "gpu_life_months", "capex", "price_elasticity", "chip_share", "cash_buffer", "equity_raise",
+    "payout", "spread", "max_leverage", "lend_rate",
+)
+BALANCE_FIELDS = ("cash", "securities", "gpu", "other_assets", "other_liabilities")
+
+
+@dataclass
+class World:
+    """Host-side (NumPy) description of the agents and contracts, independent of paths."""
+
+    names: list[str]
+    sectors: list[str]
+    entities: list[Any]  # the EntityConfig of each column
+    blocks: dict[str, slice]  # sector -> its columns
+    params: dict[str, np.ndarray]  # (agents,) arrays
+    balance: dict[str, np.ndarray]  # (agents,) starting balance sheet
+    contracts: dict[str, np.ndarray]  # (contracts,) arrays, book terms
+    contract_names: list[str]
+    n_calibrated: int  # contracts before the capex facilities
+    facility_borrower: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    facility_lender: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+    @property
+    def n_agents(self) -> int:
+        return len(self.names)
+
+    @property
+    def n_contracts(self) -> int:
+        return len(self.contract_names)
+
+    def column(self, name: str) -> int:
+        return self.names.index(name)
+
+    def book(self, xp: ModuleType) -> Book:
+        c = self.contracts
+        return Book(n_agents=self.n_agents, **{k: xp.asarray(v) for k, v in c.items()})
+
+    def agent_params(self, xp: ModuleType) -> AgentParams:
+        sector_code = np.array([SECTORS.index(s) for s in self.sectors], dtype=np.int64)
+        arrays = {k: xp.asarray(v) for k, v in self.params.items()}
+        return AgentParams(
+            sector=xp.asarray(sector_code),
+            is_bank=xp.asarray(np.array([s == "bank" for s in self.sectors], dtype=bool)),
+            is_chipmaker=xp.asarray(np.array([s == "chipmaker" for s in self.sectors], dtype=bool)),
+            **arrays,
+        )
+
+
+def build_world(calibration: Any, investment: Any, offtake_exits: dict | None = None) -> World:
+    """Build the :class:`World` of a (validated) calibration config."""
+    entities = sorted(calibration.entities, key=lambda e: SECTORS.index(e.sector))
+    names = [e.name for e in entities]
+    sectors = [e.sector for e in entities]
+    index = {n: i for i, n in enumerate(names)}
+    n = len(names)
+    blocks = {}
+    for s in SECTORS:
+        cols = [i for i, x in enumerate(sectors) if x == s]
+        blocks[s] = slice(cols[0], cols[-1] + 1) if cols else slice(0, 0)
+    params = {k: np.array([float(getattr(e, k)) for e in entities]) for k in PARAM_FIELDS}
+    balance = {k: np.array([float(getattr(e, k)) for e in entities]) for k in BALANCE_FIELDS}
+
+    exits = {index[k]: int(v) for k, v in (offtake_exits or {}).items()}
+    rows: list[dict[str, Any]] = []
+    cnames: list[str] = []
+    for c in calibration.contracts:
+        payer = n if c.payer == EXTERNAL else index[c.payer]
+        rows.append(dict(
+            kind=KIND_NAMES.index(c.kind), payer=payer,
+            payee=n if c.payee == EXTERNAL else index[c.payee],
+            amount=float(c.amount), monthly=float(c.monthly), rate=float(c.rate),
+            floating=bool(c.floating), maturity=int(c.maturity) if c.kind != "equity" else NEVER,
+            amort=BULLET if c.amortisation == "bullet" else LINEAR, start=int(c.start),
+            share=float(c.share), secured=bool(c.secured), refinance=bool(c.refinance),
+            exit_month=exits.get(payer, NEVER) if c.kind == "offtake" else NEVER,
+        ))
+        cnames.append(c.name)
+    n_cal = len(rows)
+    borrowers = [i for i, s in enumerate(sectors) if s in COMPUTE_SECTORS and params["capex"][i] > 0]
+    lenders = [i for i in range(n) if params["lend_rate"][i] > 0]
+    fb, fl = [], []
+    for b in borrowers:
+        for lnd in lenders:
+            rows.append(dict(
+                kind=LOAN, payer=b, payee=lnd, amount=0.0, monthly=0.0,
+                rate=float(params["spread"][b]), floating=True, maturity=int(investment.loan_term),
+                amort=REVOLVING, start=0, share=0.0, secured=True, refinance=False, exit_month=NEVER,
+            ))
+            cnames.append(f"capex facility {names[b]} <- {names[lnd]}")
+            fb.append(b)
+            fl.append(lnd)
+    dtypes = dict(kind=np.int64, payer=np.int64, payee=np.int64, amount=float, monthly=float,
+                  rate=float, floating=bool, maturity=np.int64, amort=np.int64, start=np.int64,
+                  share=float, secured=bool, refinance=bool, exit_month=np.int64)
+    contracts = {k: np.array([r[k] for r in rows], dtype=t).reshape(len(rows)) for k, t in dtypes.items()}
+    return World(
+        names=names, sectors=sectors, entities=entities, blocks=blocks, params=params,
+        balance=balance, contracts=contracts, contract_names=cnames, n_calibrated=n_cal,
+        facility_borrower=np.array(fb, dtype=np.int64), facility_lender=np.array(fl, dtype=np.int64),
+    )
+
+
+def initial_stake_marks(world: World) -> np.ndarray:
+    """(contracts,) starting marks of equity stakes: share x the investee's book equity,
+    measured before its own stakes (a one-pass start, consistent with the lagged monthly marks)."""
+    c = world.contracts
+    b = world.balance
+    n = world.n_agents
+    assets = b["cash"] + b["securities"] + b["gpu"] + b["other_assets"]
+    loans = c["kind"] == LOAN
+    held = np.bincount(c["payee"][loans], weights=c["amount"][loans], minlength=n + 1)[:n]
+    owed = np.bincount(c["payer"][loans], weights=c["amount"][loans], minlength=n + 1)[:n]
+    equity = assets + held - b["other_liabilities"] - owed
+    marks = np.zeros(world.n_contracts)
+    stake = c["kind"] == EQUITY
+    marks[stake] = c["share"][stake] * np.maximum(equity[np.minimum(c["payer"][stake], n - 1)], 0.0)
+    return marks

@@ -1,0 +1,24 @@
+"""Shared fixtures: compose the real config with Hydra and shrink it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+from omegaconf import DictConfig
+
+import sim.cli  # noqa: F401 -- registers the schema in Hydra's ConfigStore
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def make_cfg(*overrides: str) -> DictConfig:
+    """The real config composed from conf/, with overrides (Hydra syntax)."""
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+@pytest.fixture
+def small_cfg() -> DictConfig:
+    return make_cfg("paths.n=16", "horizon=12", "backend=numpy", "output.progress=false")
