@@ -59,6 +59,9 @@ class EntityConfig:
     spread: float = 0.03  # credit spread on new floating borrowing, annual
     max_leverage: float = 0.8  # refinancing test: debt / total assets at most this
     lend_rate: float = 0.0  # lenders: share of spare cash lent to new AI borrowing per month
+    # private-credit funds (semi-liquid vehicles): LP redemptions, monthly shares of NAV
+    redemption_base: float = 0.0  # redemption requests in a calm month
+    redemption_sensitivity: float = 0.0  # extra requests per unit of last month's loss rate
     # notes: every number should be traceable
     sources: dict[str, str] = field(default_factory=dict)
     assumptions: dict[str, str] = field(default_factory=dict)
@@ -86,6 +89,9 @@ class ContractConfig:
     share: float = 0.0  # equity stakes: fraction of the investee held
     secured: bool = False  # loans: secured on the borrower's GPUs
     refinance: bool = True  # loans: lender rolls the bullet at maturity if the tests pass
+    # loans: loan-to-value covenant. Secured loans: debt / GPU collateral value; lines to
+    # private-credit funds: debt / NAV (the back-leverage trigger). 0 = covenants.ltv_max.
+    ltv_max: float = 0.0
     source: str = ""
     assumption: str = ""
 
@@ -143,12 +149,18 @@ class ScenarioConfig:
     sentiment: float = 1.0  # equity-market sentiment (scales equity raises)
     # {agent name: month}: that agent's offtakes as buyer are not renewed from that month
     offtake_exits: dict[str, int] = field(default_factory=dict)
+    # sectors that cannot raise equity from outside investors in months [from, from + months)
+    equity_freeze_sectors: list[str] = field(default_factory=list)
+    equity_freeze_from: int = 0
+    equity_freeze_months: int = 0
 
 
 # --------------------------------------------------------------------------- regime
 @dataclass
 class RiskWeights:
-    ai_loans: float = 1.0  # bank loans to the AI sector
+    ai_loans: float = 1.0  # bank loans to AI companies (chipmakers, hyperscalers, neoclouds, labs)
+    nbfi_loans: float = 1.0  # bank loans to private-credit funds (back-leverage lines)
+    spv_loans: float = 1.0  # bank loans to data-centre SPVs
     other_assets: float = 1.0  # the rest of the loan book
     securities: float = 0.0
     equity_stakes: float = 2.5
@@ -156,10 +168,29 @@ class RiskWeights:
 
 @dataclass
 class RegimeConfig:
+    """Regulatory parameters. Bank ratios are shares of RWA or of total exposure."""
+
     name: str = MISSING
     description: str = ""
-    capital_requirement: float = 0.105  # CET1 minimum + buffers, share of RWA
+    # banks
+    capital_requirement: float = 0.105  # CET1 minimum + conservation buffer + G-SIB surcharge
+    countercyclical_buffer: float = 0.0  # added to the requirement in calm months
+    release_buffer_in_stress: bool = False  # the countercyclical buffer drops to 0 in stress
     risk_weights: RiskWeights = field(default_factory=RiskWeights)
+    leverage_requirement: float = 0.03  # Tier 1 / total exposure
+    large_exposure_limit: float = 0.25  # exposure to one counterparty / Tier 1
+    ai_concentration_limit: float = 0.0  # AI-sector exposure / Tier 1; 0 = no limit
+    deleveraging_speed: float = 0.05  # share of the RWA gap a bank sheds a month
+    # private-credit funds
+    fund_leverage_cap: float = 0.0  # debt / NAV; 0 = no cap
+    fund_liquidity_buffer: float = 0.0  # cash kept as a share of NAV
+    fund_redemption_gate: float = 1.0  # most of NAV paid out to redeeming LPs a month
+    # SPVs: consolidate SPV debt and residual-value guarantees into the sponsor's leverage
+    spv_consolidation: bool = False
+    # GPU collateral
+    gpu_haircut_floor: float = 0.0  # collateral counted at most (1 - floor) of market value
+    gpu_valuation_life_months: float = 0.0  # economic life for valuing collateral; 0 = scenario's
+    gpu_ltv_cap: float = 0.0  # most new GPU-secured lending per collateral value; 0 = no cap
 
 
 # --------------------------------------------------------------------------- run
@@ -175,6 +206,51 @@ class InvestmentConfig:
     refinance_term: int = 36  # months a refinanced bullet loan runs on
     recovery_gpu: float = 0.5  # share of GPU book value recovered in liquidation
     recovery_other: float = 0.7  # share of other assets recovered in liquidation
+
+
+@dataclass
+class ChannelsConfig:
+    """Contagion channels, each switchable (all on by default). See docs/channels.md."""
+
+    clearing: bool = True  # greatest clearing vector (Eisenberg-Noe / Rogers-Veraart)
+    fire_sales: bool = True  # collateral sold into a market of limited depth depresses its price
+    covenants: bool = True  # loan-to-value covenants and margin calls
+    contract_contagion: bool = True  # offtakes, backstops, guarantees and stakes follow defaults
+    bank_regulation: bool = True  # capital, leverage and large-exposure limits bind on lending
+    fund_runs: bool = True  # LP redemptions, gates, back-leverage NAV triggers
+    market_feedback: bool = True  # spreads and sentiment respond to defaults and losses
+
+
+@dataclass
+class ClearingConfig:
+    alpha: float = 1.0  # share of outside assets realised by a defaulting payer (Rogers-Veraart)
+    beta: float = 1.0  # share of incoming payments passed on by a defaulting payer
+
+
+@dataclass
+class CollateralConfig:
+    """The market for used GPUs."""
+
+    valuation_life_months: float = 48.0  # economic life over which a GPU earns its rent
+    depth: float = 50.0  # USD bn of GPU book sold in a month that moves the price by ~63% (exp.)
+    impact: str = "exponential"  # exponential | linear
+    recovery: float = 0.1  # monthly share of the fire-sale discount that heals
+
+
+@dataclass
+class CovenantConfig:
+    ltv_max: float = 0.9  # default loan-to-value covenant of secured loans and fund lines
+    cure_share: float = 1.0  # share of the excess debt a breach forces the borrower to repay
+
+
+@dataclass
+class MarketConfig:
+    """Feedback from the month's losses to spreads and sentiment."""
+
+    spread_per_loss: float = 0.5  # annual spread add-on per unit of loss rate (losses / AI debt)
+    sentiment_per_loss: float = 5.0  # sentiment drop per unit of loss rate
+    sentiment_per_default: float = 0.1  # sentiment drop per defaulting AI company
+    recovery: float = 0.05  # monthly healing toward calm (spread 0, sentiment the scenario's)
 
 
 @dataclass
@@ -202,6 +278,11 @@ class Config:
     scenario: ScenarioConfig = MISSING
     regime: RegimeConfig = MISSING
     investment: InvestmentConfig = field(default_factory=InvestmentConfig)
+    channels: ChannelsConfig = field(default_factory=ChannelsConfig)
+    clearing: ClearingConfig = field(default_factory=ClearingConfig)
+    collateral: CollateralConfig = field(default_factory=CollateralConfig)
+    covenants: CovenantConfig = field(default_factory=CovenantConfig)
+    market: MarketConfig = field(default_factory=MarketConfig)
     systemic: SystemicConfig = field(default_factory=SystemicConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
@@ -209,9 +290,9 @@ class Config:
 # --------------------------------------------------------------------------- validation
 _NONNEG_ENTITY = (
     "cash securities gpu other_assets other_liabilities revenue non_ai_cash_flow opex capex "
-    "cash_buffer equity_raise capacity_yield chip_share"
+    "cash_buffer equity_raise capacity_yield chip_share redemption_sensitivity"
 ).split()
-_UNIT_ENTITY = "cost_share utilisation payout lend_rate max_leverage".split()
+_UNIT_ENTITY = "cost_share utilisation payout lend_rate max_leverage redemption_base".split()
 
 
 def _check(cond: bool, msg: str) -> None:
@@ -268,7 +349,7 @@ def validate(cfg: Any) -> None:
                 f"valid: {', '.join(valid_parties)}",
             )
         _check(c.payer != c.payee, f"{where}: payer and payee are both {c.payer!r}")
-        for key in ("amount", "monthly", "rate", "share"):
+        for key in ("amount", "monthly", "rate", "share", "ltv_max"):
             _check(getattr(c, key) >= 0, f"{where}.{key}={getattr(c, key)}: must be >= 0")
         _check(c.share <= 1, f"{where}.share={c.share}: must be in [0, 1]")
         _check(c.start >= 0, f"{where}.start={c.start}: must be >= 0")
@@ -297,10 +378,32 @@ def validate(cfg: Any) -> None:
     for who in sc.offtake_exits:
         _check(who in names, f"scenario.offtake_exits: {who!r} is not an entity; valid: {', '.join(sorted(names))}")
 
+    for s_ in sc.equity_freeze_sectors:
+        _check(s_ in SECTORS, f"scenario.equity_freeze_sectors: {s_!r} is not a sector; valid: {', '.join(SECTORS)}")
+    _check(sc.equity_freeze_from >= 0 and sc.equity_freeze_months >= 0,
+           "scenario.equity_freeze_from and equity_freeze_months must be >= 0")
+
     rg = cfg.regime
-    _check(0 <= rg.capital_requirement <= 1, "regime.capital_requirement must be in [0, 1]")
-    for key in ("ai_loans", "other_assets", "securities", "equity_stakes"):
+    for key in ("capital_requirement", "countercyclical_buffer", "leverage_requirement",
+                "fund_liquidity_buffer", "fund_redemption_gate", "gpu_haircut_floor", "deleveraging_speed"):
+        _check(0 <= getattr(rg, key) <= 1, f"regime.{key}={getattr(rg, key)}: must be in [0, 1]")
+    for key in ("large_exposure_limit", "ai_concentration_limit", "fund_leverage_cap",
+                "gpu_valuation_life_months", "gpu_ltv_cap"):
+        _check(getattr(rg, key) >= 0, f"regime.{key}={getattr(rg, key)}: must be >= 0")
+    for key in ("ai_loans", "nbfi_loans", "spv_loans", "other_assets", "securities", "equity_stakes"):
         _check(getattr(rg.risk_weights, key) >= 0, f"regime.risk_weights.{key} must be >= 0")
+
+    _check(0 < cfg.clearing.alpha <= 1 and 0 < cfg.clearing.beta <= 1, "clearing.alpha and clearing.beta must be in (0, 1]")
+    col = cfg.collateral
+    _check(col.valuation_life_months >= 1, "collateral.valuation_life_months must be at least 1")
+    _check(col.depth > 0, "collateral.depth must be > 0 (USD bn)")
+    _check(col.impact in ("exponential", "linear"), f"collateral.impact={col.impact!r}: use exponential or linear")
+    _check(0 <= col.recovery <= 1, "collateral.recovery must be in [0, 1]")
+    _check(cfg.covenants.ltv_max > 0, "covenants.ltv_max must be > 0")
+    _check(0 <= cfg.covenants.cure_share <= 1, "covenants.cure_share must be in [0, 1]")
+    for key in ("spread_per_loss", "sentiment_per_loss", "sentiment_per_default"):
+        _check(getattr(cfg.market, key) >= 0, f"market.{key} must be >= 0")
+    _check(0 <= cfg.market.recovery <= 1, "market.recovery must be in [0, 1]")
 
     inv = cfg.investment
     _check(inv.loan_term >= 1, "investment.loan_term must be at least 1 month")
