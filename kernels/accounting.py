@@ -42,8 +42,17 @@ def to_payees(xp: ModuleType, book: Book, alive: Any, values: Any) -> tuple[Any,
     return to_agents[:, : book.n_agents], xp.sum(xp.where(live, zero, values), axis=1)
 
 
-def from_payers(xp: ModuleType, book: Book, values: Any) -> tuple[Any, Any]:
-    """Aggregate per-contract amounts by payer: (paths, agents) and the external's (paths,)."""
+def from_payers(xp: ModuleType, book: Book, values: Any, alive: Any = None) -> tuple[Any, Any]:
+    """Aggregate per-contract amounts by payer: (paths, agents) and the external's (paths,).
+
+    With ``alive`` given, amounts whose payer has defaulted are the external sector's: it took
+    over those contracts (only when contract contagion is switched off do any stay live).
+    """
+    if alive is not None:
+        live = xp.take(party_alive(xp, alive), book.payer, axis=1) & (book.payer < book.n_agents)
+        zero = xp.zeros_like(values)
+        agg = segment_sum(xp, xp.where(live, values, zero), book.payer, book.n_agents + 1)
+        return agg[:, : book.n_agents], xp.sum(xp.where(live, zero, values), axis=1)
     agg = segment_sum(xp, values, book.payer, book.n_agents + 1)
     return agg[:, : book.n_agents], agg[:, book.n_agents]
 
