@@ -85,6 +85,24 @@ def _is(xp: ModuleType, name: str) -> bool:
     return getattr(xp, "__name__", "").split(".")[0] == name
 
 
+_OFFSETS: dict[tuple[int, int, int], tuple[Any, Any]] = {}
+_OFFSETS_MAX = 64
+
+
+def _flat_offsets(xp: ModuleType, index: Any, paths: int, n: int) -> Any:
+    """Flattened bin numbers ``path * n + index[c]``, cached: the same book is aggregated many
+    times a month. The cache keeps a reference to ``index``, so its id cannot be reused."""
+    key = (id(index), paths, n)
+    hit = _OFFSETS.get(key)
+    if hit is not None and hit[0] is index:
+        return hit[1]
+    flat = ((xp.arange(paths, dtype=xp.int64) * n)[:, None] + index[None, :]).reshape(-1)
+    if len(_OFFSETS) >= _OFFSETS_MAX:
+        _OFFSETS.pop(next(iter(_OFFSETS)))
+    _OFFSETS[key] = (index, flat)
+    return flat
+
+
 def segment_sum(xp: ModuleType, values: Any, index: Any, n: int) -> Any:
     """Sum columns of ``values`` into ``n`` bins: ``out[p, k] = sum(values[p, c] for index[c] == k)``.
 
@@ -97,8 +115,8 @@ def segment_sum(xp: ModuleType, values: Any, index: Any, n: int) -> Any:
     if values.shape[1] == 0:
         return xp.zeros((paths, n), dtype=values.dtype)
     if _is(xp, "numpy") or _is(xp, "cupy"):
-        offsets = (xp.arange(paths, dtype=xp.int64) * n)[:, None] + index[None, :]
-        flat = xp.bincount(offsets.reshape(-1), weights=values.reshape(-1), minlength=paths * n)
+        offsets = _flat_offsets(xp, index, paths, n)
+        flat = xp.bincount(offsets, weights=values.reshape(-1), minlength=paths * n)
         return flat.reshape(paths, n)
     # Generic array-API fallback: a dense one-hot incidence matrix.
     onehot = xp.astype(index[:, None] == xp.arange(n, dtype=index.dtype)[None, :], values.dtype)

@@ -15,6 +15,7 @@ from typing import Any
 
 import mesa
 import numpy as np
+from omegaconf import DictConfig, OmegaConf
 
 from kernels import (
     accounting,
@@ -65,6 +66,9 @@ class AIFinanceModel(mesa.Model):
 
     def __init__(self, cfg: Any, world: World | None, path_index: Any, xp: ModuleType) -> None:
         super().__init__(rng=int(cfg.seed))
+        if isinstance(cfg, DictConfig):
+            # plain dataclasses: attribute access on a DictConfig is far too slow for the month loop
+            cfg = OmegaConf.to_object(cfg)
         if world is None:
             world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits),
                                 regime=cfg.regime, covenants=cfg.covenants)
@@ -209,6 +213,10 @@ class AIFinanceModel(mesa.Model):
         return ok
 
     def _ratios(self, state: State) -> State:
+        return self._ratios_rwa(state)[0]
+
+    def _ratios_rwa(self, state: State) -> tuple[State, Any]:
+        """The state with banks' capital and leverage ratios, and the RWA behind them."""
         xp, rw = self.xp, self.cfg.regime.risk_weights
         bs = accounting.balance_sheet(xp, self.book, state)
         rwa = regulation.risk_weighted_assets(
@@ -220,7 +228,7 @@ class AIFinanceModel(mesa.Model):
         return state.replace(
             capital_ratio=regulation.capital_ratio(xp, p.is_bank, state.alive, state.equity, rwa),
             leverage_ratio=regulation.leverage_ratio(xp, p.is_bank, state.alive, state.equity, bs["assets"]),
-        )
+        ), rwa
 
     def _lend(self, state: State, need: Any, healthy: Any) -> tuple[Any, Any, Any]:
         """Allocate new lending over the facilities, within large-exposure room."""
@@ -387,9 +395,10 @@ class AIFinanceModel(mesa.Model):
         refused = dues.active & (book.kind == LOAN)[None, :] & (dues.principal > 0) & (book.amort == BULLET)[None, :]
         need, _ = accounting.from_payers(xp, book, xp.where(refused, dues.principal, 0.0))
         need = xp.where(b_ok, need, 0.0)
-        amount, borrowed, lent = self._lend(s, need, l_ok)
-        s = s.replace(cash=s.cash + borrowed - lent, outstanding=self._add_to_facilities(s.outstanding, amount),
-                      credit_supply=s.credit_supply + xp.sum(amount, axis=1))
+        if bool(xp.any(need > 0)):
+            amount, borrowed, lent = self._lend(s, need, l_ok)
+            s = s.replace(cash=s.cash + borrowed - lent, outstanding=self._add_to_facilities(s.outstanding, amount),
+                          credit_supply=s.credit_supply + xp.sum(amount, axis=1))
         contracted, _ = accounting.to_payees(xp, book, s.alive, dues.payment)
         costs = xp.where(s.alive, operations.operating_costs(xp, self.params, self.scratch["ai_revenue"], contracted), 0.0)
         cl = self.cfg.clearing
@@ -461,22 +470,19 @@ class AIFinanceModel(mesa.Model):
         self.state = s
 
     def phase_regulation(self) -> None:
-        xp, s, rg = self.xp, self._ratios(self.state), self.cfg.regime
+        xp, rg = self.xp, self.cfg.regime
+        s, rwa = self._ratios_rwa(self.state)
         if self.ch.bank_regulation:
-            h = float(self.cfg.market.loan_sale_haircut)
-            bs = accounting.balance_sheet(xp, self.book, s)
-            rw = rg.risk_weights
-            rwa = regulation.risk_weighted_assets(
-                xp, self.book, s.alive, s.c_alive, s.outstanding, self.book.risk_weight, s.other_assets,
-                s.securities, bs["stakes"], float(rw.other_assets), float(rw.securities), float(rw.equity_stakes),
-            )
             sell = regulation.deleveraging(xp, self.params.is_bank, s.alive, s.equity, rwa, s.other_assets,
-                                           self.requirement(s), float(rw.other_assets), float(rg.deleveraging_speed))
-            s = self._ratios(s.replace(
-                cash=s.cash + sell * (1.0 - h), other_assets=s.other_assets - sell, equity=s.equity - sell * h,
-                ext_cash=s.ext_cash - xp.sum(sell * (1.0 - h), axis=1),
-                forced_sales=s.forced_sales + xp.sum(sell, axis=1),
-            ))
+                                           self.requirement(s), float(rg.risk_weights.other_assets),
+                                           float(rg.deleveraging_speed))
+            if bool(xp.any(sell > 0)):
+                h = float(self.cfg.market.loan_sale_haircut)
+                s = self._ratios(s.replace(
+                    cash=s.cash + sell * (1.0 - h), other_assets=s.other_assets - sell, equity=s.equity - sell * h,
+                    ext_cash=s.ext_cash - xp.sum(sell * (1.0 - h), axis=1),
+                    forced_sales=s.forced_sales + xp.sum(sell, axis=1),
+                ))
         self.state = s
 
     def phase_feedback(self) -> None:

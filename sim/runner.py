@@ -21,8 +21,10 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
+from kernels.accounting import balance_sheet
 from kernels.backend import Backend, resolve, to_numpy
-from kernels.state import CAUSE_NAMES
+from kernels.debtrank import systemic_importance
+from kernels.state import CAUSE_NAMES, EQUITY, LOAN
 from sim import results as results_io
 from sim.model import AIFinanceModel
 from sim.schema import LENDER_SECTORS, SECTORS, ConfigError, validate
@@ -238,12 +240,24 @@ class _PathTracker:
         return pd.DataFrame(cols)
 
 
-def _initial_sheet(model: AIFinanceModel) -> dict[str, np.ndarray]:
-    from kernels.accounting import balance_sheet
+def exposure_matrix(world: World, outstanding: np.ndarray) -> np.ndarray:
+    """(agents, agents) USD bn: [i, j] = what agent i stands to lose if agent j fails -- the
+    loans it holds to j and its equity stake in j -- from one path's contract positions."""
+    c = world.contracts
+    n = world.n_agents
+    held = ((c["kind"] == LOAN) | (c["kind"] == EQUITY)) & (c["payer"] < n) & (c["payee"] < n)
+    exp = np.zeros((n, n))
+    np.add.at(exp, (c["payee"][held], c["payer"][held]), outstanding[held])
+    return exp
 
+
+def _initial_sheet(model: AIFinanceModel) -> dict[str, np.ndarray]:
     bs = balance_sheet(model.xp, model.book, model.state)
     s = model.state
     out = {k: to_numpy(v)[0] for k, v in bs.items()}
+    # DebtRank of each agent's own default (Bardoscia et al. 2015) on the starting network
+    exposures = exposure_matrix(model.world, to_numpy(s.outstanding)[0])
+    out["systemic_importance"] = systemic_importance(exposures, out["equity"], xp=np)
     out["cash"] = to_numpy(s.cash)[0]
     out["securities"] = to_numpy(s.securities)[0]
     out["gpu"] = to_numpy(s.gpu)[0]
@@ -288,4 +302,5 @@ def _agents_table(world: World, initial: dict[str, np.ndarray], acc: dict[str, n
         "total_liabilities_0": initial["liabilities"],
         "equity_0": initial["equity"],
         "capital_ratio_0": np.where(np.isfinite(cap), cap, np.nan),
+        "systemic_importance": initial["systemic_importance"],
     })
