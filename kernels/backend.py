@@ -66,7 +66,12 @@ def resolve(name: str) -> Backend:
         return Backend("numpy", np, "CPU (NumPy)")
     cp, info = _probe_cupy()
     if cp is not None:
-        return Backend("cupy", cp, info)
+        try:  # the array-API face of CuPy, where installed (the gpu extra brings it)
+            from array_api_compat import cupy as compat  # noqa: PLC0415
+
+            return Backend("cupy", compat, info)
+        except ImportError:
+            return Backend("cupy", cp, info)
     if name == "cupy":
         raise BackendError(f"backend=cupy cannot be used: {info}. Run with backend=numpy instead.")
     return Backend("numpy", np, "CPU (NumPy)", reason=f"auto chose NumPy: {info}")
@@ -82,7 +87,9 @@ def namespace_of(x: Any) -> ModuleType:
 
 
 def _is(xp: ModuleType, name: str) -> bool:
-    return getattr(xp, "__name__", "").split(".")[0] == name
+    """Whether ``xp`` is that library, directly or through array-api-compat's wrapper."""
+    parts = getattr(xp, "__name__", "").split(".")
+    return parts[0] == name or (parts[0] == "array_api_compat" and parts[-1] == name)
 
 
 _OFFSETS: dict[tuple[int, int, int], tuple[Any, Any]] = {}
@@ -116,7 +123,8 @@ def segment_sum(xp: ModuleType, values: Any, index: Any, n: int) -> Any:
         return xp.zeros((paths, n), dtype=values.dtype)
     if _is(xp, "numpy") or _is(xp, "cupy"):
         offsets = _flat_offsets(xp, index, paths, n)
-        flat = xp.bincount(offsets, weights=values.reshape(-1), minlength=paths * n)
+        lib = np if _is(xp, "numpy") else __import__("cupy")
+        flat = lib.bincount(offsets, weights=values.reshape(-1), minlength=paths * n)
         return flat.reshape(paths, n)
     # Generic array-API fallback: a dense one-hot incidence matrix.
     onehot = xp.astype(index[:, None] == xp.arange(n, dtype=index.dtype)[None, :], values.dtype)
