@@ -20,7 +20,8 @@ Channel ``clearing`` off: the fractions come from the monotone iteration
 
 with L_i its cash and securities and D_i what it owes. Starting from what each agent can pay
 from its own resources, the fractions only rise, and every iterate is feasible: an agent never
-pays out more than it holds plus what it is sure to receive, so cash never goes negative. The
+pays out more than it holds plus what it is sure to receive, so cash never goes negative
+(beyond rounding). The
 iteration stops when nothing changes or after ``max_rounds`` rounds; ``r_i < 1`` then means
 illiquid, and the agent defaults this month. (This is the lower, always-feasible approach to
 the clearing problem; the greatest clearing vector of Eisenberg and Noe (2001) is in

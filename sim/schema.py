@@ -364,6 +364,14 @@ def validate(cfg: Any) -> None:
             _check(c.payee != EXTERNAL, f"{where}: a {c.kind} needs an entity as payee, not {EXTERNAL!r}")
         if c.kind == "equity":
             _check(c.payer != EXTERNAL, f"{where}: an equity stake needs an entity as payer (the investee)")
+    held: dict[str, float] = {}
+    for c in cal.contracts:
+        if c.kind == "equity":
+            held[c.payer] = held.get(c.payer, 0.0) + c.share
+    for investee, total in held.items():
+        _check(total <= 1.0 + 1e-12,
+               f"calibration.contracts: equity stakes in {investee!r} add up to {total:.4g} of its shares; "
+               "they can add up to at most 1")
     lt = cal.long_tail
     for key in ("neoclouds", "private_credit", "banks"):
         _check(getattr(lt, key) >= 0, f"calibration.long_tail.{key} must be >= 0")
