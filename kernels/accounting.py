@@ -30,21 +30,33 @@ def receiving(xp: ModuleType, book: Book, alive: Any) -> Any:
     return xp.take(party_alive(xp, alive), book.payee, axis=1) & (book.payee < book.n_agents)
 
 
+def _route(xp: ModuleType, agg: Any, alive: Any, n: int) -> tuple[Any, Any]:
+    """Split a (paths, agents + 1) aggregate into alive agents' part and the external sector's,
+    which also takes what fell to defaulted agents."""
+    agents = agg[:, :n]
+    routed = xp.where(alive, agents, 0.0)
+    return routed, agg[:, n] + xp.sum(agents - routed, axis=1)
+
+
 def to_payees(xp: ModuleType, book: Book, alive: Any, values: Any) -> tuple[Any, Any]:
     """Route per-contract amounts to payees: returns (to agents (paths, agents), to external (paths,)).
 
     A contract whose payee has defaulted pays the external sector, which bought the estate's
     claims at resolution.
     """
-    live = receiving(xp, book, alive)
-    zero = xp.zeros_like(values)
-    to_agents = segment_sum(xp, xp.where(live, values, zero), book.payee, book.n_agents + 1)
-    return to_agents[:, : book.n_agents], xp.sum(xp.where(live, zero, values), axis=1)
+    agg = segment_sum(xp, values, book.payee, book.n_agents + 1)
+    return _route(xp, agg, alive, book.n_agents)
 
 
-def from_payers(xp: ModuleType, book: Book, values: Any) -> tuple[Any, Any]:
-    """Aggregate per-contract amounts by payer: (paths, agents) and the external's (paths,)."""
+def from_payers(xp: ModuleType, book: Book, values: Any, alive: Any = None) -> tuple[Any, Any]:
+    """Aggregate per-contract amounts by payer: (paths, agents) and the external's (paths,).
+
+    With ``alive`` given, amounts whose payer has defaulted are the external sector's: it took
+    over those contracts (only when contract contagion is switched off do any stay live).
+    """
     agg = segment_sum(xp, values, book.payer, book.n_agents + 1)
+    if alive is not None:
+        return _route(xp, agg, alive, book.n_agents)
     return agg[:, : book.n_agents], agg[:, book.n_agents]
 
 

@@ -66,7 +66,12 @@ def resolve(name: str) -> Backend:
         return Backend("numpy", np, "CPU (NumPy)")
     cp, info = _probe_cupy()
     if cp is not None:
-        return Backend("cupy", cp, info)
+        try:  # the array-API face of CuPy, where installed (the gpu extra brings it)
+            from array_api_compat import cupy as compat  # noqa: PLC0415
+
+            return Backend("cupy", compat, info)
+        except ImportError:
+            return Backend("cupy", cp, info)
     if name == "cupy":
         raise BackendError(f"backend=cupy cannot be used: {info}. Run with backend=numpy instead.")
     return Backend("numpy", np, "CPU (NumPy)", reason=f"auto chose NumPy: {info}")
@@ -82,7 +87,27 @@ def namespace_of(x: Any) -> ModuleType:
 
 
 def _is(xp: ModuleType, name: str) -> bool:
-    return getattr(xp, "__name__", "").split(".")[0] == name
+    """Whether ``xp`` is that library, directly or through array-api-compat's wrapper."""
+    parts = getattr(xp, "__name__", "").split(".")
+    return parts[0] == name or (parts[0] == "array_api_compat" and parts[-1] == name)
+
+
+_OFFSETS: dict[tuple[int, int, int], tuple[Any, Any]] = {}
+_OFFSETS_MAX = 64
+
+
+def _flat_offsets(xp: ModuleType, index: Any, paths: int, n: int) -> Any:
+    """Flattened bin numbers ``path * n + index[c]``, cached: the same book is aggregated many
+    times a month. The cache keeps a reference to ``index``, so its id cannot be reused."""
+    key = (id(index), paths, n)
+    hit = _OFFSETS.get(key)
+    if hit is not None and hit[0] is index:
+        return hit[1]
+    flat = ((xp.arange(paths, dtype=xp.int64) * n)[:, None] + index[None, :]).reshape(-1)
+    if len(_OFFSETS) >= _OFFSETS_MAX:
+        _OFFSETS.pop(next(iter(_OFFSETS)))
+    _OFFSETS[key] = (index, flat)
+    return flat
 
 
 def segment_sum(xp: ModuleType, values: Any, index: Any, n: int) -> Any:
@@ -97,8 +122,9 @@ def segment_sum(xp: ModuleType, values: Any, index: Any, n: int) -> Any:
     if values.shape[1] == 0:
         return xp.zeros((paths, n), dtype=values.dtype)
     if _is(xp, "numpy") or _is(xp, "cupy"):
-        offsets = (xp.arange(paths, dtype=xp.int64) * n)[:, None] + index[None, :]
-        flat = xp.bincount(offsets.reshape(-1), weights=values.reshape(-1), minlength=paths * n)
+        offsets = _flat_offsets(xp, index, paths, n)
+        lib = np if _is(xp, "numpy") else __import__("cupy")
+        flat = lib.bincount(offsets, weights=values.reshape(-1), minlength=paths * n)
         return flat.reshape(paths, n)
     # Generic array-API fallback: a dense one-hot incidence matrix.
     onehot = xp.astype(index[:, None] == xp.arange(n, dtype=index.dtype)[None, :], values.dtype)

@@ -1,7 +1,8 @@
 """Equity funding and payouts, against the external sector.
 
 * Raises: an agent whose cash is below its buffer raises new equity from outside investors, up
-  to ``equity_raise x sentiment`` a month less what it already raised for capex this month.
+  to ``equity_raise x sentiment`` a month less what it already raised for capex this month,
+  and nothing while a scenario closes the market to its sector.
   This is how AI labs fund their burn.
 * Payouts: ``payout`` x the cash above twice the buffer goes to shareholders (dividends and
   buybacks) -- how hyperscalers' non-AI cash flow leaves the network.
@@ -15,14 +16,19 @@ from typing import Any
 from kernels.state import AgentParams
 
 
-def equity_raise(xp: ModuleType, p: AgentParams, alive: Any, cash: Any, sentiment: Any, raised: Any) -> Any:
-    """(paths, agents) USD bn raised to restore the cash buffer.
+def raise_room(xp: ModuleType, p: AgentParams, sentiment: Any, market_open: Any) -> Any:
+    """(paths, agents) USD bn of equity outside investors would take this month:
+    ``equity_raise x sentiment``, zero where the market is closed to the agent's sector.
 
-    sentiment: (paths,); raised: (paths, agents) already raised this month.
+    sentiment: (paths,); market_open: (agents,) bool.
     """
-    room = xp.maximum(p.equity_raise[None, :] * sentiment[:, None] - raised, 0.0)
+    return xp.where(market_open[None, :], p.equity_raise[None, :] * sentiment[:, None], 0.0)
+
+
+def equity_raise(xp: ModuleType, p: AgentParams, alive: Any, cash: Any, room: Any) -> Any:
+    """(paths, agents) USD bn raised to restore the cash buffer, within ``room`` (paths, agents)."""
     gap = xp.maximum(p.cash_buffer[None, :] - cash, 0.0)
-    return xp.where(alive, xp.minimum(gap, room), 0.0)
+    return xp.where(alive, xp.minimum(gap, xp.maximum(room, 0.0)), 0.0)
 
 
 def payouts(xp: ModuleType, p: AgentParams, alive: Any, cash: Any) -> Any:

@@ -24,9 +24,13 @@ def borrower_ok(xp: ModuleType, p: AgentParams, alive: Any, equity: Any, assets:
     return alive & (equity > 0.0) & (debt <= p.max_leverage[None, :] * assets)
 
 
-def lender_ok(xp: ModuleType, p: AgentParams, alive: Any, capital_ratio: Any, requirement: float) -> Any:
-    """(paths, agents) bool: the lender is alive and, if a bank, meets its capital requirement."""
-    return alive & (~p.is_bank[None, :] | (capital_ratio >= requirement))
+def lender_ok(xp: ModuleType, p: AgentParams, alive: Any, capital_ratio: Any, requirement: Any) -> Any:
+    """(paths, agents) bool: the lender is alive and, if a bank, meets its capital requirement.
+
+    requirement: (paths,) or a float, a share of RWA.
+    """
+    req = requirement[:, None] if hasattr(requirement, "shape") and len(requirement.shape) == 1 else requirement
+    return alive & (~p.is_bank[None, :] | (capital_ratio >= req))
 
 
 def refinance_ok(xp: ModuleType, book: Book, borrower: Any, lender: Any, alive: Any) -> Any:

@@ -1,8 +1,20 @@
-"""Bank capital: equity over risk-weighted assets, with risk weights from the regime.
+"""Bank regulation: capital and leverage ratios, large-exposure and concentration limits,
+and deleveraging when capital runs short.
 
-RWA = w_ai x loans to the AI web + w_other x other assets + w_sec x securities
-      + w_eq x equity stakes (Basel III standardised approach, CRE20, in spirit: a risk weight
-per exposure class). Non-banks get +inf so that no capital test binds on them.
+* Capital ratio = equity / RWA, RWA = sum over exposures of risk weight x amount, with weights
+  by exposure class from the regime (Basel III standardised approach, BCBS CRE20): loans to AI
+  companies, to non-bank financials (private-credit funds), to SPVs; other assets; securities;
+  equity stakes.
+* Leverage ratio = equity / total assets (Basel LEV30 exposure measure, on balance sheet only).
+* Requirement = capital requirement + countercyclical buffer (BCBS RBC30), the buffer released
+  to zero in stress where the regime says so.
+* Large exposures: a bank's exposure to one counterparty at most ``limit`` x Tier 1 (BCBS
+  LEX20, 25%); an optional AI-sector concentration limit caps its AI exposure the same way.
+* A bank below its capital or leverage requirement stops new lending and refinancing and sheds
+  assets: it sells ``speed`` of the gap between its RWA and what its equity supports, out of
+  its other assets, at a haircut (Greenwood, Landier and Thesmar 2015's deleveraging rule, in
+  spirit: banks target their ratio).
+Non-banks get +inf ratios so no bank test binds on them.
 """
 
 from __future__ import annotations
@@ -10,16 +22,65 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from kernels.accounting import to_payees
+from kernels.backend import segment_sum
+from kernels.state import LOAN, Book
 
-def capital_ratio(
-    xp: ModuleType, is_bank: Any, equity: Any, loans_held: Any, other_assets: Any,
-    securities: Any, stakes: Any, w_ai: float, w_other: float, w_sec: float, w_eq: float,
+
+def risk_weighted_assets(
+    xp: ModuleType, book: Book, alive: Any, c_alive: Any, outstanding: Any, loan_weight: Any,
+    other_assets: Any, securities: Any, stakes: Any, w_other: float, w_sec: float, w_eq: float,
 ) -> Any:
-    """(paths, agents) capital ratio for banks, +inf for other agents and for zero RWA.
+    """(paths, agents) RWA, USD bn. loan_weight: (contracts,) risk weight of each loan."""
+    loan = c_alive & (book.kind == LOAN)[None, :]
+    weighted, _ = to_payees(xp, book, alive, xp.where(loan, outstanding * loan_weight[None, :], 0.0))
+    return weighted + w_other * other_assets + w_sec * securities + w_eq * stakes
 
-    is_bank: (agents,) bool; the rest (paths, agents) USD bn.
-    """
-    rwa = w_ai * loans_held + w_other * other_assets + w_sec * securities + w_eq * stakes
+
+def capital_ratio(xp: ModuleType, is_bank: Any, alive: Any, equity: Any, rwa: Any) -> Any:
+    """(paths, agents): banks' equity / RWA (+inf for zero RWA, 0 once defaulted); +inf otherwise."""
     safe = xp.where(rwa > 0, rwa, 1.0)
     ratio = xp.where(rwa > 0, equity / safe, xp.inf)
+    ratio = xp.where(alive, ratio, 0.0)
     return xp.where(is_bank[None, :], ratio, xp.inf)
+
+
+def leverage_ratio(xp: ModuleType, is_bank: Any, alive: Any, equity: Any, assets: Any) -> Any:
+    """(paths, agents): banks' equity / total assets; +inf for non-banks."""
+    safe = xp.where(assets > 0, assets, 1.0)
+    ratio = xp.where(assets > 0, equity / safe, xp.inf)
+    ratio = xp.where(alive, ratio, 0.0)
+    return xp.where(is_bank[None, :], ratio, xp.inf)
+
+
+def requirement(xp: ModuleType, base: float, ccyb: float, release: bool, stress: Any) -> Any:
+    """(paths,) capital requirement: base + countercyclical buffer, released in stress."""
+    buffer = xp.where(stress, 0.0, ccyb) if release else ccyb + xp.zeros_like(xp.astype(stress, xp.float64))
+    return base + buffer
+
+
+def deleveraging(
+    xp: ModuleType, is_bank: Any, alive: Any, equity: Any, rwa: Any, other_assets: Any, req: Any,
+    w_other: float, speed: float,
+) -> Any:
+    """(paths, agents) USD bn of other assets each bank below its requirement sells this month."""
+    target = xp.maximum(equity, 0.0) / xp.maximum(req[:, None], 1e-12)
+    gap = xp.maximum(rwa - target, 0.0)
+    sell = xp.minimum(speed * gap / max(w_other, 1e-12), other_assets)
+    return xp.where(alive & is_bank[None, :], sell, 0.0)
+
+
+def exposure_room(
+    xp: ModuleType, book: Book, c_alive: Any, outstanding: Any, pair: Any, n_pairs: int,
+    lender: Any, equity: Any, limit: float,
+) -> Any:
+    """(paths, facilities) room under the large-exposure limit for each (borrower, lender) pair.
+
+    pair: (contracts,) int64 facility index of each loan's (payer, payee) pair, ``n_pairs`` for
+    loans outside any pair; lender: (facilities,) lender column. Room = limit x lender equity -
+    current exposure to that borrower, floored at 0.
+    """
+    loan = c_alive & (book.kind == LOAN)[None, :]
+    exposure = segment_sum(xp, xp.where(loan, outstanding, 0.0), pair, n_pairs + 1)[:, :n_pairs]
+    cap = limit * xp.maximum(xp.take(equity, lender, axis=1), 0.0)
+    return xp.maximum(cap - exposure, 0.0)

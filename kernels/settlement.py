@@ -3,14 +3,25 @@
 Each agent owes its contract dues plus its operating costs, and pays from its cash, its liquid
 securities (sold at par to the external sector only as far as needed) and what it receives this
 month. Agents settle together: every agent i pays the same fraction ``r_i`` of each of its
-obligations (equal priority), found by the monotone iteration
+obligations (equal priority).
+
+Channel ``clearing`` on (the default): the fractions are those of the greatest clearing vector
+(Eisenberg and Noe 2001; with default costs alpha, beta < 1, Rogers and Veraart 2013), computed
+exactly by :func:`kernels.clearing.clearing_vector` on the month's liabilities between agents,
+with the external sector as a node that owes nothing and pays what it owes in full. A
+defaulting agent's default costs -- the (1 - alpha) share of its own resources and (1 - beta)
+of its receipts that it does not pass on -- go to the external sector (lawyers, lost value).
+The dense solve runs only in months where some agent cannot pay in full.
+
+Channel ``clearing`` off: the fractions come from the monotone iteration
 
     r_i(0)   = min(1, L_i / D_i)
     r_i(k+1) = min(1, (L_i + sum_c r_payer(c)(k) x due_c [payee(c) = i]) / D_i)
 
 with L_i its cash and securities and D_i what it owes. Starting from what each agent can pay
 from its own resources, the fractions only rise, and every iterate is feasible: an agent never
-pays out more than it holds plus what it is sure to receive, so cash never goes negative. The
+pays out more than it holds plus what it is sure to receive, so cash never goes negative
+(beyond rounding). The
 iteration stops when nothing changes or after ``max_rounds`` rounds; ``r_i < 1`` then means
 illiquid, and the agent defaults this month. (This is the lower, always-feasible approach to
 the clearing problem; the greatest clearing vector of Eisenberg and Noe (2001) is in
@@ -26,7 +37,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from kernels.accounting import from_payers, to_payees
+from kernels.accounting import from_payers, party_alive, to_payees
+from kernels.backend import segment_sum
+from kernels.clearing import clearing_vector
 from kernels.contracts import Dues
 from kernels.state import Book
 
@@ -45,6 +58,7 @@ class Settlement:
     ratio: Any  # (paths, agents) share of its obligations each agent paid
     illiquid: Any  # (paths, agents) bool
     external_net: Any  # (paths,) cash the external sector paid in (negative: received)
+    default_costs: Any  # (paths, agents) Rogers-Veraart costs of default, paid to the external sector
 
 
 def payment_ratios(
@@ -60,6 +74,7 @@ def payment_ratios(
     ratio = xp.where(due > 0, xp.minimum(liquid / safe, 1.0), 1.0)
     for _ in range(max_rounds):
         r_c = xp.take(xp.concat([ratio, ones], axis=1), book.payer, axis=1)
+        r_c = xp.where(xp.take(party_alive(xp, alive), book.payer, axis=1), r_c, 1.0)
         received, _ = to_payees(xp, book, alive, due_c * r_c)
         new = xp.where(due > 0, xp.minimum((liquid + received) / safe, 1.0), 1.0)
         if not bool(xp.any(new != ratio)):
@@ -68,30 +83,90 @@ def payment_ratios(
     return ratio
 
 
-def settle(xp: ModuleType, book: Book, alive: Any, cash: Any, securities: Any, dues: Dues, costs: Any) -> Settlement:
-    """Settle one month. cash, securities, costs: (paths, agents) USD bn; dues per contract."""
+def greatest_ratios(
+    xp: ModuleType, book: Book, alive: Any, liquid: Any, due: Any, due_c: Any, costs: Any,
+    alpha: float, beta: float,
+) -> tuple[Any, Any]:
+    """(paths, agents) fractions paid at the greatest clearing vector, and each agent's outside
+    resources e (liquid + what the external sector pays it), for the default costs.
+
+    The (agents + 1)-node liabilities matrix is built from the month's dues by two sparse
+    incidence products (flows to live payees, flows re-routed to the external sector), plus the
+    costs owed to the external sector. The solve is skipped when everyone can pay in full.
+    """
+    n = book.n_agents
+    N = n + 1
+    alive_p = party_alive(xp, alive)
+    payer_live = xp.take(alive_p, book.payer, axis=1) & (book.payer < n)[None, :]
+    payee_live = xp.take(alive_p, book.payee, axis=1) & (book.payee < n)[None, :]
+    zero = xp.zeros_like(due_c)
+    # what the external sector pays (its own contracts, or those it took over) is certain
+    from_ext, _ = to_payees(xp, book, alive, xp.where(payer_live, zero, due_c))
+    e = liquid + from_ext
+    received_full, _ = to_payees(xp, book, alive, xp.where(payer_live, due_c, zero))
+    if not bool(xp.any(due > e + received_full + 1e-12 * xp.maximum(due, 1.0))):
+        return xp.ones_like(due), e
+    pair = book.payer * N + book.payee
+    to_ext = book.payer * N + n
+    flat = segment_sum(xp, xp.where(payer_live & payee_live, due_c, zero), pair, N * N)
+    flat = flat + segment_sum(xp, xp.where(payer_live & ~payee_live, due_c, zero), to_ext, N * N)
+    L = xp.reshape(flat, (due.shape[0], N, N))
+    cost_col = xp.concat([costs, xp.zeros_like(costs[:, :1])], axis=1)[:, :, None]
+    L = L + xp.concat([xp.zeros((due.shape[0], N, n), dtype=due.dtype), cost_col], axis=2)
+    e_full = xp.concat([e, xp.zeros_like(e[:, :1])], axis=1)
+    p = clearing_vector(L, e_full, alpha=alpha, beta=beta, xp=xp)[:, :n]
+    p_bar = xp.sum(L, axis=2)[:, :n]
+    safe = xp.where(p_bar > 0, p_bar, 1.0)
+    return xp.where(p_bar > 0, xp.minimum(p / safe, 1.0), 1.0), e
+
+
+def settle(
+    xp: ModuleType, book: Book, alive: Any, cash: Any, securities: Any, dues: Dues, costs: Any, *,
+    greatest: bool = False, alpha: float = 1.0, beta: float = 1.0,
+) -> Settlement:
+    """Settle one month. cash, securities, costs: (paths, agents) USD bn; dues per contract.
+
+    greatest: use the greatest clearing vector (channel ``clearing``), else the monotone lower
+    iteration; alpha, beta: Rogers-Veraart default costs (1 = Eisenberg-Noe).
+    """
     due_c = dues.total
-    owed, _ = from_payers(xp, book, due_c)
+    owed, _ = from_payers(xp, book, due_c, alive)
     due = xp.where(alive, owed + costs, 0.0)
-    ratio = payment_ratios(xp, book, alive, cash + securities, due, due_c)
+    if greatest:
+        ratio, e = greatest_ratios(xp, book, alive, cash + securities, due, due_c, costs, alpha, beta)
+    else:
+        ratio = payment_ratios(xp, book, alive, cash + securities, due, due_c)
     ones = xp.ones((ratio.shape[0], 1), dtype=ratio.dtype)
     r_c = xp.take(xp.concat([ratio, ones], axis=1), book.payer, axis=1)
+    # contracts a replacement counterparty took over are paid in full by the external sector
+    r_c = xp.where(xp.take(party_alive(xp, alive), book.payer, axis=1), r_c, 1.0)
     paid = due_c * r_c
     principal_paid = dues.principal * r_c
     income = paid - principal_paid
     costs_paid = costs * ratio
 
-    out_a, out_ext = from_payers(xp, book, paid)
+    out_a, out_ext = from_payers(xp, book, paid, alive)
     in_a, in_ext = to_payees(xp, book, alive, paid)
-    inc_out, _ = from_payers(xp, book, income)
+    inc_out, _ = from_payers(xp, book, income, alive)
     inc_in, _ = to_payees(xp, book, alive, income)
     outflow = out_a + costs_paid
     sold = xp.minimum(securities, xp.maximum(outflow - cash - in_a, 0.0))
     new_cash = cash + sold + in_a - outflow
-    equity_change = inc_in - inc_out - costs_paid
-    # external: buys securities, pays contracts where it is payer, receives costs and flows to it
-    external_net = xp.sum(sold, axis=1) + out_ext - in_ext - xp.sum(costs_paid, axis=1)
+    new_sec = securities - sold
     short = ratio < 1.0 - ILLIQUIDITY_TOL
-    return Settlement(cash=new_cash, securities=securities - sold, equity_change=equity_change,
+    default_costs = xp.zeros_like(cash)
+    if greatest and (alpha < 1.0 or beta < 1.0):
+        # what a defaulter keeps back beyond alpha e + beta receipts is lost to default
+        default_costs = xp.where(short & alive, (1.0 - alpha) * e + (1.0 - beta) * in_a, 0.0)
+        default_costs = xp.minimum(default_costs, new_cash + new_sec)
+        from_sec = xp.maximum(default_costs - new_cash, 0.0)
+        new_cash = new_cash - (default_costs - from_sec)
+        new_sec = new_sec - from_sec
+        sold = sold + from_sec
+    equity_change = inc_in - inc_out - costs_paid - default_costs
+    # external: buys securities, pays contracts where it is payer, receives costs and flows to it
+    external_net = (xp.sum(sold, axis=1) + out_ext - in_ext - xp.sum(costs_paid, axis=1)
+                    - xp.sum(default_costs, axis=1))
+    return Settlement(cash=new_cash, securities=new_sec, equity_change=equity_change,
                       principal_paid=principal_paid, paid=paid, costs_paid=costs_paid, ratio=ratio,
-                      illiquid=short & alive, external_net=external_net)
+                      illiquid=short & alive, external_net=external_net, default_costs=default_costs)

@@ -22,9 +22,15 @@ KIND_NAMES = ("loan", "lease", "offtake", "backstop", "equity", "rvg")
 # loan amortisation (Book.amort)
 BULLET, LINEAR, REVOLVING = range(3)
 # default causes (State.default_cause)
-NO_DEFAULT, ILLIQUIDITY, INSOLVENCY = range(3)
-CAUSE_NAMES = ("none", "illiquidity", "insolvency")
+NO_DEFAULT, ILLIQUIDITY, INSOLVENCY, COVENANT = range(4)
+CAUSE_NAMES = ("none", "illiquidity", "insolvency", "covenant")
 NEVER = 1 << 40  # a month that never comes
+
+
+def replaceable(book: Book) -> Any:
+    """(contracts,) bool: obligations a replacement counterparty can take over (lease, offtake,
+    backstop, rvg) when contract contagion is switched off."""
+    return (book.kind == LEASE) | (book.kind == OFFTAKE) | (book.kind == BACKSTOP) | (book.kind == RVG)
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,10 @@ class Book:
     rate: fixed annual rate, or the spread over the base rate where ``floating``.
     maturity: months of life from ``start``; revolving facilities amortise 1/maturity a month.
     share: equity stakes' fraction of the investee. exit_month: offtakes end then (scenario).
+    ltv_max: loans' loan-to-value covenant (GPU collateral, or NAV for lines to funds).
+    risk_weight: a bank's risk weight on the loan (by the borrower's sector, from the regime).
+    nav_line: loans from a bank to a private-credit fund (back-leverage lines).
+    pair: facility index of the loan's (payer, payee) pair, ``n_pairs`` when none.
     """
 
     n_agents: int
@@ -54,6 +64,11 @@ class Book:
     secured: Any
     refinance: Any
     exit_month: Any
+    ltv_max: Any
+    risk_weight: Any
+    nav_line: Any
+    pair: Any
+    n_pairs: int
 
     @property
     def n(self) -> int:
@@ -81,8 +96,12 @@ class AgentParams:
     spread: Any
     max_leverage: Any
     lend_rate: Any
+    redemption_base: Any
+    redemption_sensitivity: Any
     is_bank: Any  # bool
     is_chipmaker: Any  # bool
+    is_fund: Any  # bool: private-credit fund
+    is_ai: Any  # bool: chipmaker, hyperscaler, neocloud or AI lab
 
 
 @dataclass(frozen=True)
@@ -101,6 +120,12 @@ class State:
     base_rate (annual), exp_demand, exp_price (adaptive expectations), sentiment.
     Books of the external sector (paths,): ext_cash (net cash it has paid in, USD bn).
     Cumulative per path: capex_cum (USD bn), credit_loss (paths, agents + 1) by creditor.
+    Channels: q (paths,) used-GPU market discount index; market_spread (paths,) annual spread
+    add-on from losses; last_return (paths, agents) last month's equity return; leverage_ratio
+    (paths, agents) banks' equity / assets; cumulative (paths,) USD bn: fire_sale_loss (GPU sale
+    proceeds below pre-sale market value), stake_loss (stakes written off), redemptions (paid to
+    LPs), forced_sales (loans sold by banks and funds, book value), credit_supply (new AI lending
+    and refinancing from other lenders), default_costs (Rogers-Veraart costs of default).
     """
 
     month: int
@@ -128,6 +153,16 @@ class State:
     ext_cash: Any
     capex_cum: Any
     credit_loss: Any
+    q: Any
+    market_spread: Any
+    last_return: Any
+    leverage_ratio: Any
+    fire_sale_loss: Any
+    stake_loss: Any
+    redemptions: Any
+    forced_sales: Any
+    credit_supply: Any
+    default_costs: Any
 
     def replace(self, **changes: Any) -> State:
         return replace(self, **changes)

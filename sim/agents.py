@@ -88,9 +88,14 @@ class Lender(SectorAgent):
     """Offers new AI lending: ``lend_rate`` x cash above its buffer, when it passes its tests."""
 
     @classmethod
+    def buffer(cls, model: AIFinanceModel, cols: slice) -> Any:
+        """(paths, members) cash the lender keeps back."""
+        return model.sector_params(cols).cash_buffer[None, :] + model.zeros(cols)
+
+    @classmethod
     def credit_offer(cls, model: AIFinanceModel, cols: slice, healthy: Any) -> Any:
         p = model.sector_params(cols)
-        spare = investment.spare_cash(model.xp, p, model.state.cash[:, cols])
+        spare = model.xp.maximum(model.state.cash[:, cols] - cls.buffer(model, cols), 0.0)
         return model.xp.where(healthy[:, cols], p.lend_rate[None, :] * spare, 0.0)
 
 
@@ -119,9 +124,19 @@ class AILab(SectorAgent):
 
 
 class PrivateCreditFund(Lender):
-    """Lends to neoclouds and SPVs from LP capital plus bank back-leverage."""
+    """Lends to neoclouds and SPVs from LP capital plus bank back-leverage; faces redemptions."""
 
     sector = "private_credit"
+
+    @classmethod
+    def buffer(cls, model: AIFinanceModel, cols: slice) -> Any:
+        """The larger of its own buffer and the regime's liquidity buffer on NAV (fund runs on)."""
+        own = super().buffer(model, cols)
+        share = float(model.cfg.regime.fund_liquidity_buffer)
+        if not (model.cfg.channels.fund_runs and share > 0):
+            return own
+        nav = model.xp.maximum(model.state.equity[:, cols], 0.0)
+        return model.xp.maximum(own, share * nav)
 
 
 class Bank(Lender):

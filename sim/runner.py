@@ -13,7 +13,6 @@ import json
 import math
 import subprocess
 import time
-import tracemalloc
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -22,8 +21,10 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
+from kernels.accounting import balance_sheet
 from kernels.backend import Backend, resolve, to_numpy
-from kernels.state import CAUSE_NAMES
+from kernels.debtrank import systemic_importance
+from kernels.state import CAUSE_NAMES, EQUITY, LOAN
 from sim import results as results_io
 from sim.model import AIFinanceModel
 from sim.schema import LENDER_SECTORS, SECTORS, ConfigError, validate
@@ -122,7 +123,8 @@ def run(cfg: Any, run_dir: str | Path | None = None, *, progress: Any = None) ->
         raise ConfigError("calibration.long_tail: the synthetic long tail is not available yet; "
                           "set its counts to 0")
     backend = resolve(str(cfg.backend))
-    world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits))
+    world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits),
+                        regime=cfg.regime, covenants=cfg.covenants)
     xp = backend.xp
     n, H = int(cfg.paths.n), int(cfg.horizon)
     chunk = chunk_size(cfg, world)
@@ -188,13 +190,15 @@ class _PathTracker:
         self.model = model
         P = model.n_paths
         self.min_capital = np.full(P, np.inf)
+        self.min_leverage = np.full(P, np.inf)
         self.min_price = np.full(P, float(model.cfg.scenario.rental_price.start))
         self.first_default = np.full(P, -1, dtype=np.int64)
 
     def update(self, m: dict[str, np.ndarray]) -> None:
         if "bank_capital_ratio_min" in m:
             self.min_capital = np.minimum(self.min_capital, m["bank_capital_ratio_min"])
-        self.min_price = np.minimum(self.min_price, m["rental_price"])
+            self.min_leverage = np.minimum(self.min_leverage, m["bank_leverage_ratio_min"])
+        self.min_price = np.minimum(self.min_price, m["gpu_collateral_index"])
         month = self.model.state.month - 1
         self.first_default = np.where((self.first_default < 0) & (m["defaults"] > 0), month, self.first_default)
 
@@ -223,7 +227,11 @@ class _PathTracker:
         bank_default = cols["defaults_bank"] > 0
         cols["systemic_event"] = bank_default | (lender_loss > cfg.systemic.loss_share * max(lender_equity, 0.0))
         cols["ai_capex"] = to_numpy(s.capex_cum)
+        for key in ("fire_sale_loss", "stake_loss", "default_costs", "forced_sales", "redemptions",
+                    "credit_supply"):
+            cols[key] = to_numpy(getattr(s, key))
         cols["min_bank_capital_ratio"] = np.where(np.isinf(self.min_capital), np.nan, self.min_capital)
+        cols["min_bank_leverage_ratio"] = np.where(np.isinf(self.min_leverage), np.nan, self.min_leverage)
         start_price = float(cfg.scenario.rental_price.start)
         cols["gpu_price_drawdown"] = 1.0 - self.min_price / start_price
         cols["first_default_month"] = self.first_default
@@ -232,12 +240,24 @@ class _PathTracker:
         return pd.DataFrame(cols)
 
 
-def _initial_sheet(model: AIFinanceModel) -> dict[str, np.ndarray]:
-    from kernels.accounting import balance_sheet
+def exposure_matrix(world: World, outstanding: np.ndarray) -> np.ndarray:
+    """(agents, agents) USD bn: [i, j] = what agent i stands to lose if agent j fails -- the
+    loans it holds to j and its equity stake in j -- from one path's contract positions."""
+    c = world.contracts
+    n = world.n_agents
+    held = ((c["kind"] == LOAN) | (c["kind"] == EQUITY)) & (c["payer"] < n) & (c["payee"] < n)
+    exp = np.zeros((n, n))
+    np.add.at(exp, (c["payee"][held], c["payer"][held]), outstanding[held])
+    return exp
 
+
+def _initial_sheet(model: AIFinanceModel) -> dict[str, np.ndarray]:
     bs = balance_sheet(model.xp, model.book, model.state)
     s = model.state
     out = {k: to_numpy(v)[0] for k, v in bs.items()}
+    # DebtRank of each agent's own default (Bardoscia et al. 2015) on the starting network
+    exposures = exposure_matrix(model.world, to_numpy(s.outstanding)[0])
+    out["systemic_importance"] = systemic_importance(exposures, out["equity"], xp=np)
     out["cash"] = to_numpy(s.cash)[0]
     out["securities"] = to_numpy(s.securities)[0]
     out["gpu"] = to_numpy(s.gpu)[0]
@@ -282,4 +302,5 @@ def _agents_table(world: World, initial: dict[str, np.ndarray], acc: dict[str, n
         "total_liabilities_0": initial["liabilities"],
         "equity_0": initial["equity"],
         "capital_ratio_0": np.where(np.isfinite(cap), cap, np.nan),
+        "systemic_importance": initial["systemic_importance"],
     })

@@ -204,7 +204,7 @@ class PathsConfig:
 class InvestmentConfig:
     loan_term: int = 60  # months over which new capex loans amortise
     refinance_term: int = 36  # months a refinanced bullet loan runs on
-    recovery_gpu: float = 0.5  # share of GPU book value recovered in liquidation
+    recovery_gpu: float = 0.75  # share of the GPUs' collateral (market) value recovered in liquidation
     recovery_other: float = 0.7  # share of other assets recovered in liquidation
 
 
@@ -231,7 +231,7 @@ class ClearingConfig:
 class CollateralConfig:
     """The market for used GPUs."""
 
-    valuation_life_months: float = 48.0  # economic life over which a GPU earns its rent
+    valuation_life_months: float = 60.0  # economic life over which a GPU earns its rent
     depth: float = 50.0  # USD bn of GPU book sold in a month that moves the price by ~63% (exp.)
     impact: str = "exponential"  # exponential | linear
     recovery: float = 0.1  # monthly share of the fire-sale discount that heals
@@ -239,7 +239,7 @@ class CollateralConfig:
 
 @dataclass
 class CovenantConfig:
-    ltv_max: float = 0.9  # default loan-to-value covenant of secured loans and fund lines
+    ltv_max: float = 1.0  # default loan-to-value covenant of secured loans and fund lines
     cure_share: float = 1.0  # share of the excess debt a breach forces the borrower to repay
 
 
@@ -251,6 +251,7 @@ class MarketConfig:
     sentiment_per_loss: float = 5.0  # sentiment drop per unit of loss rate
     sentiment_per_default: float = 0.1  # sentiment drop per defaulting AI company
     recovery: float = 0.05  # monthly healing toward calm (spread 0, sentiment the scenario's)
+    loan_sale_haircut: float = 0.05  # discount on loans banks and funds sell in a hurry
 
 
 @dataclass
@@ -363,6 +364,14 @@ def validate(cfg: Any) -> None:
             _check(c.payee != EXTERNAL, f"{where}: a {c.kind} needs an entity as payee, not {EXTERNAL!r}")
         if c.kind == "equity":
             _check(c.payer != EXTERNAL, f"{where}: an equity stake needs an entity as payer (the investee)")
+    held: dict[str, float] = {}
+    for c in cal.contracts:
+        if c.kind == "equity":
+            held[c.payer] = held.get(c.payer, 0.0) + c.share
+    for investee, total in held.items():
+        _check(total <= 1.0 + 1e-12,
+               f"calibration.contracts: equity stakes in {investee!r} add up to {total:.4g} of its shares; "
+               "they can add up to at most 1")
     lt = cal.long_tail
     for key in ("neoclouds", "private_credit", "banks"):
         _check(getattr(lt, key) >= 0, f"calibration.long_tail.{key} must be >= 0")
@@ -404,6 +413,7 @@ def validate(cfg: Any) -> None:
     for key in ("spread_per_loss", "sentiment_per_loss", "sentiment_per_default"):
         _check(getattr(cfg.market, key) >= 0, f"market.{key} must be >= 0")
     _check(0 <= cfg.market.recovery <= 1, "market.recovery must be in [0, 1]")
+    _check(0 <= cfg.market.loan_sale_haircut < 1, "market.loan_sale_haircut must be in [0, 1)")
 
     inv = cfg.investment
     _check(inv.loan_term >= 1, "investment.loan_term must be at least 1 month")

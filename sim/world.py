@@ -15,14 +15,24 @@ from typing import Any
 import numpy as np
 
 from kernels.state import (
-    BULLET, EQUITY, KIND_NAMES, LINEAR, LOAN, NEVER, REVOLVING, AgentParams, Book,
+    BULLET,
+    EQUITY,
+    KIND_NAMES,
+    LINEAR,
+    LOAN,
+    NEVER,
+    REVOLVING,
+    AgentParams,
+    Book,
 )
-from sim.schema import COMPUTE_SECTORS, EXTERNAL, SECTORS
+from sim.schema import COMPUTE_SECTORS, EXTERNAL, SECTORS, CovenantConfig, RegimeConfig
+
+AI_SECTORS = ("chipmaker", "hyperscaler", "neocloud", "ai_lab")
 
 PARAM_FIELDS = (
     "revenue", "non_ai_cash_flow", "opex", "cost_share", "capacity_yield", "utilisation",
     "gpu_life_months", "capex", "price_elasticity", "chip_share", "cash_buffer", "equity_raise",
-    "payout", "spread", "max_leverage", "lend_rate",
+    "payout", "spread", "max_leverage", "lend_rate", "redemption_base", "redemption_sensitivity",
 )
 BALANCE_FIELDS = ("cash", "securities", "gpu", "other_assets", "other_liabilities")
 
@@ -54,9 +64,13 @@ class World:
     def column(self, name: str) -> int:
         return self.names.index(name)
 
+    @property
+    def n_pairs(self) -> int:
+        return int(self.facility_borrower.shape[0])
+
     def book(self, xp: ModuleType) -> Book:
         c = self.contracts
-        return Book(n_agents=self.n_agents, **{k: xp.asarray(v) for k, v in c.items()})
+        return Book(n_agents=self.n_agents, n_pairs=self.n_pairs, **{k: xp.asarray(v) for k, v in c.items()})
 
     def agent_params(self, xp: ModuleType) -> AgentParams:
         sector_code = np.array([SECTORS.index(s) for s in self.sectors], dtype=np.int64)
@@ -65,12 +79,22 @@ class World:
             sector=xp.asarray(sector_code),
             is_bank=xp.asarray(np.array([s == "bank" for s in self.sectors], dtype=bool)),
             is_chipmaker=xp.asarray(np.array([s == "chipmaker" for s in self.sectors], dtype=bool)),
+            is_fund=xp.asarray(np.array([s == "private_credit" for s in self.sectors], dtype=bool)),
+            is_ai=xp.asarray(np.array([s in AI_SECTORS for s in self.sectors], dtype=bool)),
             **arrays,
         )
 
 
-def build_world(calibration: Any, investment: Any, offtake_exits: dict | None = None) -> World:
-    """Build the :class:`World` of a (validated) calibration config."""
+def build_world(
+    calibration: Any, investment: Any, offtake_exits: dict | None = None, *, regime: Any = None,
+    covenants: Any = None,
+) -> World:
+    """Build the :class:`World` of a (validated) calibration config.
+
+    regime and covenants (defaults: the schema's) set the loans' risk weights and covenant limits.
+    """
+    regime = regime if regime is not None else RegimeConfig(name="default")
+    covenants = covenants if covenants is not None else CovenantConfig()
     entities = sorted(calibration.entities, key=lambda e: SECTORS.index(e.sector))
     names = [e.name for e in entities]
     sectors = [e.sector for e in entities]
@@ -96,10 +120,15 @@ def build_world(calibration: Any, investment: Any, offtake_exits: dict | None = 
             amort=BULLET if c.amortisation == "bullet" else LINEAR, start=int(c.start),
             share=float(c.share), secured=bool(c.secured), refinance=bool(c.refinance),
             exit_month=exits.get(payer, NEVER) if c.kind == "offtake" else NEVER,
+            ltv_max=float(c.ltv_max) if c.ltv_max > 0 else float(covenants.ltv_max),
         ))
         cnames.append(c.name)
     n_cal = len(rows)
-    borrowers = [i for i, s in enumerate(sectors) if s in COMPUTE_SECTORS and params["capex"][i] > 0]
+    # capex facilities for investors, and for every borrower of a calibrated loan so that it
+    # can refinance from other lenders when its own will not roll
+    investors = {i for i, s in enumerate(sectors) if s in COMPUTE_SECTORS and params["capex"][i] > 0}
+    debtors = {r["payer"] for r in rows if r["kind"] == LOAN and r["payer"] < n}
+    borrowers = sorted(investors | debtors)
     lenders = [i for i in range(n) if params["lend_rate"][i] > 0]
     fb, fl = [], []
     for b in borrowers:
@@ -107,14 +136,28 @@ def build_world(calibration: Any, investment: Any, offtake_exits: dict | None = 
             rows.append(dict(
                 kind=LOAN, payer=b, payee=lnd, amount=0.0, monthly=0.0,
                 rate=float(params["spread"][b]), floating=True, maturity=int(investment.loan_term),
-                amort=REVOLVING, start=0, share=0.0, secured=True, refinance=False, exit_month=NEVER,
+                amort=REVOLVING, start=0, share=0.0, secured=sectors[b] in COMPUTE_SECTORS,
+                refinance=False, exit_month=NEVER, ltv_max=float(covenants.ltv_max),
             ))
             cnames.append(f"capex facility {names[b]} <- {names[lnd]}")
             fb.append(b)
             fl.append(lnd)
+    pair_of = {(b, lnd): k for k, (b, lnd) in enumerate(zip(fb, fl, strict=True))}
+    rw = regime.risk_weights
+    for r in rows:
+        payer_sector = sectors[r["payer"]] if r["payer"] < n else EXTERNAL
+        payee_sector = sectors[r["payee"]] if r["payee"] < n else EXTERNAL
+        r["risk_weight"] = float(
+            rw.nbfi_loans if payer_sector == "private_credit"
+            else rw.spv_loans if payer_sector == "spv"
+            else rw.ai_loans if payer_sector in AI_SECTORS else rw.other_assets
+        )
+        r["nav_line"] = bool(r["kind"] == LOAN and payer_sector == "private_credit" and payee_sector == "bank")
+        r["pair"] = pair_of.get((r["payer"], r["payee"]), len(fb)) if r["kind"] == LOAN else len(fb)
     dtypes = dict(kind=np.int64, payer=np.int64, payee=np.int64, amount=float, monthly=float,
                   rate=float, floating=bool, maturity=np.int64, amort=np.int64, start=np.int64,
-                  share=float, secured=bool, refinance=bool, exit_month=np.int64)
+                  share=float, secured=bool, refinance=bool, exit_month=np.int64, ltv_max=float,
+                  risk_weight=float, nav_line=bool, pair=np.int64)
     contracts = {k: np.array([r[k] for r in rows], dtype=t).reshape(len(rows)) for k, t in dtypes.items()}
     return World(
         names=names, sectors=sectors, entities=entities, blocks=blocks, params=params,

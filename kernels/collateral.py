@@ -1,0 +1,59 @@
+"""Secured lending and fire sales: what GPU collateral is worth, and what selling it costs.
+
+Collateral value. A GPU earns rent for its economic life, not its accounting life, so a pool of
+GPUs with book value B (depreciated over ``L_acc`` months) is worth as collateral
+
+    V = B x (rental price index) x q x min(1, L_eco / L_acc) x (1 - haircut floor)
+
+where L_eco is the valuation life (the regime may shorten it), the rental index prices the
+rent, and q is the used-GPU market's fire-sale discount index (1 in calm markets).
+
+Fire sales. GPUs of defaulted borrowers are sold into a market of limited depth ``D`` (USD bn of
+book a month). Selling S moves the discount index by the price-impact function of Cont and
+Schaanning (2017, "Fire sales, indirect contagion and systemic stress testing", eq. 3 with the
+exponential form) or the linear impact of Greenwood, Landier and Thesmar (2015, "Vulnerable
+banks", JFE 115(3), eq. 6):
+
+    exponential: q' = q exp(-S / D)        average sale price  q (1 - exp(-S/D)) / (S/D)
+    linear:      q' = q max(0, 1 - S / D)  average sale price  q (1 - S/(2D)), or q D/(2S) past D
+
+Every holder's collateral is marked at the new q, which lowers other loans' coverage. The
+discount heals by a share ``recovery`` of the gap to 1 each month.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+EXPONENTIAL, LINEAR = "exponential", "linear"
+
+
+def value_factor(
+    xp: ModuleType, price: Any, q: Any, life_months: Any, valuation_life: float, haircut_floor: float,
+) -> Any:
+    """(paths, agents) collateral value per USD bn of GPU book.
+
+    price, q: (paths,) indices; life_months: (agents,) accounting lives.
+    """
+    life = xp.minimum(valuation_life / life_months, 1.0)
+    return (price * q)[:, None] * life[None, :] * (1.0 - haircut_floor)
+
+
+def impact(xp: ModuleType, q: Any, sold: Any, depth: float, kind: str) -> tuple[Any, Any]:
+    """Price impact of selling ``sold`` (paths,) USD bn of GPU book at discount index ``q`` (paths,).
+
+    Returns (the new index q', the average price factor the sellers got), both (paths,).
+    """
+    x = sold / depth
+    if kind == EXPONENTIAL:
+        safe = xp.where(x > 1e-12, x, 1.0)
+        avg = xp.where(x > 1e-12, (1.0 - xp.exp(-x)) / safe, 1.0 - 0.5 * x)
+        return q * xp.exp(-x), q * avg
+    safe = xp.where(x > 1.0, x, 1.0)
+    return q * xp.maximum(1.0 - x, 0.0), q * xp.where(x > 1.0, 0.5 / safe, 1.0 - 0.5 * x)
+
+
+def heal(xp: ModuleType, q: Any, recovery: float) -> Any:
+    """The discount index after a month's healing: q + recovery (1 - q)."""
+    return q + recovery * (1.0 - q)

@@ -1,0 +1,67 @@
+"""Private-credit funds: LP redemptions, gates, liquidity buffers, leverage caps and NAV triggers.
+
+Semi-liquid vehicles let LPs redeem monthly. Requests respond to past returns, as flows chase
+performance in open-end funds (Chevalier and Ellison 1997; Goldstein, Jiang and Ng 2017, "
+Investor flows and fragility in corporate bond funds", JFE 126(3), eq. 1 -- an outflow
+sensitivity to negative returns):
+
+    requests = NAV x (base + sensitivity x max(0, -last month's return))
+
+and are paid up to the gate (a share of NAV a month); the rest waits (dropped here). A fund pays
+from cash and sells loans (its other assets) at ``haircut`` when cash runs short.
+
+Bank back-leverage lines (loans from a bank to a fund) carry a NAV loan-to-value trigger: line
+debt over the fund's gross assets at most the line's limit. Above it -- or above the regime's
+leverage cap on debt / NAV -- the fund must sell loans to repay lines; a fund that cannot get
+back under the trigger defaults (covenant breach).
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+from typing import Any
+
+
+def redemptions(
+    xp: ModuleType, is_fund: Any, alive: Any, nav: Any, last_return: Any, base: Any,
+    sensitivity: Any, gate: float,
+) -> Any:
+    """(paths, agents) USD bn of redemptions due this month (after the gate)."""
+    nav_pos = xp.maximum(nav, 0.0)
+    rate = base[None, :] + sensitivity[None, :] * xp.maximum(-last_return, 0.0)
+    due = xp.minimum(rate * nav_pos, gate * nav_pos)
+    return xp.where(alive & is_fund[None, :], due, 0.0)
+
+
+def raise_cash(xp: ModuleType, cash: Any, other_assets: Any, need: Any, haircut: float) -> tuple[Any, Any]:
+    """Sell loans at ``haircut`` to cover ``need`` beyond cash.
+
+    Returns (book value sold, cash available to pay = min(need, cash + proceeds)), (paths, agents).
+    """
+    short = xp.maximum(need - cash, 0.0)
+    sold = xp.minimum(short / (1.0 - haircut), other_assets)
+    return sold, xp.minimum(need, cash + sold * (1.0 - haircut))
+
+
+def deleverage_sales(
+    xp: ModuleType, line_debt: Any, assets: Any, nav: Any, other_assets: Any, trigger: Any,
+    leverage_cap: float, haircut: float,
+) -> tuple[Any, Any]:
+    """Loans a fund must sell to get back under its NAV trigger and the leverage cap.
+
+    line_debt, assets, nav, other_assets: (paths, agents); trigger: (paths, agents) the NAV-LTV
+    limit of its lines (their limits weighted by size; anything where it has none). Selling x at haircut h and repaying lines with
+    the proceeds gives LTV (D - x(1-h)) / (A - x) <= L for x >= (D - L A) / ((1-h) - L), and
+    leverage (D - x(1-h)) / NAV <= cap for x >= (D - cap NAV) / (1-h) (ignoring the haircut's
+    small effect on NAV). Returns (book value to sell, bool: the sale cannot restore the limits).
+    """
+    denom = (1.0 - haircut) - trigger
+    safe = xp.where(denom > 0, denom, 1.0)
+    breach = (line_debt > 0) & (line_debt > trigger * assets)
+    x_ltv = xp.where(breach, xp.where(denom > 0, (line_debt - trigger * assets) / safe, xp.inf), 0.0)
+    if leverage_cap > 0:
+        over = line_debt > leverage_cap * xp.maximum(nav, 0.0)
+        x_lev = xp.where(over, (line_debt - leverage_cap * xp.maximum(nav, 0.0)) / (1.0 - haircut), 0.0)
+        x_ltv = xp.maximum(x_ltv, x_lev)
+    sell = xp.minimum(x_ltv, other_assets)
+    return sell, x_ltv > other_assets * (1.0 + 1e-12) + 1e-12

@@ -1,0 +1,46 @@
+"""Small fixture worlds for channel tests: the real composed config with a hand-made calibration."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from omegaconf import DictConfig, OmegaConf
+
+from sim.model import AIFinanceModel
+from sim.schema import ContractConfig, EntityConfig, validate
+from tests.conftest import make_cfg
+
+CALM = (
+    "scenario.demand.vol=0", "scenario.rental_price.vol=0", "scenario.base_rate.vol=0",
+    "scenario.demand.drift=0", "scenario.rental_price.drift=0",
+)
+
+
+def world_cfg(entities: list[dict], contracts: list[dict], *overrides: str, paths: int = 4,
+              horizon: int = 12) -> DictConfig:
+    """The real config, calm macro by default, with these entities and contracts."""
+    cfg = make_cfg(f"paths.n={paths}", f"horizon={horizon}", "backend=numpy", "output.progress=false",
+                   *CALM, *overrides)
+    cfg.calibration.name = "fixture"
+    cfg.calibration.entities = [OmegaConf.structured(EntityConfig(**e)) for e in entities]
+    cfg.calibration.contracts = [OmegaConf.structured(ContractConfig(**c)) for c in contracts]
+    validate(cfg)
+    return cfg
+
+
+def run_model(cfg: DictConfig, months: int | None = None) -> tuple[AIFinanceModel, list[dict[str, Any]]]:
+    """Run the model month by month; return it and a per-month snapshot of its state."""
+    model = AIFinanceModel(cfg, None, np.arange(int(cfg.paths.n)), np)
+    history = []
+    for _ in range(months if months is not None else int(cfg.horizon)):
+        model.step()
+        history.append({k: np.array(v, copy=True) for k, v in vars(model.state).items() if k != "month"}
+                       | {"scratch": {k: np.array(v, copy=True) for k, v in model.scratch.items()}})
+    return model, history
+
+
+def with_channel(cfg: DictConfig, channel: str, on: bool) -> DictConfig:
+    out = cfg.copy()
+    out.channels[channel] = on
+    return out
