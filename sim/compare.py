@@ -1,0 +1,809 @@
+"""Compare regulatory regimes on the same scenarios: ``aisim-compare``.
+
+Every regime in ``compare.regimes`` runs every scenario in ``compare.scenarios`` on the same seed
+and the same paths. Random draws are a pure function of (seed, path, month, stream), so each
+regime sees exactly the same shocks on every path and the comparison is paired: the difference
+from the reference regime is computed path by path, and its 95% interval is
+``mean(d) +/- 1.96 sd(d) / sqrt(n)`` over the per-path differences ``d``. Common random numbers
+make these intervals much narrower than those of two independent samples.
+
+Written into the run directory (``outputs/compare/DATE/TIME/`` unless ``hydra.run.dir`` says
+otherwise):
+
+* ``comparison.parquet``: ``scenario, regime, metric, value, diff, ci_low, ci_high``;
+* ``comparison.md``: the same as readable tables, one per scenario;
+* ``frontier.png``: systemic loss (expected credit losses) against cumulative AI capex, one point
+  per regime, one panel per scenario;
+* ``pd_by_sector.png``: probability that a member of each sector defaults, per regime and scenario;
+* ``runs/SCENARIO/REGIME/``: each run's result files and its composed ``config.yaml``
+  (``compare.save_runs=false`` skips them).
+
+``aisim-compare compare.from_multirun=DIR`` builds the same outputs from the job folders of an
+``aisim -m regime=... scenario=...`` sweep run by any launcher (each job's ``.hydra/hydra.yaml``
+names its regime and scenario; ``paths.parquet`` holds its per-path results). Jobs that differ in
+other swept overrides are compared as variants: their label (in the ``regime`` column) is the regime
+name followed by those overrides, without the regime name when all jobs share one regime.
+
+Each run of the direct comparison is composed by Hydra from this app's own config with the same
+command-line overrides plus ``regime=R scenario=S``, exactly as ``aisim ... regime=R scenario=S``
+would compose it (the ``compare`` node aside), so it equals the multirun job of that pair.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import math
+import sys
+import time
+from dataclasses import dataclass, field, fields, is_dataclass
+from pathlib import Path
+from typing import Any
+
+import hydra
+import numpy as np
+import pandas as pd
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+from hydra.types import RunMode
+from hydra.utils import to_absolute_path
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+from kernels.backend import BackendError
+from sim import results as results_io
+from sim.cli import CONFIG_PATH
+from sim.schema import SECTORS, Config, ConfigError, RegimeConfig, ScenarioConfig, validate
+
+Z95 = 1.96  # two-sided 95% normal quantile
+COLUMNS = ("scenario", "regime", "metric", "value", "diff", "ci_low", "ci_high")
+GROUPS = ("regime", "scenario")
+
+#: The metrics compared by default. Any column of ``paths.parquet`` is a metric (its mean over
+#: paths); ``pd_<sector>`` is the probability that at least one member of the sector defaults and
+#: ``pd_any`` that any agent does. ``first_default_month`` is averaged over the paths with a default.
+DEFAULT_METRICS = (
+    "credit_losses", "credit_losses_bank", "credit_losses_private_credit", "credit_losses_external",
+    "systemic_event", "pd_any", *(f"pd_{s}" for s in SECTORS), "defaults", "ai_capex",
+    "min_bank_capital_ratio", "gpu_price_drawdown",
+)
+
+METRIC_NOTES = {
+    "credit_losses": "expected credit losses of all creditors, USD bn",
+    "systemic_event": "P(systemic event)",
+    "pd_any": "P(any agent defaults)",
+    "defaults": "expected number of defaulted agents",
+    "ai_capex": "expected cumulative AI capex, USD bn",
+    "min_bank_capital_ratio": "expected lowest bank capital ratio",
+    "gpu_price_drawdown": "expected largest fall of the GPU rental price from its start",
+    "first_default_month": "mean month of the first default, over the paths with a default (paired over paths "
+                           "with a default under both regimes)",
+}
+
+
+@dataclass
+class CompareConfig:
+    """The ``compare`` node of ``conf/compare.yaml``."""
+
+    regimes: list[str] = field(default_factory=list)  # [] = every regime on the search path
+    scenarios: list[str] = field(default_factory=list)  # [] = every scenario on the search path
+    reference: str | None = None  # the regime the others are compared with; None = the first
+    from_multirun: str | None = None  # a sweep folder of `aisim -m`: compare its jobs, run nothing
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+    agents: list[str] = field(default_factory=list)  # agents whose default probability comparison.md lists
+    save_runs: bool = True  # keep each run's result files under runs/SCENARIO/REGIME/
+
+
+@dataclass
+class CompareAppConfig(Config):
+    """The schema of ``aisim-compare``: the main config plus the ``compare`` node."""
+
+    compare: CompareConfig = field(default_factory=CompareConfig)
+
+
+# --------------------------------------------------------------------------- statistics
+def metric_values(paths: pd.DataFrame, metric: str) -> np.ndarray:
+    """(paths,) float values of ``metric`` on each path, in the order of the ``path`` column."""
+    if metric == "first_default_month":  # -1 = no default on the path: not a month
+        v = paths[metric].to_numpy(dtype=float)
+        return np.where(v < 0, np.nan, v)
+    if metric in paths.columns and metric != "path":
+        return paths[metric].to_numpy(dtype=float)
+    if metric == "pd_any":
+        return (paths["defaults"].to_numpy() > 0).astype(float)
+    if metric.startswith("pd_") and f"defaults_{metric[3:]}" in paths.columns:
+        return (paths[f"defaults_{metric[3:]}"].to_numpy() > 0).astype(float)
+    raise ConfigError(f"compare.metrics: {metric!r} is not a metric; valid: {', '.join(valid_metrics(paths.columns))}")
+
+
+def valid_metrics(columns: Any) -> list[str]:
+    cols = [c for c in columns if c != "path"]
+    pds = ["pd_any"] + [f"pd_{c[len('defaults_'):]}" for c in cols if c.startswith("defaults_")
+                        and c[len("defaults_"):] in SECTORS]
+    return cols + pds
+
+
+def paired_difference(x: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
+    """Mean of the per-path differences ``x - ref`` and its 95% interval (mean +/- 1.96 sd/sqrt(n)).
+
+    Paths where either value is NaN (a metric undefined on that path) are left out. Identical
+    inputs give exactly (0, 0, 0).
+    """
+    x, ref = np.asarray(x, dtype=float), np.asarray(ref, dtype=float)
+    ok = ~(np.isnan(x) | np.isnan(ref))
+    d = x[ok] - ref[ok]
+    n = d.size
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    diff = float(d.mean())
+    if n < 2:
+        return diff, math.nan, math.nan
+    hw = Z95 * float(d.std(ddof=1)) / math.sqrt(n)
+    return diff, diff - hw, diff + hw
+
+
+def unpaired_difference(x: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
+    """The difference of means with the 95% interval of two independent samples, for contrast:
+    ``mean(x) - mean(ref) +/- 1.96 sqrt(var(x)/n + var(ref)/m)``."""
+    x = np.asarray(x, dtype=float)
+    ref = np.asarray(ref, dtype=float)
+    x, ref = x[~np.isnan(x)], ref[~np.isnan(ref)]
+    diff = float(x.mean() - ref.mean())
+    hw = Z95 * math.sqrt(x.var(ddof=1) / x.size + ref.var(ddof=1) / ref.size)
+    return diff, diff - hw, diff + hw
+
+
+def _mean(x: np.ndarray) -> float:
+    x = x[~np.isnan(x)]
+    return float(x.mean()) if x.size else math.nan
+
+
+@dataclass
+class RunSet:
+    """Per-path results of every (scenario, regime) pair, on one seed and one set of paths."""
+
+    scenarios: list[str]
+    regimes: list[str]
+    reference: str
+    paths: dict[tuple[str, str], pd.DataFrame]
+    agents: dict[tuple[str, str], pd.DataFrame]
+    meta: dict[str, Any]
+
+
+def comparison_table(rs: RunSet, metrics: list[str]) -> pd.DataFrame:
+    """The long table: one row per (scenario, regime, metric), in the order of the run set."""
+    rows = []
+    for s in rs.scenarios:
+        ref = rs.paths[(s, rs.reference)]
+        for r in rs.regimes:
+            if (s, r) not in rs.paths:
+                continue
+            p = rs.paths[(s, r)]
+            if not np.array_equal(p["path"].to_numpy(), ref["path"].to_numpy()):
+                raise ConfigError(f"scenario {s!r}: regime {r!r} and the reference {rs.reference!r} were not run "
+                                  "on the same paths; a paired comparison needs the same paths.n and seed")
+            for m in metrics:
+                x, x0 = metric_values(p, m), metric_values(ref, m)
+                diff, lo, hi = paired_difference(x, x0)
+                rows.append((s, r, m, _mean(x), diff, lo, hi))
+    df = pd.DataFrame(rows, columns=list(COLUMNS))
+    return df.astype({"value": float, "diff": float, "ci_low": float, "ci_high": float})
+
+
+# --------------------------------------------------------------------------- configs
+def _schema_keys(cls: type, prefix: str = "") -> list[str]:
+    out = []
+    for f in fields(cls):
+        default = f.default_factory() if callable(f.default_factory) else f.default  # type: ignore[misc]
+        if is_dataclass(default):
+            out += _schema_keys(type(default), f"{prefix}{f.name}.")
+        else:
+            out.append(prefix + f.name)
+    return out
+
+
+_VALID_KEYS = {"regime": _schema_keys(RegimeConfig), "scenario": _schema_keys(ScenarioConfig)}
+
+
+def _omegaconf_cause(exc: BaseException) -> OmegaConfBaseException | None:
+    e: BaseException | None = exc
+    while e is not None:
+        if isinstance(e, OmegaConfBaseException) and getattr(e, "full_key", None):
+            return e
+        e = e.__cause__ or e.__context__
+    return None
+
+
+def _composition_error(exc: BaseException, scenario: str, regime: str) -> ConfigError:
+    """A one-line message naming the file and key at fault, and what is valid."""
+    cause = _omegaconf_cause(exc)
+    if cause is None:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return ConfigError(f"composing scenario={scenario} regime={regime}: {first}")
+    full_key = str(cause.full_key)
+    group = full_key.split(".", 1)[0]
+    name = {"regime": regime, "scenario": scenario}.get(group)
+    where = f"{group} {name!r}" if name else "the config"
+    first = str(cause).strip().splitlines()[0]
+    if isinstance(cause, ConfigKeyError) and group in _VALID_KEYS:
+        key = full_key.split(".", 1)[1]
+        return ConfigError(f"{where}: {key!r} is not a {group} parameter ({first}); valid keys: "
+                           f"{', '.join(_VALID_KEYS[group])}")
+    return ConfigError(f"{where}: {first} (key {full_key})")
+
+
+def _compose(config_name: str, overrides: list[str]) -> DictConfig:
+    gh = GlobalHydra.instance()
+    assert gh.hydra is not None
+    cfg = gh.hydra.compose_config(config_name=config_name, overrides=overrides, run_mode=RunMode.RUN,
+                                  from_shell=False, with_log_configuration=False)
+    with open_dict(cfg):
+        cfg.pop("hydra", None)
+        cfg.pop("compare", None)
+    return cfg
+
+
+def _split_overrides(task: list[str]) -> tuple[list[str], list[str]]:
+    """(overrides kept for every run, group overrides of regime/scenario given by the user)."""
+    parsed = OverridesParser.create().parse_overrides(list(task))
+    keep, groups = [], []
+    for o in parsed:
+        (groups if o.key_or_group in GROUPS else keep).append(o.input_line)
+    return keep, groups
+
+
+def _options(group: str, config_name: str, overrides: list[str]) -> list[str]:
+    loader = GlobalHydra.instance().config_loader()
+    return sorted(loader.get_group_options(group, config_name=config_name, overrides=overrides))
+
+
+def _resolve_names(group: str, asked: list[str], valid: list[str], default: str | None) -> list[str]:
+    key = f"compare.{group}s"
+    if not asked:  # every option on the search path, the default first
+        return ([default] if default in valid else []) + [v for v in valid if v != default]
+    for name in asked:
+        if name not in valid:
+            raise ConfigError(f"{key}: {group} {name!r} is not on the config search path; valid: {', '.join(valid)}")
+    dup = sorted({n for n in asked if list(asked).count(n) > 1})
+    if dup:
+        raise ConfigError(f"{key}: {', '.join(dup)} listed twice")
+    return list(asked)
+
+
+def _reference(cc: Any, regimes: list[str]) -> str:
+    ref = cc.reference if cc.reference is not None else regimes[0]
+    if ref not in regimes:
+        raise ConfigError(f"compare.reference={ref!r} is not among the regimes compared: {', '.join(regimes)}")
+    return ref
+
+
+def _check_metrics(metrics: list[str], columns: Any) -> None:
+    valid = valid_metrics(columns)
+    for m in metrics:
+        if m not in valid:
+            raise ConfigError(f"compare.metrics: {m!r} is not a metric; valid: {', '.join(valid)}")
+
+
+def _check_agents(agents: list[str], names: list[str]) -> None:
+    for a in agents:
+        if a not in names:
+            raise ConfigError(f"compare.agents: {a!r} is not an agent of the calibration; valid: {', '.join(names)}")
+
+
+# --------------------------------------------------------------------------- direct comparison
+def compose_all(config_name: str, overrides: list[str], regimes: list[str],
+                scenarios: list[str]) -> dict[tuple[str, str], DictConfig]:
+    """The validated config of every (scenario, regime), each as Hydra composes it with
+    ``overrides + [regime=R, scenario=S]``.
+
+    Composing is slow (~0.5 s), so when the regime and scenario files are separable -- a regime
+    file changes only ``regime``, a scenario file only ``scenario``, as the ones shipped do --
+    each regime and each scenario is composed once and the pairs are spliced from them; the
+    check below falls back to composing every pair when a file reaches outside its own node.
+    """
+
+    def one(r: str, s: str) -> DictConfig:
+        try:
+            return _compose(config_name, overrides + [f"regime={r}", f"scenario={s}"])
+        except (HydraException, OmegaConfBaseException) as exc:
+            raise _composition_error(exc, s, r) from exc
+
+    def without(c: DictConfig, key: str) -> Any:
+        d = OmegaConf.to_container(c, resolve=False)
+        assert isinstance(d, dict)
+        d.pop(key, None)
+        return d
+
+    r0, s0 = regimes[0], scenarios[0]
+    base = one(r0, s0)
+    by_r = {r0: base, **{r: one(r, s0) for r in regimes[1:]}}
+    by_s = {s0: base, **{s: one(r0, s) for s in scenarios[1:]}}
+    separable = (all(without(c, "regime") == without(base, "regime") for c in by_r.values())
+                 and all(without(c, "scenario") == without(base, "scenario") for c in by_s.values()))
+    out: dict[tuple[str, str], DictConfig] = {}
+    for s in scenarios:
+        for r in regimes:
+            if separable:
+                c = copy.deepcopy(by_r[r])
+                c.scenario = copy.deepcopy(by_s[s].scenario)
+            else:
+                c = one(r, s)
+            try:
+                validate(c)
+            except ConfigError as exc:
+                raise ConfigError(f"scenario={s} regime={r}: {exc}") from exc
+            out[(s, r)] = c
+    return out
+
+
+def run_comparison(cfg: DictConfig, run_dir: Path) -> RunSet:
+    """Compose and validate every (scenario, regime) run, then run them all (same seed, paths)."""
+    from sim.runner import run
+
+    cc = cfg.compare
+    hc = HydraConfig.get()
+    config_name = str(hc.job.config_name)
+    hydra_overrides = list(hc.overrides.hydra)
+    keep, groups = _split_overrides(list(hc.overrides.task))
+    lookup = hydra_overrides + keep
+    valid = {g: _options(g, config_name, lookup) for g in GROUPS}
+    if groups:
+        g = groups[0].split("=")[0].lstrip("+~")
+        raise ConfigError(f"{groups[0]}: list the {g}s to compare in compare.{g}s=[...]; valid: {', '.join(valid[g])}")
+    choices = hc.runtime.choices
+    regimes = _resolve_names("regime", list(cc.regimes), valid["regime"], choices.get("regime"))
+    scenarios = _resolve_names("scenario", list(cc.scenarios), valid["scenario"], choices.get("scenario"))
+    reference = _reference(cc, regimes)
+    metrics = list(cc.metrics)
+
+    # compose and validate everything before any work
+    configs = compose_all(config_name, lookup, regimes, scenarios)
+    first = configs[(scenarios[0], regimes[0])]
+    probe = copy.deepcopy(first)
+    probe.paths.n, probe.paths.chunk, probe.horizon = 1, "auto", 1
+    probe.output.progress = False
+    probed = run(probe, None, progress=False).results
+    _check_metrics(metrics, probed.paths.columns)
+    _check_agents(list(cc.agents), list(probed.agents["name"]))
+
+    paths: dict[tuple[str, str], pd.DataFrame] = {}
+    agents: dict[tuple[str, str], pd.DataFrame] = {}
+    total, k = len(configs), 0
+    backend_note = None
+    for (s, r), c in configs.items():
+        k += 1
+        out = run_dir / "runs" / s / r if cc.save_runs else None
+        res = run(c, out, progress=False)
+        if out is not None:
+            OmegaConf.save(c, out / "config.yaml", resolve=True)
+        backend_note = backend_note or res.backend.reason
+        paths[(s, r)] = res.results.paths
+        agents[(s, r)] = res.results.agents
+        m = res.results.manifest
+        print(f"aisim-compare: [{k:>{len(str(total))}}/{total}] scenario={s} regime={r}  {m['wall_s']:.1f} s",
+              flush=True)
+    if backend_note:
+        print(f"aisim-compare: {backend_note}", file=sys.stderr)
+    meta = {
+        "source": "direct", "seed": int(first.seed), "paths": int(first.paths.n), "horizon": int(first.horizon),
+        "start": str(first.start), "calibration": str(first.calibration.name), "backend": m["backend"],
+        "overrides": [o for o in keep if not o.lstrip("+~").startswith("compare.")],
+    }
+    meta["agents"] = list(cc.agents)
+    return RunSet(scenarios, regimes, reference, paths, agents, meta)
+
+
+# --------------------------------------------------------------------------- from a multirun
+@dataclass
+class _Job:
+    folder: Path
+    num: int
+    regime: str
+    scenario: str
+    overrides: dict[str, str]
+    manifest: dict[str, Any]
+
+
+def _read_job(folder: Path) -> _Job:
+    import json
+
+    hy = OmegaConf.load(folder / ".hydra" / "hydra.yaml")
+    regime = OmegaConf.select(hy, "hydra.runtime.choices.regime")
+    scenario = OmegaConf.select(hy, "hydra.runtime.choices.scenario")
+    num = OmegaConf.select(hy, "hydra.job.num")
+    task = list(OmegaConf.select(hy, "hydra.overrides.task") or [])
+    mpath = folder / "manifest.json"
+    if not mpath.is_file() or not (folder / "paths.parquet").is_file():
+        raise ConfigError(f"compare.from_multirun: the job in {folder} did not complete (no manifest.json or "
+                          "paths.parquet); rerun it or move the folder away")
+    manifest = json.loads(mpath.read_text())
+    regime = str(regime) if regime is not None else str(manifest["regime"])
+    scenario = str(scenario) if scenario is not None else str(manifest["scenario"])
+    parsed = OverridesParser.create().parse_overrides(task)
+    ov = {o.key_or_group: o.input_line for o in parsed if o.key_or_group not in GROUPS}
+    return _Job(folder, int(num) if num is not None else 0, regime, scenario, ov, manifest)
+
+
+def load_multirun(cfg: DictConfig) -> RunSet:
+    """The run set of the job folders under ``compare.from_multirun``."""
+    cc = cfg.compare
+    root = Path(to_absolute_path(str(cc.from_multirun)))
+    if not root.is_dir():
+        raise ConfigError(f"compare.from_multirun={cc.from_multirun}: no such folder")
+    folders = sorted({p.parent.parent for p in root.rglob(".hydra/hydra.yaml")})
+    if not folders:
+        raise ConfigError(f"compare.from_multirun={cc.from_multirun}: no job folders (with .hydra/hydra.yaml) "
+                          f"in {root}")
+    # sweep order: by sweep folder, then job number (a retry sweep in a subfolder comes after)
+    jobs = sorted((_read_job(f) for f in folders), key=lambda j: (str(j.folder.parent), j.num, str(j.folder)))
+    for key in ("seed", "paths"):
+        seen = sorted({j.manifest[key] for j in jobs})
+        if len(seen) > 1:
+            raise ConfigError(f"compare.from_multirun: the jobs differ in {key} ({', '.join(map(str, seen))}); "
+                              f"a paired comparison needs one {key} for all; compare the jobs of one {key} at a time")
+    keys = list(dict.fromkeys(k for j in jobs for k in j.overrides))
+    varying = [k for k in keys if len({j.overrides.get(k) for j in jobs}) > 1]
+    short = _short_keys(varying)
+
+    one_regime = len({j.regime for j in jobs}) == 1
+
+    def label(j: _Job) -> str:
+        extra = [short[k] + j.overrides[k][len(j.overrides[k].split("=", 1)[0]):] for k in varying if k in j.overrides]
+        return " ".join(extra if (one_regime and extra) else [j.regime, *extra])
+
+    found_r: list[str] = []
+    found_s: list[str] = []
+    by_pair: dict[tuple[str, str], _Job] = {}
+    for j in jobs:
+        r, s = label(j), j.scenario
+        if (s, r) in by_pair:
+            raise ConfigError(f"compare.from_multirun: {by_pair[(s, r)].folder} and {j.folder} are both scenario={s} "
+                              f"regime={r}; a comparison needs one job per pair")
+        by_pair[(s, r)] = j
+        found_r += [r] if r not in found_r else []
+        found_s += [s] if s not in found_s else []
+    regimes = _resolve_found("regime", list(cc.regimes), found_r)
+    scenarios = _resolve_found("scenario", list(cc.scenarios), found_s)
+    reference = _reference(cc, regimes)
+    for s in scenarios:
+        if (s, reference) not in by_pair:
+            raise ConfigError(f"compare.from_multirun: no job for the reference regime {reference!r} in scenario {s!r}")
+    paths, agents = {}, {}
+    for (s, r), j in by_pair.items():
+        if s in scenarios and r in regimes:
+            paths[(s, r)] = pd.read_parquet(j.folder / "paths.parquet")
+            ap = j.folder / "agents.parquet"
+            agents[(s, r)] = pd.read_parquet(ap) if ap.is_file() else pd.DataFrame(columns=["name", "sector", "pd"])
+    missing = [f"{s}/{r}" for s in scenarios for r in regimes if (s, r) not in paths]
+    if missing:
+        print(f"aisim-compare: no job for {', '.join(missing)}; left out", file=sys.stderr)
+    _check_metrics(list(cc.metrics), next(iter(paths.values())).columns)
+    _check_agents(list(cc.agents), list(next(iter(agents.values()))["name"]))
+    m0 = jobs[0].manifest
+    common = [v for k, v in jobs[0].overrides.items() if k not in varying]
+    meta = {
+        "source": f"multirun {root}", "seed": int(m0["seed"]), "paths": int(m0["paths"]), "horizon": int(m0["horizon"]),
+        "start": str(m0.get("start", "")), "calibration": str(m0.get("calibration", "")),
+        "backend": str(m0.get("backend", "")), "overrides": common, "agents": list(cc.agents),
+    }
+    return RunSet(scenarios, regimes, reference, paths, agents, meta)
+
+
+def _short_keys(keys: list[str]) -> dict[str, str]:
+    """Override keys without their common dotted prefix (at least the last part is kept):
+    calibration.contracts.14.share, calibration.contracts.13.monthly -> 14.share, 13.monthly."""
+    if not keys:
+        return {}
+    parts = [k.lstrip("+~").split(".") for k in keys]
+    n = 0
+    while all(len(p) > n + 1 for p in parts) and len({p[n] for p in parts}) == 1:
+        n += 1
+    return {k: ".".join(p[n:]) for k, p in zip(keys, parts, strict=True)}
+
+
+def _resolve_found(group: str, asked: list[str], found: list[str]) -> list[str]:
+    if not asked:
+        return found
+    for name in asked:
+        if name not in found:
+            raise ConfigError(f"compare.{group}s: {group} {name!r} is not in the multirun; found: {', '.join(found)}")
+    return list(asked)
+
+
+# --------------------------------------------------------------------------- outputs
+def _fmt(v: float) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "n/a"
+    a = abs(v)
+    if a == 0:
+        return "0"
+    if a >= 100:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.3f}"
+    return f"{v:.4f}" if a >= 1e-3 else f"{v:.2e}"
+
+
+def _signed(v: float) -> str:
+    s = _fmt(v)
+    return s if s.startswith("-") or s in ("0", "n/a") else "+" + s
+
+
+def comparison_markdown(table: pd.DataFrame, rs: RunSet) -> str:
+    m = rs.meta
+    lines = [
+        "# Regime comparison",
+        "",
+        f"Source: {m['source']}. Calibration `{m['calibration']}`, {m['paths']} paths x {m['horizon']} months "
+        f"from {m['start']}, seed {m['seed']}, backend {m['backend']}.",
+    ]
+    if m.get("overrides"):
+        lines.append("Overrides: " + " ".join(f"`{o}`" for o in m["overrides"]) + ".")
+    lines += [
+        "",
+        f"Each cell: the metric's mean over paths, then in brackets the paired difference from the "
+        f"reference regime **{rs.reference}** and its 95% interval (mean +/- 1.96 sd / sqrt(n) of the "
+        "per-path differences; every regime ran on the same random draws). `pd_<sector>`: probability that a "
+        "member of the sector defaults; credit losses in USD bn.",
+        "",
+    ]
+    regimes = [r for r in rs.regimes]
+    for s in rs.scenarios:
+        sub = table[table["scenario"] == s]
+        here = [r for r in regimes if r in set(sub["regime"])]
+        lines += [f"## Scenario `{s}`", ""]
+        heads = [f"{r} (reference)" if r == rs.reference else r for r in here]
+        lines.append("| metric | " + " | ".join(heads) + " |")
+        lines.append("|---|" + "---:|" * len(here))
+        for metric in dict.fromkeys(sub["metric"]):
+            cells = []
+            for r in here:
+                row = sub[(sub["regime"] == r) & (sub["metric"] == metric)].iloc[0]
+                if r == rs.reference:
+                    cells.append(_fmt(row["value"]))
+                else:
+                    cells.append(f"{_fmt(row['value'])} ({_signed(row['diff'])} [{_fmt(row['ci_low'])}, "
+                                 f"{_fmt(row['ci_high'])}])")
+            lines.append(f"| {metric} | " + " | ".join(cells) + " |")
+        lines.append("")
+    if m.get("agents"):
+        lines += _agents_markdown(rs, list(m["agents"]))
+    notes = [f"- `{k}`: {v}" for k, v in METRIC_NOTES.items() if k in set(table["metric"])]
+    if notes:
+        lines += ["Metrics:", "", *notes, ""]
+    return "\n".join(lines)
+
+
+def _agents_markdown(rs: RunSet, names: list[str]) -> list[str]:
+    """Default probabilities of named agents from each run's agents.parquet. Not paired (only
+    sector-level outcomes are kept per path): the interval is +/- 1.96 Monte Carlo errors."""
+    lines = ["## Selected agents: probability of default", "",
+             "From each run's `agents.parquet`: P(default) +/- 1.96 Monte Carlo standard errors (not a paired "
+             "interval; per-path outcomes are kept by sector, not by agent).", ""]
+    for s in rs.scenarios:
+        here = [r for r in rs.regimes if (s, r) in rs.agents]
+        lines += [f"Scenario `{s}`:", "", "| agent | " + " | ".join(here) + " |", "|---|" + "---:|" * len(here)]
+        for name in names:
+            cells = []
+            for r in here:
+                a = rs.agents[(s, r)]
+                row = a[a["name"] == name]
+                if row.empty:
+                    cells.append("n/a")
+                    continue
+                pd_, se = float(row["pd"].iloc[0]), float(row["pd_se"].iloc[0]) if "pd_se" in row else math.nan
+                cells.append(f"{_fmt(pd_)} +/- {_fmt(Z95 * se)}")
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return lines
+
+
+def _write_text(path: Path, text: str) -> None:
+    def w(tmp: str) -> None:
+        Path(tmp).write_text(text)
+
+    results_io._atomic(path, w)  # noqa: SLF001 -- the package's own atomic writer
+
+
+def _save_figure(fig: Any, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    results_io._atomic(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120, bbox_inches="tight"))  # noqa: SLF001
+    plt.close(fig)
+
+
+def _grid(n: int, max_cols: int = 3) -> tuple[int, int]:
+    cols = min(max_cols, n)
+    return math.ceil(n / cols), cols
+
+
+_MARKERS = "osD^vP*Xhp<>"
+
+
+def frontier_figure(rs: RunSet) -> Any:
+    """Expected credit losses against expected cumulative AI capex, a point per regime, a panel
+    per scenario. Points carry the regime's number from the legend; regimes that land on the
+    same point are labelled together ("1=2")."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows, cols = _grid(len(rs.scenarios))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.8 * cols, 3.9 * rows + 0.5 + 0.3 * math.ceil(len(rs.regimes) / 2)),
+                             squeeze=False, layout="constrained")
+    colours = plt.get_cmap("tab10")
+    style = {r: (colours(i % 10), _MARKERS[i % len(_MARKERS)], i + 1) for i, r in enumerate(rs.regimes)}
+    for ax, s in zip(axes.flat, rs.scenarios, strict=False):
+        pts = [(r, _mean(metric_values(rs.paths[(s, r)], "ai_capex")),
+                _mean(metric_values(rs.paths[(s, r)], "credit_losses")))
+               for r in rs.regimes if (s, r) in rs.paths]
+        xs = np.array([p[1] for p in pts])
+        ys = np.array([p[2] for p in pts])
+        xr = max(float(np.ptp(xs)), 1e-3 * max(float(np.abs(xs).max()), 1.0))
+        yr = max(float(np.ptp(ys)), 1e-3 * max(float(np.abs(ys).max()), 1.0))
+        n = len(pts)
+        groups: list[list[int]] = []  # regimes on (nearly) the same point
+        for i in range(n):
+            for g in groups:
+                j = g[0]
+                if abs(xs[i] - xs[j]) / xr < 0.04 and abs(ys[i] - ys[j]) / yr < 0.04:
+                    g.append(i)
+                    break
+            else:
+                groups.append([i])
+        for g in groups:  # within a group, larger markers first so that every one stays visible
+            for rank, i in enumerate(g):
+                c, mk, _ = style[pts[i][0]]
+                size = 110 if len(g) == 1 else 60 + 200 * (len(g) - 1 - rank) / (len(g) - 1)
+                ax.scatter([xs[i]], [ys[i]], s=size, marker=mk, facecolors="none", edgecolors=[c], linewidths=1.8,
+                           zorder=3)
+        for g in groups:
+            j = g[0]
+            text = "=".join(str(style[pts[i][0]][2]) for i in g)
+            ax.annotate(text, (xs[j], ys[j]), xytext=(9, 7), textcoords="offset points", fontsize=9,
+                        fontweight="bold", color="0.15", zorder=4, annotation_clip=True)
+        ax.set_title(f"scenario: {s}", fontsize=11)
+        ax.set_xlabel("expected cumulative AI capex (USD bn)", fontsize=9)
+        ax.set_ylabel("expected credit losses (USD bn)", fontsize=9)
+        ax.tick_params(labelsize=8)
+        ax.grid(True, alpha=0.3)
+        xpad = 0.3 * xr if np.ptp(xs) > 0 else max(0.02 * abs(float(xs.mean())), 1.0)
+        ax.set_xlim(xs.min() - xpad, xs.max() + xpad)
+        top = float(ys.max()) if n else 0.0
+        top = top * 1.3 if top > 0 else 1.0
+        ax.set_ylim(min(0.0, float(ys.min())) - 0.06 * top, top)
+    for ax in list(axes.flat)[len(rs.scenarios):]:
+        ax.set_visible(False)
+    handles = [plt.Line2D([], [], marker=style[r][1], color=style[r][0], markerfacecolor="none", linestyle="",
+                          markersize=8, markeredgewidth=1.8,
+                          label=f"{style[r][2]}  {r}" + (" (reference)" if r == rs.reference else ""))
+               for r in rs.regimes]
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 2 if cols < 3 else 3),
+               frameon=False, fontsize=9)
+    m = rs.meta
+    fig.suptitle(f"Stability / investment frontier: {m['paths']} paths x {m['horizon']} months, seed {m['seed']}\n"
+                 "lower is safer, further right is more AI investment", fontsize=11)
+    return fig
+
+
+def _sectors_present(rs: RunSet) -> list[str]:
+    present: set[str] = set()
+    for a in rs.agents.values():
+        present |= set(a["sector"]) if "sector" in a else set()
+    return [s for s in SECTORS if s in present] or list(SECTORS)
+
+
+def pd_figure(rs: RunSet) -> Any:
+    """Heat maps of P(a member of the sector defaults): a row per regime, a column per sector,
+    a panel per scenario."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sectors = _sectors_present(rs)
+    rows, cols = _grid(len(rs.scenarios), 2)
+    nr = len(rs.regimes)
+    size = (0.95 * len(sectors) * cols + 2.2 * cols + 1.0, (0.36 * nr + 1.5) * rows + 0.6)
+    fig, axes = plt.subplots(rows, cols, figsize=size, squeeze=False, layout="constrained")
+    data = {}
+    for s in rs.scenarios:
+        mat = np.full((nr, len(sectors)), np.nan)
+        for i, r in enumerate(rs.regimes):
+            if (s, r) in rs.paths:
+                mat[i] = [_mean(metric_values(rs.paths[(s, r)], f"pd_{x}")) for x in sectors]
+        data[s] = mat
+    vmax = max(0.05, float(np.nanmax([np.nanmax(v) if np.isfinite(v).any() else 0.0 for v in data.values()])))
+    im = None
+    for ax, s in zip(axes.flat, rs.scenarios, strict=False):
+        mat = data[s]
+        im = ax.imshow(mat, cmap="Reds", vmin=0.0, vmax=vmax, aspect="auto")
+        ax.set_xticks(range(len(sectors)), [x.replace("_", " ") for x in sectors], rotation=30, ha="right", fontsize=8)
+        ax.set_yticks(range(nr), rs.regimes, fontsize=9)
+        for i in range(nr):
+            for j in range(len(sectors)):
+                v = mat[i, j]
+                txt = "n/a" if np.isnan(v) else f"{100 * v:.1f}%"
+                ax.text(j, i, txt, ha="center", va="center", fontsize=9,
+                        color="white" if (not np.isnan(v) and v > 0.6 * vmax) else "black")
+        ax.set_title(f"scenario: {s}", fontsize=11)
+    for ax in list(axes.flat)[len(rs.scenarios):]:
+        ax.set_visible(False)
+    if im is not None:
+        fig.colorbar(im, ax=list(axes.flat), shrink=0.6, label="P(a member of the sector defaults)", format="{x:.0%}")
+    m = rs.meta
+    fig.suptitle(f"Default probability by sector and regime: {m['paths']} paths x {m['horizon']} months, "
+                 f"seed {m['seed']}", fontsize=12)
+    return fig
+
+
+def write_outputs(table: pd.DataFrame, rs: RunSet, run_dir: Path) -> None:
+    run_dir.mkdir(parents=True, exist_ok=True)
+    results_io.write_table(table, run_dir / "comparison.parquet")
+    _write_text(run_dir / "comparison.md", comparison_markdown(table, rs))
+    _save_figure(frontier_figure(rs), run_dir / "frontier.png")
+    _save_figure(pd_figure(rs), run_dir / "pd_by_sector.png")
+
+
+def terminal_summary(table: pd.DataFrame, rs: RunSet, run_dir: Path) -> str:
+    head = ("credit_losses", "systemic_event", "ai_capex")
+    w = max(len(r) for r in rs.regimes) + 2
+    lines = [f"aisim-compare  reference regime: {rs.reference};  {rs.meta['paths']} paths x {rs.meta['horizon']} "
+             f"months, seed {rs.meta['seed']}; paired differences with 95% intervals"]
+    for s in rs.scenarios:
+        lines += ["", f"scenario {s}", f"  {'regime':<{w}}" + "".join(f"{h:>36}" for h in head)]
+        for r in rs.regimes:
+            cells = []
+            for h in head:
+                row = table[(table.scenario == s) & (table.regime == r) & (table.metric == h)]
+                if row.empty:
+                    cells.append(f"{'':>36}")
+                    continue
+                x = row.iloc[0]
+                cell = _fmt(x["value"]) if r == rs.reference else (
+                    f"{_fmt(x['value'])} ({_signed(x['diff'])} +/- {_fmt((x['ci_high'] - x['ci_low']) / 2)})")
+                cells.append(f"{cell:>36}")
+            lines.append(f"  {r:<{w}}" + "".join(cells))
+    lines += ["", f"results: {run_dir.resolve()}  (comparison.parquet, comparison.md, frontier.png, pd_by_sector.png)"]
+    return "\n".join(lines)
+
+
+def compare(cfg: DictConfig, run_dir: Path) -> pd.DataFrame:
+    """Run (or load) the comparison, write its outputs into ``run_dir``, return the table."""
+    rs = load_multirun(cfg) if cfg.compare.from_multirun else run_comparison(cfg, run_dir)
+    table = comparison_table(rs, list(cfg.compare.metrics))
+    write_outputs(table, rs, run_dir)
+    print(terminal_summary(table, rs, run_dir))
+    return table
+
+
+# --------------------------------------------------------------------------- CLI
+@hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="compare")
+def _main(cfg: DictConfig) -> None:
+    logging.getLogger("MESA").setLevel(logging.WARNING)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    t0 = time.perf_counter()
+    try:
+        compare(cfg, run_dir)
+    except (ConfigError, BackendError) as exc:
+        print(f"aisim-compare: error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    print(f"aisim-compare: done in {time.perf_counter() - t0:.1f} s")
+
+
+def main(argv: Any = None) -> None:
+    """Console-script entry point: ``aisim-compare`` (and ``python -m sim.compare``)."""
+    if argv is not None:
+        sys.argv = [sys.argv[0], *argv]
+    # In this process the main config's schema is the main schema plus the `compare` node, so that
+    # conf/compare.yaml can include conf/config.yaml (and its defaults) as it is.
+    ConfigStore.instance().store(name="aisim_schema", node=CompareAppConfig)
+    _main()
+
+
+if __name__ == "__main__":
+    main()

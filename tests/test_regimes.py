@@ -1,0 +1,198 @@
+"""Regime and scenario files: every one composes, runs, changes only its own node, and does what
+its header says where the model already reacts (exogenous paths, risk weights)."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import numpy as np
+import pytest
+from omegaconf import OmegaConf
+
+from kernels.state import NEVER, OFFTAKE
+from sim.runner import run
+from sim.world import build_world
+from tests.conftest import CONF
+from tests.conftest import make_cfg as _make_cfg
+
+REGIMES = ["light_touch_2025", "basel3_endgame", "nbfi_oversight", "spv_transparency", "gpu_collateral_rules",
+           "macroprudential"]
+SCENARIOS = ["baseline", "ai_winter", "gpu_glut", "rate_shock", "anchor_exit", "lab_funding_gap", "severe"]
+SMALL = ("calibration=mini", "paths.n=64", "horizon=18", "backend=numpy", "output.progress=false")
+
+
+@functools.cache
+def make_cfg(*overrides: str):
+    """The composed config, cached: composing takes ~0.5 s and these tests only read it."""
+    return _make_cfg(*overrides)
+
+
+def files(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONF / group).glob("*.yaml"))
+
+
+def without(cfg, key: str) -> dict:
+    d = OmegaConf.to_container(cfg, resolve=True)
+    d.pop(key)
+    return d
+
+
+def test_the_shipped_regimes_and_scenarios_are_these() -> None:
+    assert files("regime") == sorted(REGIMES)
+    assert files("scenario") == sorted(SCENARIOS)
+    assert make_cfg(*SMALL).regime.name == "light_touch_2025"  # the default
+
+
+@pytest.mark.parametrize("name", REGIMES)
+def test_regime_file_composes_runs_and_touches_only_the_regime(name: str) -> None:
+    text = (CONF / "regime" / f"{name}.yaml").read_text()
+    assert text.startswith(f"# {name} --"), "each file opens with a comment saying what it represents"
+    cfg = make_cfg(*SMALL, f"regime={name}")
+    assert cfg.regime.name == name
+    assert without(cfg, "regime") == without(make_cfg(*SMALL), "regime")
+    res = run(cfg, None, progress=False).results
+    assert res.manifest["regime"] == name
+    assert len(res.paths) == 64 and res.manifest["max_identity_residual"] < 1e-9
+
+
+@pytest.mark.parametrize("name", SCENARIOS)
+def test_scenario_file_composes_runs_and_touches_only_the_scenario(name: str) -> None:
+    text = (CONF / "scenario" / f"{name}.yaml").read_text()
+    assert text.startswith("#")
+    cfg = make_cfg(*SMALL, f"scenario={name}")
+    assert cfg.scenario.name == name
+    assert without(cfg, "scenario") == without(make_cfg(*SMALL), "scenario")
+    res = run(cfg, None, progress=False).results
+    assert res.manifest["scenario"] == name
+    assert len(res.paths) == 64 and res.manifest["max_identity_residual"] < 1e-9
+
+
+@pytest.fixture(scope="module")
+def scenario_runs() -> dict:
+    return {s: run(make_cfg(*SMALL, f"scenario={s}"), None, progress=False).results
+            for s in ("baseline", "ai_winter", "gpu_glut", "rate_shock", "severe")}
+
+
+def test_ai_winter_and_severe_stall_demand_from_month_12(scenario_runs: dict) -> None:
+    base = scenario_runs["baseline"]
+    for s in ("ai_winter", "severe"):
+        r = scenario_runs[s]
+        # same draws (same seed): identical demand to month 11, lower on every path after
+        ts_b = base.timeseries.query("metric == 'demand'").set_index("month")["mean"]
+        ts_s = r.timeseries.query("metric == 'demand'").set_index("month")["mean"]
+        np.testing.assert_array_equal(ts_s.loc[:11].to_numpy(), ts_b.loc[:11].to_numpy())
+        assert (r.paths["final_demand"] < base.paths["final_demand"]).all()
+
+
+def test_gpu_glut_and_severe_lower_the_rental_price_on_every_path(scenario_runs: dict) -> None:
+    base = scenario_runs["baseline"].paths["final_rental_price"]
+    for s in ("gpu_glut", "severe"):
+        ratio = scenario_runs[s].paths["final_rental_price"] / base
+        # drift -0.05 instead of -0.015 a month for 18 months on the same shocks: ~exp(-0.63) = 0.53
+        assert (ratio < 0.6).all()
+
+
+def test_rate_shock_and_severe_add_200bp_that_persist(scenario_runs: dict) -> None:
+    def rate(s: str):
+        return scenario_runs[s].timeseries.query("metric == 'base_rate'").set_index("month")["mean"]
+
+    for s in ("rate_shock", "severe"):
+        d = rate(s) - rate("baseline")
+        assert 0.019 < d.loc[0] < 0.023  # the jump (plus one month of reversion toward the new mean)
+        assert d.iloc[-1] > 0.018  # the mean moved too, so the shock does not melt away
+
+
+@pytest.mark.parametrize("scenario", ["anchor_exit", "severe"])
+def test_anchor_exit_ends_every_offtake_bought_by_microsoft_at_month_6(scenario: str) -> None:
+    cfg = make_cfg(*SMALL, f"scenario={scenario}")
+    world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits))
+    c = world.contracts
+    msft = world.column("Microsoft")
+    offtake = c["kind"][: world.n_calibrated] == OFFTAKE
+    bought = offtake & (c["payer"][: world.n_calibrated] == msft)
+    assert bought.any()
+    assert (c["exit_month"][: world.n_calibrated][bought] == 6).all()
+    assert (c["exit_month"][: world.n_calibrated][offtake & ~bought] == NEVER).all()
+
+
+def test_rate_shock_moves_the_baseline_mean_by_200bp() -> None:
+    # YAML cannot add, so rate_shock (and severe) write the shifted mean out; keep it in step
+    base = make_cfg(*SMALL).scenario.base_rate.mean
+    for s in ("rate_shock", "severe"):
+        assert make_cfg(*SMALL, f"scenario={s}").scenario.base_rate.mean == pytest.approx(base + 0.02)
+
+
+def test_severe_repeats_the_single_scenarios_shocks() -> None:
+    severe = make_cfg(*SMALL, "scenario=severe").scenario
+
+    def sc(name: str):
+        return make_cfg(*SMALL, f"scenario={name}").scenario
+
+    assert severe.demand.drift_changes == sc("ai_winter").demand.drift_changes
+    assert severe.rental_price.drift == sc("gpu_glut").rental_price.drift
+    assert severe.base_rate == sc("rate_shock").base_rate
+    assert severe.offtake_exits == sc("anchor_exit").offtake_exits
+    gap = sc("lab_funding_gap")
+    for key in ("equity_freeze_sectors", "equity_freeze_from", "equity_freeze_months"):
+        assert severe[key] == gap[key]
+
+
+def test_lab_funding_gap_freezes_ai_lab_equity_for_a_year() -> None:
+    for s in ("lab_funding_gap", "severe"):
+        sc = make_cfg(*SMALL, f"scenario={s}").scenario
+        assert list(sc.equity_freeze_sectors) == ["ai_lab"]
+        assert (sc.equity_freeze_from, sc.equity_freeze_months) == (0, 12)
+
+
+def test_basel3_risk_weights_lower_the_bank_capital_ratio_on_every_path() -> None:
+    light = run(make_cfg(*SMALL), None, progress=False).results.paths
+    basel = run(make_cfg(*SMALL, "regime=basel3_endgame"), None, progress=False).results.paths
+    assert (basel["min_bank_capital_ratio"] < light["min_bank_capital_ratio"]).all()
+
+
+def _strictness(r) -> dict[str, float]:
+    """Each regulatory parameter oriented so that larger is stricter (0 = no rule where it means so)."""
+    inf = float("inf")
+    life = float(r.gpu_valuation_life_months) or 1e9
+    return {
+        "capital_requirement": r.capital_requirement,
+        "countercyclical_buffer": r.countercyclical_buffer,
+        **{f"rw.{k}": float(v) for k, v in r.risk_weights.items()},
+        "leverage_requirement": r.leverage_requirement,
+        "large_exposure_limit": -r.large_exposure_limit,
+        "ai_concentration_limit": -(r.ai_concentration_limit or inf),
+        "fund_leverage_cap": -(r.fund_leverage_cap or inf),
+        "fund_liquidity_buffer": r.fund_liquidity_buffer,
+        "fund_redemption_gate": -r.fund_redemption_gate,
+        "spv_consolidation": float(r.spv_consolidation),
+        "gpu_haircut_floor": r.gpu_haircut_floor,
+        "gpu_valuation_life_months": -life,
+        "gpu_ltv_cap": -(r.gpu_ltv_cap or inf),
+    }
+
+
+def test_macroprudential_is_at_least_as_strict_as_every_other_regime() -> None:
+    macro = _strictness(make_cfg(*SMALL, "regime=macroprudential").regime)
+    for name in REGIMES:
+        other = _strictness(make_cfg(*SMALL, f"regime={name}").regime)
+        looser = [k for k in macro if macro[k] < other[k]]
+        assert not looser, f"macroprudential is looser than {name} on {looser}"
+
+
+def test_the_circular_financing_experiment_addresses_the_right_contracts() -> None:
+    cfg = make_cfg("+experiment=circular_financing")
+    assert cfg.calibration.name == "mini"
+    assert cfg.calibration.contracts[13].name == "Nvidia-CoreWeave backstop"
+    assert cfg.calibration.contracts[14].name == "Nvidia stake in CoreWeave"
+    text = (CONF / "experiment" / "circular_financing.yaml").read_text()
+    assert "calibration.contracts.13.monthly" in text and "calibration.contracts.14.share" in text
+
+
+def test_every_experiment_has_a_readme_and_a_run_with_line() -> None:
+    root = Path(__file__).resolve().parents[1]
+    for f in (CONF / "experiment").glob("*.yaml"):
+        text = f.read_text()
+        assert text.startswith("# @package _global_")
+        assert "run with:" in text
+        assert (root / "experiments" / f.stem / "README.md").is_file()
