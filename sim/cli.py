@@ -39,6 +39,10 @@ def _main(cfg: DictConfig) -> None:
     if result.backend.reason:
         print(f"aisim: {result.backend.reason}", file=sys.stderr)
     print(summary_table(result.results, run_dir))
+    if cfg.report:
+        from sim.report import build_report
+
+        print(f"report: {build_report(run_dir)}")
 
 
 def main(argv: Any = None) -> None:

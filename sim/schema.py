@@ -275,6 +275,7 @@ class Config:
     horizon: int = 36
     start: str = "2026-01"
     backend: str = "auto"
+    report: bool = False  # also write report.html with figures into the run directory
     calibration: CalibrationConfig = MISSING
     scenario: ScenarioConfig = MISSING
     regime: RegimeConfig = MISSING
