@@ -91,7 +91,8 @@ def identity_residual(xp: ModuleType, book: Book, state: State, total_cash0: Any
 
     Balance sheet: max over agents of |A - L - E| / max(1, A). Cash conservation: |sum of all
     agents' cash + the external sector's net cash - the starting total| / max(1, starting total);
-    the external sector's cash starts at zero and moves with every flow to or from it. total_cash0: (paths,) USD bn. Returns two (paths,) float64 arrays.
+    the external sector's cash starts at zero and moves with every flow to or from it.
+    total_cash0: (paths,) USD bn. Returns two (paths,) float64 arrays.
     """
     bs = balance_sheet(xp, book, state)
     scale = xp.maximum(xp.abs(bs["assets"]), 1.0)

@@ -50,8 +50,9 @@ def deleverage_sales(
     """Loans a fund must sell to get back under its NAV trigger and the leverage cap.
 
     line_debt, assets, nav, other_assets: (paths, agents); trigger: (paths, agents) the NAV-LTV
-    limit of its lines (their limits weighted by size; anything where it has none). Selling x at haircut h and repaying lines with
-    the proceeds gives LTV (D - x(1-h)) / (A - x) <= L for x >= (D - L A) / ((1-h) - L), and
+    limit of its lines (their limits weighted by size; anything where it has none). Selling x at
+    haircut h and repaying lines with the proceeds gives LTV (D - x(1-h)) / (A - x) <= L for
+    x >= (D - L A) / ((1-h) - L), and
     leverage (D - x(1-h)) / NAV <= cap for x >= (D - cap NAV) / (1-h) (ignoring the haircut's
     small effect on NAV). Returns (book value to sell, bool: the sale cannot restore the limits).
     """

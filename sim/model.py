@@ -149,7 +149,8 @@ class AIFinanceModel(mesa.Model):
             return out
 
         self._demand_drift = piecewise(sc.demand.drift, {int(k): v for k, v in sc.demand.drift_changes.items()})
-        self._price_drift = piecewise(sc.rental_price.drift, {int(k): v for k, v in sc.rental_price.drift_changes.items()})
+        price_changes = {int(k): v for k, v in sc.rental_price.drift_changes.items()}
+        self._price_drift = piecewise(sc.rental_price.drift, price_changes)
         jumps = {int(k): float(v) for k, v in sc.base_rate.jumps.items()}
         self._rate_jump = [jumps.get(t, 0.0) for t in range(H)]
         frozen = np.array([s in set(sc.equity_freeze_sectors) for s in self.world.sectors], dtype=bool)
@@ -250,7 +251,8 @@ class AIFinanceModel(mesa.Model):
             is_bank_l = xp.take(self.params.is_bank, self.facility_lender)
             amount = xp.where(is_bank_l[None, :], xp.minimum(amount, room), amount)
         n = self.world.n_agents
-        return amount, segment_sum(xp, amount, self.facility_borrower, n), segment_sum(xp, amount, self.facility_lender, n)
+        borrowed = segment_sum(xp, amount, self.facility_borrower, n)
+        return amount, borrowed, segment_sum(xp, amount, self.facility_lender, n)
 
     def _add_to_facilities(self, outstanding: Any, amount: Any) -> Any:
         n_cal = self.world.n_calibrated
@@ -400,7 +402,8 @@ class AIFinanceModel(mesa.Model):
             s = s.replace(cash=s.cash + borrowed - lent, outstanding=self._add_to_facilities(s.outstanding, amount),
                           credit_supply=s.credit_supply + xp.sum(amount, axis=1))
         contracted, _ = accounting.to_payees(xp, book, s.alive, dues.payment)
-        costs = xp.where(s.alive, operations.operating_costs(xp, self.params, self.scratch["ai_revenue"], contracted), 0.0)
+        costs = operations.operating_costs(xp, self.params, self.scratch["ai_revenue"], contracted)
+        costs = xp.where(s.alive, costs, 0.0)
         cl = self.cfg.clearing
         st = settlement.settle(xp, book, s.alive, s.cash, s.securities, dues, costs,
                                greatest=bool(self.ch.clearing), alpha=float(cl.alpha), beta=float(cl.beta))
@@ -457,7 +460,8 @@ class AIFinanceModel(mesa.Model):
                 sold = xp.sum(xp.where(new, s.gpu, 0.0), axis=1)
                 q_after, avg = collateral.impact(xp, s.q, sold, float(col.depth), str(col.impact))
                 price = float(inv.recovery_gpu) * vf * (avg / q_before)[:, None]
-                discount = xp.sum(xp.where(new, s.gpu * float(inv.recovery_gpu) * vf, 0.0), axis=1) * (1.0 - avg / q_before)
+                at_market = xp.sum(xp.where(new, s.gpu * float(inv.recovery_gpu) * vf, 0.0), axis=1)
+                discount = at_market * (1.0 - avg / q_before)
             else:
                 q_after, price, discount = s.q, float(inv.recovery_gpu) * vf, xp.zeros_like(s.q)
             res = resolution.resolve(xp, book, s, new, resolution.default_cause(xp, illiquid, breach, ins),

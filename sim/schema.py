@@ -403,7 +403,8 @@ def validate(cfg: Any) -> None:
     for key in ("ai_loans", "nbfi_loans", "spv_loans", "other_assets", "securities", "equity_stakes"):
         _check(getattr(rg.risk_weights, key) >= 0, f"regime.risk_weights.{key} must be >= 0")
 
-    _check(0 < cfg.clearing.alpha <= 1 and 0 < cfg.clearing.beta <= 1, "clearing.alpha and clearing.beta must be in (0, 1]")
+    _check(0 < cfg.clearing.alpha <= 1 and 0 < cfg.clearing.beta <= 1,
+           "clearing.alpha and clearing.beta must be in (0, 1]")
     col = cfg.collateral
     _check(col.valuation_life_months >= 1, "collateral.valuation_life_months must be at least 1")
     _check(col.depth > 0, "collateral.depth must be > 0 (USD bn)")

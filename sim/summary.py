@@ -27,7 +27,8 @@ def summary_table(res: Any, run_dir: Path | None = None) -> str:
         f"       {n} paths x {m['horizon']} months, seed {m['seed']}, backend {m['backend']} "
         f"({m['device']}), {m['wall_s']:.1f} s, {m['agent_path_steps_per_s']:.3g} agent-path-months/s",
         "",
-        f"{'sector':<16}{'agents':>7}{'P(default)':>13}{'+/- se':>10}   {'credit losses as lender (USD bn)':>34}{'+/- se':>9}",
+        f"{'sector':<16}{'agents':>7}{'P(default)':>13}{'+/- se':>10}   "
+        f"{'credit losses as lender (USD bn)':>34}{'+/- se':>9}",
     ]
     for sector in SECTORS:
         k = int((agents["sector"] == sector).sum())
