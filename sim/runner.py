@@ -26,8 +26,9 @@ from kernels.backend import Backend, resolve, to_numpy
 from kernels.debtrank import systemic_importance
 from kernels.state import CAUSE_NAMES, EQUITY, LOAN
 from sim import results as results_io
+from sim.calibration import with_long_tail
 from sim.model import AIFinanceModel
-from sim.schema import LENDER_SECTORS, SECTORS, ConfigError, validate
+from sim.schema import LENDER_SECTORS, SECTORS, validate
 from sim.world import World, build_world
 
 AUTO_CHUNK_BYTES = 256 * 2**20  # working memory for one chunk when paths.chunk=auto
@@ -118,10 +119,7 @@ def run(cfg: Any, run_dir: str | Path | None = None, *, progress: Any = None) ->
     mistakes before any work starts.
     """
     validate(cfg)
-    if int(cfg.calibration.long_tail.neoclouds + cfg.calibration.long_tail.private_credit
-           + cfg.calibration.long_tail.banks) > 0:
-        raise ConfigError("calibration.long_tail: the synthetic long tail is not available yet; "
-                          "set its counts to 0")
+    cfg = with_long_tail(cfg)  # the synthetic long tail (sim.calibration); cfg itself when off
     backend = resolve(str(cfg.backend))
     world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits),
                         regime=cfg.regime, covenants=cfg.covenants)

@@ -1,0 +1,317 @@
+"""The ai_2025 calibration: starting targets against the file, baseline targets within the bands
+of docs/calibration.md, the agents table, the synthetic long tail and the report CLI.
+
+Starting targets are exact functions of conf/calibration/ai_2025.yaml (figures from
+../shared/calibration/figures-2025.md); the dynamic ones come from a 200-path baseline run, the
+shrunken-but-adequate size at which their Monte Carlo error is well inside the bands.
+"""
+
+from __future__ import annotations
+
+import functools
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from kernels.state import BACKSTOP, EQUITY, LOAN, OFFTAKE, RVG
+from sim.calibration import (
+    BANDS,
+    build_long_tail,
+    contract_value,
+    dynamic_targets,
+    principal_schedule,
+    start_revenue,
+    start_targets,
+    with_long_tail,
+    world_of,
+)
+from sim.runner import run
+from sim.schema import ContractConfig, EntityConfig
+from sim.world import World
+from tests.conftest import CONF
+from tests.conftest import make_cfg as _make_cfg
+
+BASE = ("calibration=ai_2025", "backend=numpy", "output.progress=false")
+TAIL = ("calibration.long_tail.neoclouds=150", "calibration.long_tail.private_credit=40",
+        "calibration.long_tail.banks=40")
+NAMED = {
+    "hyperscaler": {"Microsoft", "Alphabet", "Amazon", "Meta", "Oracle"},
+    "neocloud": {"CoreWeave", "Nebius", "Lambda", "Crusoe"},
+    "chipmaker": {"Nvidia", "AMD", "Broadcom"},
+    "ai_lab": {"OpenAI", "Anthropic", "xAI"},
+    "private_credit": {"Blue Owl", "Blackstone", "Apollo", "Magnetar", "Pimco"},
+    "bank": {"JPMorgan", "Morgan Stanley", "Goldman Sachs", "Citi", "MUFG"},
+    "spv": {"Hyperion SPV"},
+}
+
+
+@functools.cache
+def make_cfg(*overrides: str):
+    return _make_cfg(*BASE, *overrides)
+
+
+@functools.cache
+def raw() -> dict:
+    """The calibration file as written."""
+    return yaml.safe_load((CONF / "calibration" / "ai_2025.yaml").read_text())
+
+
+@functools.cache
+def world() -> World:
+    return world_of(make_cfg())
+
+
+def rows(w: World, kind: int, payer: str | None = None, payee: str | None = None) -> np.ndarray:
+    c = w.contracts
+    m = c["kind"] == kind
+    if payer is not None:
+        m &= c["payer"] == w.column(payer)
+    if payee is not None:
+        m &= c["payee"] == w.column(payee)
+    return np.flatnonzero(m[: w.n_calibrated])
+
+
+def contract(name: str) -> dict:
+    return next(c for c in raw()["contracts"] if c["name"] == name)
+
+
+# ------------------------------------------------------------------------------ the file
+
+
+def test_every_named_entity_of_the_issue_is_there_in_its_sector() -> None:
+    by_sector: dict[str, set[str]] = {}
+    for e in raw()["entities"]:
+        by_sector.setdefault(e["sector"], set()).add(e["name"])
+    for sector, names in NAMED.items():
+        assert names <= by_sector.get(sector, set()), f"{sector}: missing {names - by_sector.get(sector, set())}"
+    assert raw()["long_tail"] == {"neoclouds": 0, "private_credit": 0, "banks": 0}  # off by default
+
+
+def test_every_number_has_a_source_or_an_assumption_note() -> None:
+    defaults = {f.name: f.default for f in fields(EntityConfig)}
+    missing = []
+    for e in raw()["entities"]:
+        notes = set(e.get("sources", {})) | set(e.get("assumptions", {}))
+        missing += [f"{e['name']}.{k}" for k, v in e.items()
+                    if k not in ("name", "sector", "sources", "assumptions") and v != defaults[k] and k not in notes]
+    missing += [c["name"] for c in raw()["contracts"] if not (c.get("source") or c.get("assumption"))]
+    assert not missing, f"numbers without a note: {missing}"
+    allowed = {f.name for f in fields(ContractConfig)}
+    assert all(set(c) <= allowed for c in raw()["contracts"])
+
+
+def test_coreweave_debt_is_14bn_with_the_10q_maturity_profile() -> None:
+    w = world()
+    loans = rows(w, LOAN, payer="CoreWeave")
+    assert w.contracts["amount"][loans].sum() == pytest.approx(14.18, abs=1e-9)  # ~14B (Bloomberg, Sep 2025)
+    sched = principal_schedule(w, loans, 48)
+    assert sched[0:12].sum() == pytest.approx(4.22, abs=0.02)
+    assert sched[12:24].sum() == pytest.approx(2.83, abs=0.02)
+    assert sched[24:36].sum() == pytest.approx(1.01, abs=0.02)
+    later_jun25 = sched[36:].sum() - 1.75 - 2.25  # the 2031 notes and the convertible came after Jun 2025
+    assert later_jun25 == pytest.approx(2.12, abs=0.03)
+    # the facilities one by one, at the 10-Q's effective rates
+    assert contract("CoreWeave DDTL 1.0")["rate"] == 0.15
+    assert contract("CoreWeave DDTL 2.0")["rate"] == 0.11 and contract("CoreWeave DDTL 2.0")["payee"] == "Blackstone"
+    assert contract("CoreWeave DDTL 2.0")["amount"] == 4.95
+    assert contract("CoreWeave 2030 notes")["rate"] == 0.0925 and contract("CoreWeave 2030 notes")["amount"] == 2.0
+    assert contract("CoreWeave 2031 notes")["rate"] == 0.09 and contract("CoreWeave 2031 notes")["amount"] == 1.75
+    assert contract("CoreWeave convertible 2031")["amount"] == 2.25
+    magnetar = contract("CoreWeave Magnetar loan")
+    assert magnetar["payee"] == "Magnetar" and magnetar["rate"] == 0.12
+    rev = contract("CoreWeave revolver")
+    assert rev["floating"] and rev["rate"] + make_cfg().scenario.base_rate.start == pytest.approx(0.07, abs=0.001)
+    # DDTL 1.0 and OEM financing: the 10-Q balances less the 0.99B due in H2 2025
+    paid = (1.78 - contract("CoreWeave DDTL 1.0")["amount"]) + (1.73 - contract("CoreWeave OEM financing")["amount"])
+    assert paid == pytest.approx(0.99, abs=1e-9)
+
+
+def test_microsoft_is_two_thirds_of_coreweave_revenue_at_the_start() -> None:
+    rev = start_revenue(world(), world().column("CoreWeave"))
+    assert rev["Microsoft"] / rev["total"] == pytest.approx(0.67, abs=0.01)  # ~67% for 2025 (10-Q)
+    assert 6.0 <= 12 * rev["total"] <= 6.4  # Q4 2025 run-rate implied by the 5.05-5.15B guidance
+
+
+def test_the_three_corrected_contract_values() -> None:
+    w = world()
+    assert contract_value(w, rows(w, OFFTAKE, "OpenAI", "CoreWeave")) == pytest.approx(22.4, abs=1e-3)  # not 220
+    assert contract_value(w, rows(w, OFFTAKE, "Meta", "CoreWeave")) == pytest.approx(14.2, abs=1e-3)  # not 140
+    assert contract_value(w, rows(w, BACKSTOP, "Nvidia", "CoreWeave")) == pytest.approx(6.3, abs=1e-3)  # not 60
+    meta = rows(w, OFFTAKE, "Meta", "CoreWeave")
+    assert int(w.contracts["start"][meta].max() + w.contracts["maturity"][meta].max()) == 72  # through Dec 2031
+    assert w.contracts["share"][rows(w, EQUITY, "CoreWeave", "Nvidia")].sum() == pytest.approx(0.065)
+
+
+def test_hyperscaler_capex_is_over_400bn_a_year_from_company_guidance() -> None:
+    capex = {e["name"]: 12 * e["capex"] for e in raw()["entities"] if e["sector"] == "hyperscaler"}
+    assert sum(capex.values()) > 400
+    assert capex["Microsoft"] == pytest.approx(4 * 34.9, abs=0.1)  # Jul-Sep 2025 annualised
+    assert capex["Amazon"] == pytest.approx(125, abs=0.1)
+    assert 91 <= capex["Alphabet"] <= 93 and 70 <= capex["Meta"] <= 72
+    assert capex["Oracle"] == pytest.approx(35, abs=0.1)
+
+
+def test_openai_commitments() -> None:
+    w = world()
+    sellers = ("Oracle", "Microsoft", "Amazon", "CoreWeave")
+    value = {s: contract_value(w, rows(w, OFFTAKE, "OpenAI", s)) for s in sellers}
+    assert value == pytest.approx({"Oracle": 300.0, "Microsoft": 250.0, "Amazon": 38.0, "CoreWeave": 22.4}, abs=0.01)
+    assert w.contracts["start"][rows(w, OFFTAKE, "OpenAI", "Oracle")].min() == 12  # from 2027
+    assert 12 * w.params["revenue"][w.column("OpenAI")] == pytest.approx(20.0, abs=0.01)  # >20B run-rate
+    assert rows(w, EQUITY, "OpenAI", "Nvidia").size == 1  # Nvidia's staged investment, as a stake
+
+
+def test_oracle_hyperion_and_back_leverage() -> None:
+    w = world()
+    c = w.contracts
+    oracle = rows(w, LOAN, payer="Oracle")
+    to_banks = [k for k in oracle if c["payee"][k] < w.n_agents and w.sectors[c["payee"][k]] == "bank"]
+    assert 101 <= c["amount"][oracle].sum() - c["amount"][to_banks].sum() <= 105  # debt ~101-105B
+    assert c["amount"][to_banks].sum() == pytest.approx(38.0)  # the bank construction loan
+    notes = rows(w, LOAN, payer="Hyperion SPV")
+    assert c["amount"][notes].sum() == pytest.approx(27.3)
+    assert c["amount"][rows(w, LOAN, "Hyperion SPV", "Pimco")].sum() == pytest.approx(18.0)
+    assert c["share"][rows(w, EQUITY, "Hyperion SPV", "Blue Owl")].sum() == pytest.approx(0.8)
+    assert c["share"][rows(w, EQUITY, "Hyperion SPV", "Meta")].sum() == pytest.approx(0.2)
+    assert rows(w, RVG, "Meta", "Hyperion SPV").size == 1
+    banks = {i for i, s in enumerate(w.sectors) if s == "bank"}
+    for fund in ("Blue Owl", "Blackstone", "Apollo", "Magnetar"):
+        lines = [k for k in rows(w, LOAN, payer=fund) if c["payee"][k] in banks]
+        assert lines, f"{fund} has no bank back-leverage"
+
+
+def test_every_start_target_is_met() -> None:
+    bad = [(t.name, t.model) for t in start_targets(make_cfg(), world()) if t.ok is False]
+    assert not bad
+
+
+# ------------------------------------------------------------------------------ the baseline
+
+
+@functools.cache
+def baseline_targets():
+    return dynamic_targets(make_cfg(), world(), n_paths=200)
+
+
+def test_baseline_dynamic_targets_within_the_documented_bands() -> None:
+    targets = baseline_targets()
+    banded = [t for t in targets if t.ok is not None]
+    assert len(banded) >= 20
+    bad = [(t.group, t.name, round(t.model, 3), (t.low, t.high)) for t in banded if not t.ok]
+    assert not bad, f"outside their bands: {bad}"
+    ext = next(t for t in targets if t.name == "external financing of AI capex")
+    assert 750 <= ext.model <= 3000  # within a factor of two of Morgan Stanley's 1.5T
+    assert BANDS["external financing"] == (750.0, 3000.0)
+
+
+def test_default_run_is_economically_sane_and_balanced() -> None:
+    res = run(make_cfg("paths.n=1000")).results
+    assert res.manifest["max_identity_residual"] < 1e-9
+    agents = res.agents.set_index("name")
+    assert (agents.loc[list(NAMED["bank"]), "pd"] == 0).all()
+    # hyperscalers only in the far tail: a neocloud fire sale margin-calls their GPU-backed loans
+    assert (agents.loc[list(NAMED["hyperscaler"]), "pd"] <= 0.003).all()
+    assert 0.01 < agents.loc["CoreWeave", "pd"] < 0.5  # some default risk, not certain default
+    assert res.paths["defaults"].mean() < 3  # not everyone defaults
+    assert (res.paths["defaults"] == 0).mean() > 0.5
+    # under stress defaults rise where they should: rents collapsing break the neoclouds' GPU-backed
+    # borrowing; AI demand shrinking leaves OpenAI unable to pay its compute commitments
+    glut = run(make_cfg("paths.n=100", "scenario.rental_price.drift=-0.04")).results
+    assert (glut.paths["defaults_neocloud"] > 0).mean() > 0.5
+    assert glut.paths["defaults"].mean() > 5 * res.paths["defaults"].mean()
+    assert (glut.paths["defaults_bank"] == 0).all()
+    winter = run(make_cfg("paths.n=100", "scenario.demand.drift=-0.02")).results.agents.set_index("name")
+    assert winter.loc["OpenAI", "pd"] > 0.5
+
+
+def test_agents_table_has_each_named_entity_with_its_starting_balance_sheet() -> None:
+    res = run(make_cfg("paths.n=20", "horizon=6")).results
+    agents = res.agents.set_index("name")
+    assert set(agents.index) == {e["name"] for e in raw()["entities"]}
+    w = world()
+    for e in raw()["entities"]:
+        a = agents.loc[e["name"]]
+        assert a["sector"] == e["sector"]
+        for key in ("cash", "securities", "gpu"):
+            assert a[f"{key}_0"] == pytest.approx(e.get(key, 0.0)), (e["name"], key)
+        debt = w.contracts["amount"][rows(w, LOAN, payer=e["name"])].sum()
+        assert a["total_debt_0"] == pytest.approx(debt)
+        assert a["total_liabilities_0"] == pytest.approx(e.get("other_liabilities", 0.0) + debt)
+        assert a["equity_0"] == pytest.approx(a["total_assets_0"] - a["total_liabilities_0"])
+    assert agents.loc["JPMorgan", "capital_ratio_0"] == pytest.approx(0.148, abs=0.002)  # reported CET1 ratio
+
+
+# ------------------------------------------------------------------------------ the long tail
+
+
+def test_long_tail_is_off_by_default() -> None:
+    cfg = make_cfg()
+    assert with_long_tail(cfg) is cfg
+
+
+def test_long_tail_is_drawn_below_the_named_and_wired_to_them() -> None:
+    from omegaconf import OmegaConf
+
+    cal = OmegaConf.to_container(make_cfg(*TAIL).calibration)
+    ents, cons = build_long_tail(cal, 0)
+    named = {e["name"]: e for e in raw()["entities"]}
+    tail = [e for e in ents if e["name"] not in named]
+    assert len(tail) == 230
+    neo_min = min(e["gpu"] for e in raw()["entities"] if e["sector"] == "neocloud")
+    for e in tail:
+        if e["sector"] == "neocloud":
+            assert 0 < e["gpu"] < neo_min
+            mine = [c for c in cons if e["name"] in (c["payer"], c["payee"])]
+            assert {c["kind"] for c in mine} == {"loan", "offtake"}
+            assert all(c["payer"] in named or c["payer"] == e["name"] for c in mine if c["kind"] == "offtake")
+        if e["sector"] == "private_credit":
+            assert any(c["payer"] == e["name"] and c["kind"] == "loan" for c in cons)
+    # named entities keep their starting totals: their loans to the tail come out of other assets
+    for e in ents:
+        if e["name"] in named:
+            n = named[e["name"]]
+            held_new = sum(c["amount"] for c in cons if c["kind"] == "loan" and c["payee"] == e["name"]
+                           and c["name"] not in {x["name"] for x in raw()["contracts"]})
+            before = sum(n.get(k, 0.0) for k in ("cash", "securities", "gpu", "other_assets"))
+            after = sum(e.get(k, 0.0) for k in ("cash", "securities", "gpu", "other_assets"))
+            assert after + held_new == pytest.approx(before)
+    # a different seed draws a different world; the same seed the same one
+    other, _ = build_long_tail(cal, 1)
+    assert [e.get("gpu") for e in other] != [e.get("gpu") for e in ents]
+    assert build_long_tail(cal, 0) == (ents, cons)
+
+
+def test_long_tail_of_a_few_hundred_agents_runs_and_is_reproducible() -> None:
+    small = ("paths.n=4", "horizon=6", *TAIL)
+    first = run(make_cfg(*small)).results
+    again = run(make_cfg(*small)).results
+    assert first.manifest["agents"] == 28 + 230
+    assert first.manifest["max_identity_residual"] < 1e-9
+    pd.testing.assert_frame_equal(first.paths, again.paths)
+    pd.testing.assert_frame_equal(first.agents, again.agents)
+    assert first.manifest["config_hash"] == again.manifest["config_hash"]
+    other = run(make_cfg(*small, "seed=1")).results
+    tail = first.agents["name"].str.contains(" LT")
+    assert not np.allclose(first.agents.loc[tail, "total_assets_0"], other.agents.loc[tail, "total_assets_0"])
+
+
+# ------------------------------------------------------------------------------ the report
+
+
+def test_report_cli_prints_and_writes_the_target_table(tmp_path: Path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "sim.report_calibration", *BASE, "paths.n=100", f"hydra.run.dir={tmp_path}"],
+        capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
+    )
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert "CoreWeave total debt" in out.stdout and "external financing of AI capex" in out.stdout
+    table = pd.read_parquet(tmp_path / "calibration_report.parquet")
+    assert {"group", "target_name", "model", "target", "low", "high", "ok", "source"} <= set(table.columns)
+    assert set(table["group"]) >= {"start", "2026", "2027", "2028", "2026-28", "2025-28"}
+    assert (tmp_path / "calibration_report.md").read_text().startswith("# Calibration report: ai_2025")
