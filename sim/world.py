@@ -125,7 +125,8 @@ def build_world(
         cnames.append(c.name)
     n_cal = len(rows)
     # capex facilities for investors, and for every borrower of a calibrated loan so that it
-    # can refinance from other lenders when its own will not roll
+    # can refinance from other lenders when its own will not roll. Neoclouds borrow against their
+    # GPUs (secured, with LTV covenants); hyperscalers and the rest borrow unsecured.
     investors = {i for i, s in enumerate(sectors) if s in COMPUTE_SECTORS and params["capex"][i] > 0}
     debtors = {r["payer"] for r in rows if r["kind"] == LOAN and r["payer"] < n}
     borrowers = sorted(investors | debtors)
@@ -136,7 +137,7 @@ def build_world(
             rows.append(dict(
                 kind=LOAN, payer=b, payee=lnd, amount=0.0, monthly=0.0,
                 rate=float(params["spread"][b]), floating=True, maturity=int(investment.loan_term),
-                amort=REVOLVING, start=0, share=0.0, secured=sectors[b] in COMPUTE_SECTORS,
+                amort=REVOLVING, start=0, share=0.0, secured=sectors[b] == "neocloud",
                 refinance=False, exit_month=NEVER, ltv_max=float(covenants.ltv_max),
             ))
             cnames.append(f"capex facility {names[b]} <- {names[lnd]}")

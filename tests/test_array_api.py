@@ -9,7 +9,6 @@ import numpy as np
 from kernels.backend import to_numpy
 from kernels.state import State
 from sim.model import AIFinanceModel
-from sim.world import build_world
 from tests.conftest import make_cfg
 
 
@@ -18,11 +17,10 @@ def _fields(state: State) -> dict[str, np.ndarray]:
 
 
 def test_month_runs_under_array_api_strict_and_matches_numpy() -> None:
-    cfg = make_cfg("paths.n=6", "horizon=3", "backend=numpy", "scenario.demand.drift=-0.05")
-    world = build_world(cfg.calibration, cfg.investment, {})
+    cfg = make_cfg("calibration=mini", "paths.n=6", "horizon=3", "backend=numpy", "scenario.demand.drift=-0.05")
     idx = np.arange(6)
-    strict = AIFinanceModel(cfg, world, idx, xps)
-    ref = AIFinanceModel(cfg, world, idx, np)
+    strict = AIFinanceModel(cfg, None, idx, xps)
+    ref = AIFinanceModel(cfg, None, idx, np)
     for _ in range(3):
         strict.step()
         ref.step()

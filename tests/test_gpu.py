@@ -27,7 +27,7 @@ def cupy_backend():
 
 @pytest.mark.parametrize("scenario_overrides", [(), ("scenario.demand.drift=-0.04",)])
 def test_numpy_and_cupy_agree(cupy_backend, scenario_overrides) -> None:
-    cfg = make_cfg("paths.n=256", "horizon=24", *scenario_overrides)
+    cfg = make_cfg("calibration=mini", "paths.n=256", "horizon=24", *scenario_overrides)
     idx = np.arange(256)
     gpu = AIFinanceModel(cfg, None, idx, cupy_backend.xp)
     cpu = AIFinanceModel(cfg, None, idx, np)
