@@ -9,10 +9,11 @@ where L_eco is the valuation life (the regime may shorten it), the rental index 
 rent, and q is the used-GPU market's fire-sale discount index (1 in calm markets).
 
 Fire sales. GPUs of defaulted borrowers are sold into a market of limited depth ``D`` (USD bn of
-book a month). Selling S moves the discount index by the price-impact function of Cont and
-Schaanning (2017, "Fire sales, indirect contagion and systemic stress testing", eq. 3 with the
-exponential form) or the linear impact of Greenwood, Landier and Thesmar (2015, "Vulnerable
-banks", JFE 115(3), eq. 6):
+book a month). Selling S moves the discount index by the exponential price-impact function of
+Cont and Schaanning (2017, "Fire sales, indirect contagion and systemic stress testing", Norges
+Bank working paper 2/2017, the market-depth form of their price impact) or the linear impact of
+Greenwood, Landier and Thesmar (2015, "Vulnerable banks", JFE 115(3), 471-485, price impact
+proportional to net sales). (Equation numbers in these papers were not verified here.)
 
     exponential: q' = q exp(-S / D)        average sale price  q (1 - exp(-S/D)) / (S/D)
     linear:      q' = q max(0, 1 - S / D)  average sale price  q (1 - S/(2D)), or q D/(2S) past D

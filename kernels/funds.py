@@ -1,9 +1,9 @@
 """Private-credit funds: LP redemptions, gates, liquidity buffers, leverage caps and NAV triggers.
 
 Semi-liquid vehicles let LPs redeem monthly. Requests respond to past returns, as flows chase
-performance in open-end funds (Chevalier and Ellison 1997; Goldstein, Jiang and Ng 2017, "
-Investor flows and fragility in corporate bond funds", JFE 126(3), eq. 1 -- an outflow
-sensitivity to negative returns):
+performance in open-end funds (Chevalier and Ellison 1997, JPE 105(6); Goldstein, Jiang and Ng
+2017, "Investor flows and fragility in corporate bond funds", JFE 126(3) -- outflows that are
+more sensitive to bad returns than inflows to good ones; here, a linear response to losses):
 
     requests = NAV x (base + sensitivity x max(0, -last month's return))
 
