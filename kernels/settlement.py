@@ -104,7 +104,10 @@ def greatest_ratios(
     from_ext, _ = to_payees(xp, book, alive, xp.where(payer_live, zero, due_c))
     e = liquid + from_ext
     received_full, _ = to_payees(xp, book, alive, xp.where(payer_live, due_c, zero))
-    if not bool(xp.any(due > e + received_full + 1e-12 * xp.maximum(due, 1.0))):
+    # a path on which everyone can pay in full settles in full, whether or not another path of
+    # the chunk needs the solve: a path's outcome must not depend on its chunk
+    calm = ~xp.any(due > e + received_full + 1e-12 * xp.maximum(due, 1.0), axis=1)
+    if bool(xp.all(calm)):
         return xp.ones_like(due), e
     pair = book.payer * N + book.payee
     to_ext = book.payer * N + n
@@ -115,9 +118,11 @@ def greatest_ratios(
     L = L + xp.concat([xp.zeros((due.shape[0], N, n), dtype=due.dtype), cost_col], axis=2)
     e_full = xp.concat([e, xp.zeros_like(e[:, :1])], axis=1)
     p = clearing_vector(L, e_full, alpha=alpha, beta=beta, xp=xp)[:, :n]
-    p_bar = xp.sum(L, axis=2)[:, :n]
+    # the clearing vector ignores what a node owes itself; so must the total it is measured against
+    p_bar = (xp.sum(L, axis=2) - xp.sum(L * xp.eye(N, dtype=L.dtype)[None, :, :], axis=2))[:, :n]
     safe = xp.where(p_bar > 0, p_bar, 1.0)
-    return xp.where(p_bar > 0, xp.minimum(p / safe, 1.0), 1.0), e
+    ratio = xp.where(p_bar > 0, xp.minimum(p / safe, 1.0), 1.0)
+    return xp.where(calm[:, None], 1.0, ratio), e
 
 
 def settle(

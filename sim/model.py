@@ -83,6 +83,10 @@ class AIFinanceModel(mesa.Model):
         self.n_paths = int(self.path_index.shape[0])
         self.facility_borrower = xp.asarray(world.facility_borrower)
         self.facility_lender = xp.asarray(world.facility_lender)
+        # agents whose new borrowing is secured on their GPUs (the GPU LTV cap binds on them)
+        secured_facility = world.contracts["secured"][world.n_calibrated:]
+        self.secured_borrower = xp.asarray(np.isin(np.arange(world.n_agents),
+                                                   world.facility_borrower[secured_facility]))
         self.sector_blocks = [(SECTOR_CLASSES[s], b) for s, b in world.blocks.items() if b.stop > b.start]
         self.members: list[SectorAgent] = [
             SECTOR_CLASSES[e.sector](self, e.name, col, e) for col, e in enumerate(world.entities)
@@ -314,7 +318,7 @@ class AIFinanceModel(mesa.Model):
             secured = s.c_alive & ((self.book.kind == LOAN) & self.book.secured)[None, :]
             sec_debt, _ = accounting.from_payers(xp, self.book, xp.where(secured, s.outstanding, 0.0))
             room = xp.maximum(cap * self.collateral_value(s.replace(gpu=s.gpu + plan)) - sec_debt, 0.0)
-            need = xp.minimum(need, room)
+            need = xp.where(self.secured_borrower[None, :], xp.minimum(need, room), need)
         amount, borrowed, lent = self._lend(s, need, self.lender_tests(s))
         room = self.raise_room(s)
         raised = xp.where(s.alive & (plan > 0), xp.minimum(plan - internal - borrowed, room), 0.0)
@@ -459,9 +463,11 @@ class AIFinanceModel(mesa.Model):
             if self.ch.fire_sales:
                 sold = xp.sum(xp.where(new, s.gpu, 0.0), axis=1)
                 q_after, avg = collateral.impact(xp, s.q, sold, float(col.depth), str(col.impact))
-                price = float(inv.recovery_gpu) * vf * (avg / q_before)[:, None]
+                # a linear impact can take the market to zero: nothing more can be sold for anything
+                realised = xp.where(q_before > 0, avg / xp.where(q_before > 0, q_before, 1.0), 0.0)
+                price = float(inv.recovery_gpu) * vf * realised[:, None]
                 at_market = xp.sum(xp.where(new, s.gpu * float(inv.recovery_gpu) * vf, 0.0), axis=1)
-                discount = at_market * (1.0 - avg / q_before)
+                discount = at_market * (1.0 - realised)
             else:
                 q_after, price, discount = s.q, float(inv.recovery_gpu) * vf, xp.zeros_like(s.q)
             res = resolution.resolve(xp, book, s, new, resolution.default_cause(xp, illiquid, breach, ins),

@@ -134,6 +134,8 @@ def build_world(
     fb, fl = [], []
     for b in borrowers:
         for lnd in lenders:
+            if lnd == b:  # a lender that also borrows does not lend to itself
+                continue
             rows.append(dict(
                 kind=LOAN, payer=b, payee=lnd, amount=0.0, monthly=0.0,
                 rate=float(params["spread"][b]), floating=True, maturity=int(investment.loan_term),
