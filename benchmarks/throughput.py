@@ -3,7 +3,8 @@
 In one process, on the same configuration:
 
 (a) the vectorised model (:class:`sim.model.AIFinanceModel`, all paths at once) and
-(b) the slow per-agent reference of ``tests/reference.py`` (one path at a time, plain Python),
+(b) the slow per-agent reference of ``tests/reference.py`` (one path at a time, plain Python,
+    every contagion channel as the config switches it: all on by default),
 
 each timed without tracing, then run again under ``tracemalloc`` for its peak memory. Throughput
 is agent-path-months per second, so the reference's few paths compare fairly with the model's
@@ -45,7 +46,7 @@ from kernels.backend import resolve, to_numpy  # noqa: E402
 from sim.model import AIFinanceModel  # noqa: E402
 from sim.runner import run  # noqa: E402
 from sim.world import build_world  # noqa: E402
-from tests.reference import ReferenceModel, compare  # noqa: E402
+from tests.reference import CHANNELS, ReferenceModel, compare  # noqa: E402
 
 try:  # the synthetic long tail of small agents, where the calibration asks for one
     from sim.calibration import with_long_tail  # noqa: E402
@@ -124,11 +125,15 @@ def main(argv: list[str] | None = None) -> dict:
     xp = backend.xp
     H = args.horizon
     cfg = with_long_tail(compose_cfg([*base, f"paths.n={max(args.paths, args.ref_paths)}", f"horizon={H}"]))
-    world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits))
+    world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits),
+                        regime=cfg.regime, covenants=cfg.covenants)
     A = world.n_agents
+    on = [c for c in CHANNELS if bool(cfg.channels[c])]
     print(f"aisim throughput: calibration {args.calibration} ({A} agents, {world.n_contracts} contracts), "
           f"backend {backend.name} ({backend.device}), seed {args.seed}, {platform.python_version()}, "
           f"numpy {np.__version__}")
+    print(f"channels on: {', '.join(on) if len(on) < len(CHANNELS) else 'all'}"
+          f"{'' if on else 'none'}; regime {cfg.regime.name}, scenario {cfg.scenario.name}")
     if backend.name == "cupy":
         print("note: tracemalloc sees host memory only; device memory is not counted")
 
@@ -175,7 +180,8 @@ def main(argv: list[str] | None = None) -> dict:
     result = {
         "calibration": args.calibration, "agents": A, "contracts": world.n_contracts,
         "backend": backend.name, "device": backend.device, "seed": args.seed,
-        "overrides": args.overrides, "python": platform.python_version(), "numpy": np.__version__,
+        "overrides": args.overrides, "channels_on": on, "python": platform.python_version(),
+        "numpy": np.__version__,
         "vectorised": {"paths": args.paths, "horizon": H, "wall_s": v_wall,
                        "agent_path_months_per_s": v_rate, "peak_mib": v_peak},
         "reference": {"paths": args.ref_paths, "horizon": H, "wall_s": r_wall,

@@ -1,12 +1,29 @@
 """A slow, obvious reference implementation of one month of aisim, for one path.
 
-Plain Python floats, lists and loops: agent by agent, contract by contract, following the rules
-documented in the kernels' docstrings and the phase order of :data:`sim.model.PHASES` (macro,
-operations, investment, financing, settlement, resolution, regulation, feedback; "record" only
-measures). It is written from those rules, not by calling the kernels: the only shared code is
-the counter-based random number generator (:func:`kernels.rng.normal`), whose draws are the
-common input of both implementations, and the :class:`sim.world.World`, read once as the
-description of the agents and the contract book.
+Plain Python floats, lists and loops: agent by agent, contract by contract, following the rules of
+docs/economics.md and the kernels' docstrings, in the phase order of :data:`sim.model.PHASES`
+(macro, operations, investment, financing, settlement, resolution, regulation, feedback; "record"
+only measures). Every contagion channel is here, and each switch of ``cfg.channels`` is honoured
+on and off:
+
+* ``clearing``: the greatest clearing vector (Eisenberg-Noe; Rogers-Veraart with ``alpha``,
+  ``beta`` < 1) by the fictitious-default algorithm, each round's linear system solved by a small
+  Gaussian elimination written out below; off: the monotone lower iteration;
+* ``fire_sales``: the used-GPU market's discount index, its price impact and its healing;
+* ``covenants``: loan-to-value margin calls on secured loans;
+* ``contract_contagion``: with it off, a defaulted payer's leases, offtakes, backstops and
+  guarantees pass to the external sector and stakes keep their starting marks;
+* ``bank_regulation``: risk-weighted capital and leverage tests, large-exposure room per
+  facility, the AI concentration limit, deleveraging sales;
+* ``fund_runs``: redemptions, gates, liquidity buffers, NAV triggers and leverage caps;
+* ``market_feedback``: the market spread and sentiment.
+
+It is written from those rules, not by calling the kernels: the only shared code is the
+counter-based random number generator (:func:`kernels.rng.normal`), whose draws are the common
+input of both implementations. The agents and contracts are rebuilt here from the calibration in
+``cfg`` (sector order, capex facilities, risk weights, covenant limits, NAV lines); the
+:class:`sim.world.World` the model runs on is only checked against them, so that both index agents
+and contracts the same way.
 
 Usage::
 
@@ -15,9 +32,16 @@ Usage::
     for _ in range(cfg.horizon):
         s, events = ref.step(s, path)
 
-``events`` lists what happened in the month (refinancings and refusals, backstop draws,
-defaults and recovery rates), so that tests can check a run covers the mechanisms they mean
-to compare.
+``events`` lists what happened in the month (refinancings, backstop draws, defaults, recoveries,
+fire sales, margin calls, redemptions, clearing rounds, banks below requirement, ...), so that
+tests can check that a run covers the mechanisms they mean to compare.
+
+The reference follows the documented economics; where the model departed from them,
+tests/test_reference.py keeps the minimal reproduction as a regression test (all fixed): an
+agent's obligations to itself need no clearing; the GPU LTV cap binds on GPU-secured (neocloud)
+borrowing only; a clearing shortfall counts from 1e-12 x max(owed, 1) whatever the other paths
+do; a used-GPU market at q = 0 sells at 0. It takes the world's facility list as given (and
+checks it against the documented rule), so that agents and contracts are indexed alike.
 
 Money is USD bn, time is months, rates are annual fractions.
 """
@@ -32,22 +56,32 @@ import numpy as np
 
 from kernels import rng
 
+SECTOR_ORDER = ("chipmaker", "hyperscaler", "neocloud", "ai_lab", "private_credit", "bank", "spv")
 KINDS = ("loan", "lease", "offtake", "backstop", "equity", "rvg")  # the book's kind codes
 AMORTS = ("bullet", "linear", "revolving")  # the book's amortisation codes
 COMPUTE = ("hyperscaler", "neocloud")  # sell capacity, invest in GPUs
-LENDERS = ("private_credit", "bank")  # offer new capex lending
+LENDERS = ("private_credit", "bank")  # offer new lending
+AI = ("chipmaker", "hyperscaler", "neocloud", "ai_lab")  # AI companies (risk weights, feedback)
+REPLACEABLE = ("lease", "offtake", "backstop", "rvg")  # taken over when contagion is off
+CHANNELS = ("clearing", "fire_sales", "covenants", "contract_contagion", "bank_regulation", "fund_runs",
+            "market_feedback")
+EXTERNAL = "external"
 
-MAX_ROUNDS = 32  # settlement: rounds of the monotone payment-ratio iteration
-ILLIQUIDITY_TOL = 1e-12  # settlement: paid ratio below 1 - this is illiquid
+NEVER = 1 << 40  # a month that never comes
+MAX_ROUNDS = 32  # settlement: rounds of the monotone payment-ratio iteration (clearing off)
+ILLIQUIDITY_TOL = 1e-12  # settlement: paid share below 1 - this is illiquid
+CLEARING_TOL = 1e-12  # clearing: a shortfall above this x max(owed, 1) is a default
 SOLVENCY_TOL = 1e-9  # resolution: equity below -this x max(assets, 1) is insolvent
-NO_DEFAULT, ILLIQUIDITY, INSOLVENCY = 0, 1, 2
+STRESS_SENTIMENT = 0.8  # sentiment below this x the calm level releases the countercyclical buffer
+NO_DEFAULT, ILLIQUIDITY, INSOLVENCY, COVENANT = 0, 1, 2, 3
 INF = math.inf
 
 PARAMS = (
     "revenue", "non_ai_cash_flow", "opex", "cost_share", "capacity_yield", "utilisation",
     "gpu_life_months", "capex", "price_elasticity", "chip_share", "cash_buffer", "equity_raise",
-    "payout", "spread", "max_leverage", "lend_rate",
+    "payout", "spread", "max_leverage", "lend_rate", "redemption_base", "redemption_sensitivity",
 )
+BALANCE = ("cash", "securities", "gpu", "other_assets", "other_liabilities")
 
 
 @dataclass
@@ -60,6 +94,10 @@ class Agent:
     @property
     def is_bank(self) -> bool:
         return self.sector == "bank"
+
+    @property
+    def is_fund(self) -> bool:
+        return self.sector == "private_credit"
 
 
 @dataclass
@@ -76,8 +114,13 @@ class Contract:
     amort: str
     start: int
     share: float
+    secured: bool
     refinance: bool
     exit_month: int
+    ltv_max: float  # the loan's covenant (GPU LTV; NAV LTV for lines to funds)
+    risk_weight: float  # a bank's risk weight on the loan, by the borrower's sector
+    nav_line: bool  # a loan from a bank to a private-credit fund
+    facility: bool = False  # a revolving capex facility (made by the world, not calibrated)
 
 
 @dataclass
@@ -109,6 +152,16 @@ class RefState:
     ext_cash: float
     capex_cum: float
     credit_loss: list[float]  # by creditor, the external sector last
+    q: float  # the used-GPU market's discount index
+    market_spread: float
+    last_return: list[float]
+    leverage_ratio: list[float]
+    fire_sale_loss: float
+    stake_loss: float
+    redemptions: float
+    forced_sales: float
+    credit_supply: float
+    default_costs: float
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -123,17 +176,34 @@ class Events:
     """What happened in one month of one path (for coverage checks in tests)."""
 
     refinanced: list[int] = field(default_factory=list)  # contracts rolled over
-    refused: list[int] = field(default_factory=list)  # maturing bullets the tests refused
+    refused: list[int] = field(default_factory=list)  # maturing bullets not rolled by their lender
+    refinanced_by_others: float = 0.0  # lent on the facilities to repay refused bullets
+    self_loans: list[tuple[int, float]] = field(default_factory=list)  # (agent, lent to itself > 0)
     backstop_draws: list[tuple[int, float]] = field(default_factory=list)  # (contract, amount > 0)
     defaults: list[tuple[int, int]] = field(default_factory=list)  # (agent, cause)
-    recovery: list[tuple[int, float]] = field(default_factory=list)  # (defaulted agent, R)
-    settlement_rounds: int = 0
+    recovery: list[tuple[int, float]] = field(default_factory=list)  # (defaulted agent, unsecured R)
+    secured_recovery: list[tuple[int, float]] = field(default_factory=list)  # (agent, r_s) with secured debt
+    settlement_rounds: int = 0  # rounds of the monotone iteration (clearing off)
+    clearing_solves: int = 0  # linear solves of the fictitious-default algorithm (clearing on)
+    clearing_defaults: list[int] = field(default_factory=list)  # agents paying less than they owe
     resolution_rounds: int = 0  # rounds of resolution that found new defaults
-    new_loans: float = 0.0
+    new_loans: float = 0.0  # lent on the facilities for capex
+    ltv_capped: list[int] = field(default_factory=list)  # borrowers whose need the GPU LTV cap cut
+    exposure_capped: list[int] = field(default_factory=list)  # facilities cut by large-exposure room
+    concentration_capped: list[int] = field(default_factory=list)  # banks whose offer the AI limit cut
+    redemptions: list[tuple[int, float]] = field(default_factory=list)  # (fund, paid > 0)
+    nav_sales: list[tuple[int, float]] = field(default_factory=list)  # (fund, loans sold > 0)
+    nav_breaches: list[int] = field(default_factory=list)  # funds that cannot restore their trigger
+    margin_calls: list[tuple[int, float, bool]] = field(default_factory=list)  # (agent, call, met)
+    fire_sales: list[tuple[float, float, float]] = field(default_factory=list)  # (book sold, q before, after)
+    default_costs: float = 0.0
+    banks_below: list[int] = field(default_factory=list)  # banks below their capital requirement
+    deleveraging: list[tuple[int, float]] = field(default_factory=list)  # (bank, other assets sold > 0)
+    equity_frozen: list[int] = field(default_factory=list)  # agents whose equity market was closed
 
 
-def _cfg_dict(node: Any) -> dict:
-    return {k: node[k] for k in node} if node is not None else {}
+def _items(node: Any) -> list[tuple[Any, Any]]:
+    return list(node.items()) if node is not None else []
 
 
 def from_model_state(state: Any, path: int) -> RefState:
@@ -145,133 +215,357 @@ def from_model_state(state: Any, path: int) -> RefState:
             out[f.name] = int(v)
             continue
         row = np.asarray(v)[path]
-        if row.ndim == 0:
-            out[f.name] = row.item()
-        else:
-            out[f.name] = row.tolist()
+        out[f.name] = row.item() if row.ndim == 0 else row.tolist()
     return RefState(**out)
+
+
+def solve_linear(a: list[list[float]], b: list[float]) -> list[float]:
+    """x with a x = b, by Gaussian elimination with partial pivoting (a small dense system)."""
+    n = len(b)
+    m = [list(map(float, a[i])) + [float(b[i])] for i in range(n)]
+    for col in range(n):
+        piv = max(range(col, n), key=lambda r: abs(m[r][col]))
+        if m[piv][col] == 0.0:
+            raise ZeroDivisionError("singular clearing system")
+        m[col], m[piv] = m[piv], m[col]
+        for r in range(col + 1, n):
+            f = m[r][col] / m[col][col]
+            if f != 0.0:
+                for c in range(col, n + 1):
+                    m[r][c] -= f * m[col][c]
+    x = [0.0] * n
+    for r in range(n - 1, -1, -1):
+        x[r] = (m[r][n] - sum(m[r][c] * x[c] for c in range(r + 1, n))) / m[r][r]
+    return x
+
+
+def greatest_clearing_vector(
+    liabilities: dict[int, dict[Any, float]], outside: dict[int, float], alpha: float, beta: float,
+) -> tuple[dict[int, float], set[int], int]:
+    """The greatest clearing vector of a small network, by the fictitious-default algorithm.
+
+    liabilities: {node: {creditor: amount}}; a creditor that is not itself a node (the outside
+    world) owes nothing. outside: {node: e}, what each node holds outside the network.
+    A node pays its creditors in proportion to what it owes them. Start with everyone paying in
+    full; a node defaults when what it owes exceeds its value (outside assets plus what it
+    receives); defaulters pay ``alpha e + beta x receipts``, found by solving the linear system
+    of the defaulters, with everyone else paying in full; repeat until no new default.
+    Returns ({node: payment}, the default set, the number of linear solves).
+    """
+    nodes = sorted(liabilities)
+    pbar = {i: sum(liabilities[i].values()) for i in nodes}
+    rel = {i: {j: v / pbar[i] for j, v in liabilities[i].items() if j in liabilities}
+           for i in nodes if pbar[i] > 0}
+
+    def receipts(p: dict[int, float], i: int) -> float:
+        return sum(rel[j].get(i, 0.0) * p[j] for j in rel)
+
+    p = dict(pbar)
+    default: set[int] = set()
+    solves = 0
+    for _ in range(len(nodes) + 1):
+        new = set(default)
+        for i in nodes:
+            if pbar[i] - (outside[i] + receipts(p, i)) > CLEARING_TOL * max(pbar[i], 1.0):
+                new.add(i)
+        if new == default:
+            break
+        default = new
+        d = sorted(default)
+        # defaulter i: p_i - beta sum_{j in D} rel_ji p_j = alpha e_i + beta sum_{j not in D} rel_ji pbar_j
+        a = [[(1.0 if i == j else 0.0) - beta * rel.get(j, {}).get(i, 0.0) for j in d] for i in d]
+        b = [alpha * outside[i] + beta * sum(rel[j].get(i, 0.0) * pbar[j] for j in rel if j not in default)
+             for i in d]
+        x = solve_linear(a, b)
+        solves += 1
+        p = dict(pbar)
+        for i, v in zip(d, x, strict=True):
+            p[i] = min(max(v, 0.0), pbar[i])
+    return p, default, solves
 
 
 class ReferenceModel:
     """The rules of one month, written out per agent and per contract.
 
-    cfg: the composed config (scenario, regime, investment, seed); world: :class:`sim.world.World`
-    (agents in column order, the calibrated contracts followed by the capex facilities).
+    cfg: the composed config; world: the :class:`sim.world.World` the model runs on, checked to
+    order agents and contracts as the reference does (pass None to skip the check).
     """
 
-    def __init__(self, cfg: Any, world: Any) -> None:
+    def __init__(self, cfg: Any, world: Any = None) -> None:
         self.seed = int(cfg.seed)
+        self.horizon = int(cfg.horizon)
+        self.ch = {c: bool(getattr(cfg.channels, c)) for c in CHANNELS}
         sc = cfg.scenario
         self.sc = {
             "demand_drift": float(sc.demand.drift), "demand_vol": float(sc.demand.vol),
-            "demand_changes": {int(k): float(v) for k, v in _cfg_dict(sc.demand.drift_changes).items()},
+            "demand_changes": {int(k): float(v) for k, v in _items(sc.demand.drift_changes)},
             "price_drift": float(sc.rental_price.drift), "price_vol": float(sc.rental_price.vol),
-            "price_changes": {int(k): float(v) for k, v in _cfg_dict(sc.rental_price.drift_changes).items()},
+            "price_changes": {int(k): float(v) for k, v in _items(sc.rental_price.drift_changes)},
             "beta": float(sc.price_demand_beta), "rate_mean": float(sc.base_rate.mean),
             "rate_speed": float(sc.base_rate.speed), "rate_vol": float(sc.base_rate.vol),
-            "rate_jumps": {int(k): float(v) for k, v in _cfg_dict(sc.base_rate.jumps).items()},
+            "rate_jumps": {int(k): float(v) for k, v in _items(sc.base_rate.jumps)},
             "w": float(sc.expectation_weight),
             "demand0": float(sc.demand.start), "price0": float(sc.rental_price.start),
             "rate0": float(sc.base_rate.start), "sentiment": float(sc.sentiment),
+            "freeze": {str(x) for x in sc.equity_freeze_sectors},
+            "freeze_from": int(sc.equity_freeze_from), "freeze_months": int(sc.equity_freeze_months),
         }
         rg = cfg.regime
-        self.requirement = float(rg.capital_requirement)
-        self.w_ai = float(rg.risk_weights.ai_loans)
-        self.w_other = float(rg.risk_weights.other_assets)
-        self.w_sec = float(rg.risk_weights.securities)
-        self.w_eq = float(rg.risk_weights.equity_stakes)
+        rw = rg.risk_weights
+        self.rg = {
+            "capital": float(rg.capital_requirement), "ccyb": float(rg.countercyclical_buffer),
+            "release": bool(rg.release_buffer_in_stress), "leverage": float(rg.leverage_requirement),
+            "large_exposure": float(rg.large_exposure_limit), "ai_limit": float(rg.ai_concentration_limit),
+            "speed": float(rg.deleveraging_speed), "fund_cap": float(rg.fund_leverage_cap),
+            "fund_buffer": float(rg.fund_liquidity_buffer), "gate": float(rg.fund_redemption_gate),
+            "spv_consolidation": bool(rg.spv_consolidation), "haircut_floor": float(rg.gpu_haircut_floor),
+            "valuation_life": float(rg.gpu_valuation_life_months), "ltv_cap": float(rg.gpu_ltv_cap),
+            "w_ai": float(rw.ai_loans), "w_nbfi": float(rw.nbfi_loans), "w_spv": float(rw.spv_loans),
+            "w_other": float(rw.other_assets), "w_sec": float(rw.securities), "w_eq": float(rw.equity_stakes),
+        }
         inv = cfg.investment
         self.loan_term = int(inv.loan_term)
         self.refinance_term = int(inv.refinance_term)
         self.recovery_gpu = float(inv.recovery_gpu)
         self.recovery_other = float(inv.recovery_other)
+        self.alpha, self.beta = float(cfg.clearing.alpha), float(cfg.clearing.beta)
+        col = cfg.collateral
+        self.valuation_life = self.rg["valuation_life"] or float(col.valuation_life_months)
+        self.depth, self.impact, self.heal = float(col.depth), str(col.impact), float(col.recovery)
+        self.ltv_default = float(cfg.covenants.ltv_max)
+        self.cure_share = float(cfg.covenants.cure_share)
+        mk = cfg.market
+        self.mk = {k: float(getattr(mk, k)) for k in ("spread_per_loss", "sentiment_per_loss",
+                                                        "sentiment_per_default", "recovery", "loan_sale_haircut")}
+        self._build(cfg.calibration, {str(k): int(v) for k, v in _items(sc.offtake_exits)})
+        if world is not None:
+            self._check_world(world)
 
-        self.agents = [
-            Agent(name=world.names[i], sector=world.sectors[i],
-                  p={k: float(world.params[k][i]) for k in PARAMS},
-                  balance={k: float(v[i]) for k, v in world.balance.items()})
-            for i in range(world.n_agents)
-        ]
-        self.n = len(self.agents)
-        c = world.contracts
-        self.contracts = [
-            Contract(
-                name=world.contract_names[k], kind=KINDS[int(c["kind"][k])], payer=int(c["payer"][k]),
-                payee=int(c["payee"][k]), amount=float(c["amount"][k]), monthly=float(c["monthly"][k]),
-                rate=float(c["rate"][k]), floating=bool(c["floating"][k]), maturity=int(c["maturity"][k]),
-                amort=AMORTS[int(c["amort"][k])], start=int(c["start"][k]), share=float(c["share"][k]),
-                refinance=bool(c["refinance"][k]), exit_month=int(c["exit_month"][k]),
-            )
-            for k in range(world.n_contracts)
-        ]
-        self.n_calibrated = int(world.n_calibrated)
-        # the capex facilities: a revolving loan from each compute provider that invests to each
-        # agent that lends, in column order, after the calibrated contracts
-        self.facilities = [(k, self.contracts[k].payer, self.contracts[k].payee)
-                           for k in range(self.n_calibrated, len(self.contracts))]
-        investors = [i for i, a in enumerate(self.agents) if a.sector in COMPUTE and a.p["capex"] > 0]
+    # ------------------------------------------------------------------ agents and contracts
+    def _build(self, cal: Any, exits: dict[str, int]) -> None:
+        """Agents in sector order (stable), the calibrated contracts, then one revolving capex
+        facility per (borrower, lender) pair: borrowers are compute providers that invest and
+        every agent that owes a calibrated loan; lenders are agents with a lend rate, never paired
+        with themselves. Neoclouds' facilities are secured on their
+        GPUs; everyone else borrows unsecured."""
+        ents = sorted(cal.entities, key=lambda e: SECTOR_ORDER.index(str(e.sector)))
+        self.agents = [Agent(name=str(e.name), sector=str(e.sector), p={k: float(getattr(e, k)) for k in PARAMS},
+                             balance={k: float(getattr(e, k)) for k in BALANCE}) for e in ents]
+        n = self.n = len(self.agents)
+        col = {a.name: i for i, a in enumerate(self.agents)}
+
+        def party(name: str) -> int:
+            return n if name == EXTERNAL else col[name]
+
+        def terms(payer: int, payee: int) -> tuple[float, bool]:
+            payer_sector = self.agents[payer].sector if payer < n else EXTERNAL
+            payee_sector = self.agents[payee].sector if payee < n else EXTERNAL
+            w = (self.rg["w_nbfi"] if payer_sector == "private_credit" else self.rg["w_spv"]
+                 if payer_sector == "spv" else self.rg["w_ai"] if payer_sector in AI else self.rg["w_other"])
+            return w, payer_sector == "private_credit" and payee_sector == "bank"
+
+        self.contracts: list[Contract] = []
+        for c in cal.contracts:
+            kind, payer, payee = str(c.kind), party(str(c.payer)), party(str(c.payee))
+            w, nav = terms(payer, payee)
+            self.contracts.append(Contract(
+                name=str(c.name), kind=kind, payer=payer, payee=payee, amount=float(c.amount),
+                monthly=float(c.monthly), rate=float(c.rate), floating=bool(c.floating),
+                maturity=NEVER if kind == "equity" else int(c.maturity),
+                amort="bullet" if str(c.amortisation) == "bullet" else "linear", start=int(c.start),
+                share=float(c.share), secured=bool(c.secured), refinance=bool(c.refinance),
+                exit_month=exits.get(str(c.payer), NEVER) if kind == "offtake" else NEVER,
+                ltv_max=float(c.ltv_max) if float(c.ltv_max) > 0 else self.ltv_default,
+                risk_weight=w, nav_line=kind == "loan" and nav,
+            ))
+        self.n_calibrated = len(self.contracts)
+        investors = {i for i, a in enumerate(self.agents) if a.sector in COMPUTE and a.p["capex"] > 0}
+        debtors = {c.payer for c in self.contracts if c.kind == "loan" and c.payer < n}
         lenders = [i for i, a in enumerate(self.agents) if a.p["lend_rate"] > 0]
-        expected = [(b, lnd) for b in investors for lnd in lenders]
-        if [(b, lnd) for _, b, lnd in self.facilities] != expected:
-            raise AssertionError(f"the world's capex facilities differ from the rule: {self.facilities}")
-        for k, _, _ in self.facilities:
-            c = self.contracts[k]
-            terms = (c.kind, c.amort, c.amount, c.rate, c.floating, c.maturity, c.refinance)
-            if terms != ("loan", "revolving", 0.0, self.agents[c.payer].p["spread"], True, self.loan_term, False):
-                raise AssertionError(f"capex facility {c.name} has unexpected terms: {c}")
+        self.facilities: list[tuple[int, int, int]] = []  # (contract, borrower, lender)
+        for b in sorted(investors | debtors):
+            for lnd in lenders:
+                if lnd == b:
+                    continue
+                w, nav = terms(b, lnd)
+                self.facilities.append((len(self.contracts), b, lnd))
+                self.contracts.append(Contract(
+                    name=f"capex facility {self.agents[b].name} <- {self.agents[lnd].name}", kind="loan",
+                    payer=b, payee=lnd, amount=0.0, monthly=0.0, rate=self.agents[b].p["spread"], floating=True,
+                    maturity=self.loan_term, amort="revolving", start=0, share=0.0,
+                    secured=self.agents[b].sector == "neocloud", refinance=False, exit_month=NEVER,
+                    ltv_max=self.ltv_default, risk_weight=w, nav_line=nav, facility=True,
+                ))
+        self.f_borrowers = sorted({b for _, b, _ in self.facilities})
+        self.f_lenders = sorted({lnd for _, _, lnd in self.facilities})
+
+    def _check_world(self, world: Any) -> None:
+        """The world orders agents and contracts as the reference does, on the same terms."""
+        names = [a.name for a in self.agents]
+        if list(world.names) != names:
+            raise AssertionError(f"agent order differs: world {list(world.names)}, reference {names}")
+        cnames = [c.name for c in self.contracts]
+        if list(world.contract_names) != cnames:
+            raise AssertionError(f"contracts differ: world {list(world.contract_names)}, reference {cnames}")
+        w = world.contracts
+        for k, c in enumerate(self.contracts):
+            mine = (KINDS.index(c.kind), c.payer, c.payee, AMORTS.index(c.amort), c.secured, c.nav_line,
+                    c.ltv_max, c.risk_weight, c.exit_month)
+            theirs = (int(w["kind"][k]), int(w["payer"][k]), int(w["payee"][k]), int(w["amort"][k]),
+                      bool(w["secured"][k]), bool(w["nav_line"][k]), float(w["ltv_max"][k]),
+                      float(w["risk_weight"][k]), int(w["exit_month"][k]))
+            if mine != theirs:
+                raise AssertionError(
+                    f"contract {c.name}: world (kind, payer, payee, amort, secured, nav_line, ltv_max, "
+                    f"risk_weight, exit) = {theirs}, reference {mine}; build the world with "
+                    "regime=cfg.regime, covenants=cfg.covenants")
 
     # ------------------------------------------------------------------ small helpers
-    def _receives(self, s: RefState, c: Contract) -> bool:
-        """The payee is an alive agent; flows to a dead payee go to the external sector."""
-        return c.payee < self.n and s.alive[c.payee]
+    def _live_agent(self, s: RefState, j: int) -> bool:
+        """j is an alive agent (not the external sector, not defaulted)."""
+        return j < self.n and s.alive[j]
 
     def balance_sheet(self, s: RefState) -> dict[str, list[float]]:
-        """Assets, liabilities, loans held, debt and stake marks per agent."""
+        """Assets, liabilities, loans held, debt and stake marks per agent (loans and stakes held
+        by a defaulted agent are the external sector's)."""
         n = self.n
         held, owed, marks = [0.0] * n, [0.0] * n, [0.0] * n
         for k, c in enumerate(self.contracts):
             if not s.c_alive[k]:
                 continue
             if c.kind == "loan":
-                if self._receives(s, c):
+                if self._live_agent(s, c.payee):
                     held[c.payee] += s.outstanding[k]
                 if c.payer < n:
                     owed[c.payer] += s.outstanding[k]
-            elif c.kind == "equity" and self._receives(s, c):
+            elif c.kind == "equity" and self._live_agent(s, c.payee):
                 marks[c.payee] += s.outstanding[k]
         assets = [s.cash[i] + s.securities[i] + s.gpu[i] + s.other_assets[i] + held[i] + marks[i] for i in range(n)]
         liabilities = [s.other_liab[i] + owed[i] for i in range(n)]
         return {"assets": assets, "liabilities": liabilities, "loans_held": held, "debt": owed, "stakes": marks}
 
-    def capital_ratio(self, s: RefState) -> list[float]:
-        """Banks: equity / RWA (+inf for zero RWA); others +inf; the dead 0."""
+    def rwa(self, s: RefState) -> list[float]:
+        """Risk-weighted assets per agent: loans held by the borrower's risk weight, other
+        assets, securities and stakes by the regime's weights."""
+        n = self.n
+        loans = [0.0] * n
+        for k, c in enumerate(self.contracts):
+            if c.kind == "loan" and s.c_alive[k] and self._live_agent(s, c.payee):
+                loans[c.payee] += s.outstanding[k] * c.risk_weight
+        marks = self.balance_sheet(s)["stakes"]
+        rg = self.rg
+        return [loans[i] + rg["w_other"] * s.other_assets[i] + rg["w_sec"] * s.securities[i] + rg["w_eq"] * marks[i]
+                for i in range(n)]
+
+    def ratios(self, s: RefState) -> tuple[list[float], list[float]]:
+        """Banks' capital ratio (equity / RWA) and leverage ratio (equity / assets): +inf when the
+        denominator is 0, 0 once defaulted; +inf for non-banks."""
+        rwa = self.rwa(s)
+        assets = self.balance_sheet(s)["assets"]
+        cap, lev = [], []
+        for i, a in enumerate(self.agents):
+            if not a.is_bank:
+                cap.append(INF)
+                lev.append(INF)
+            elif not s.alive[i]:
+                cap.append(0.0)
+                lev.append(0.0)
+            else:
+                cap.append(s.equity[i] / rwa[i] if rwa[i] > 0 else INF)
+                lev.append(s.equity[i] / assets[i] if assets[i] > 0 else INF)
+        return cap, lev
+
+    def requirement(self, s: RefState) -> float:
+        """Banks' capital requirement: the minimum plus the countercyclical buffer, which the
+        regime may release while sentiment is below 0.8 x its calm level."""
+        stress = s.sentiment < STRESS_SENTIMENT * self.sc["sentiment"]
+        buffer = 0.0 if (self.rg["release"] and stress) else self.rg["ccyb"]
+        return self.rg["capital"] + buffer
+
+    def value_factor(self, s: RefState, i: int) -> float:
+        """Collateral value per USD of agent i's GPU book: rental index x discount index x
+        min(1, valuation life / accounting life) x (1 - haircut floor)."""
+        life = min(self.valuation_life / self.agents[i].p["gpu_life_months"], 1.0)
+        return s.price * s.q * life * (1.0 - self.rg["haircut_floor"])
+
+    def borrower_tests(self, s: RefState) -> list[bool]:
+        """Alive, equity > 0, debt <= max leverage x assets (SPV debt and assets consolidated into
+        the guarantor of its residual value under spv_consolidation); funds also within the
+        regime's leverage cap on debt / NAV when fund runs are on."""
         bs = self.balance_sheet(s)
+        debt, assets = list(bs["debt"]), list(bs["assets"])
+        if self.rg["spv_consolidation"]:
+            for k, c in enumerate(self.contracts):
+                if c.kind == "rvg" and s.c_alive[k] and c.payer < self.n:
+                    debt[c.payer] += bs["debt"][c.payee]
+                    assets[c.payer] += bs["assets"][c.payee]
         out = []
         for i, a in enumerate(self.agents):
-            if not s.alive[i]:
-                out.append(0.0)
-                continue
-            if not a.is_bank:
-                out.append(INF)
-                continue
-            rwa = (self.w_ai * bs["loans_held"][i] + self.w_other * s.other_assets[i]
-                   + self.w_sec * s.securities[i] + self.w_eq * bs["stakes"][i])
-            out.append(s.equity[i] / rwa if rwa > 0 else INF)
+            ok = s.alive[i] and s.equity[i] > 0.0 and debt[i] <= a.p["max_leverage"] * assets[i]
+            if self.ch["fund_runs"] and self.rg["fund_cap"] > 0 and a.is_fund:
+                ok = ok and bs["debt"][i] <= self.rg["fund_cap"] * max(s.equity[i], 0.0)
+            out.append(ok)
         return out
 
-    def _tests(self, s: RefState) -> tuple[list[bool], list[bool]]:
-        """(borrower passes, lender passes) per agent: the refinancing and lending tests."""
-        bs = self.balance_sheet(s)
-        borrower, lender = [], []
+    def lender_tests(self, s: RefState) -> list[bool]:
+        """Alive; banks also at or above their capital and leverage requirements (bank regulation on)."""
+        if not self.ch["bank_regulation"]:
+            return list(s.alive)
+        req = self.requirement(s)
+        return [s.alive[i] and (not a.is_bank or (s.capital_ratio[i] >= req
+                                                  and s.leverage_ratio[i] >= self.rg["leverage"]))
+                for i, a in enumerate(self.agents)]
+
+    def _lend(self, s: RefState, need: list[float], healthy: list[bool], ev: Events) -> tuple[list[float], ...]:
+        """New lending over the facilities: lenders offer lend_rate x cash above their buffer
+        (banks within the AI concentration limit), facility (b, l) lends need_b x offer_l /
+        max(total need, total offer), banks' facilities cut to their large-exposure room.
+        Returns (amount per facility, borrowed per agent, lent per agent)."""
+        n = self.n
+        rg = self.rg
+        offer = [0.0] * n
         for i, a in enumerate(self.agents):
-            borrower.append(s.alive[i] and s.equity[i] > 0.0
-                            and bs["debt"][i] <= a.p["max_leverage"] * bs["assets"][i])
-            lender.append(s.alive[i] and (not a.is_bank or s.capital_ratio[i] >= self.requirement))
-        return borrower, lender
+            if a.sector not in LENDERS or not healthy[i]:
+                continue
+            buffer = a.p["cash_buffer"]
+            if a.is_fund and self.ch["fund_runs"] and rg["fund_buffer"] > 0:
+                buffer = max(buffer, rg["fund_buffer"] * max(s.equity[i], 0.0))
+            offer[i] = a.p["lend_rate"] * max(s.cash[i] - buffer, 0.0)
+        if self.ch["bank_regulation"] and rg["ai_limit"] > 0:
+            held_ai = [0.0] * n
+            for k, c in enumerate(self.contracts):
+                if (c.kind == "loan" and s.c_alive[k] and c.payer < n and self.agents[c.payer].sector in AI
+                        and self._live_agent(s, c.payee)):
+                    held_ai[c.payee] += s.outstanding[k]
+            for i, a in enumerate(self.agents):
+                if a.is_bank:
+                    room = max(rg["ai_limit"] * max(s.equity[i], 0.0) - held_ai[i], 0.0)
+                    if room < offer[i]:
+                        ev.concentration_capped.append(i)
+                    offer[i] = min(offer[i], room)
+        total_need = sum(need[b] for b in self.f_borrowers)
+        total_offer = sum(offer[lnd] for lnd in self.f_lenders)
+        denom = max(total_need, total_offer)
+        amounts, borrowed, lent = [], [0.0] * n, [0.0] * n
+        for k, b, lnd in self.facilities:
+            amount = need[b] * offer[lnd] / denom if denom > 0 else 0.0
+            if self.ch["bank_regulation"] and self.agents[lnd].is_bank:
+                exposure = sum(s.outstanding[j] for j, c in enumerate(self.contracts)
+                               if c.kind == "loan" and s.c_alive[j] and c.payer == b and c.payee == lnd)
+                room = max(rg["large_exposure"] * max(s.equity[lnd], 0.0) - exposure, 0.0)
+                if room < amount:
+                    ev.exposure_capped.append(k)
+                amount = min(amount, room)
+            amounts.append(amount)
+            borrowed[b] += amount
+            lent[lnd] += amount
+            if b == lnd and amount > 0:
+                ev.self_loans.append((b, amount))
+        return amounts, borrowed, lent
 
     def _active(self, s: RefState, k: int) -> bool:
         c = self.contracts[k]
-        return (s.c_alive[k] and c.start <= s.month < c.exit_month and s.maturity[k] > 0)
+        return s.c_alive[k] and c.start <= s.month < c.exit_month and s.maturity[k] > 0
 
     # ------------------------------------------------------------------ set-up
     def initial_state(self) -> RefState:
@@ -298,7 +592,7 @@ class ReferenceModel:
             else:
                 outstanding.append(0.0)
             rate.append(r0 + c.rate if c.floating else c.rate)
-            maturity.append(1 << 40 if c.amort == "revolving" else c.maturity)
+            maturity.append(NEVER if c.amort == "revolving" else c.maturity)
         s = RefState(
             month=0, cash=[b["cash"] for b in bal], securities=[b["securities"] for b in bal],
             gpu=[b["gpu"] for b in bal], other_assets=[b["other_assets"] for b in bal],
@@ -307,11 +601,13 @@ class ReferenceModel:
             outstanding=outstanding, rate=rate, maturity=maturity, c_alive=[True] * len(self.contracts),
             demand=self.sc["demand0"], price=self.sc["price0"], base_rate=r0,
             exp_demand=self.sc["demand0"], exp_price=self.sc["price0"], sentiment=self.sc["sentiment"],
-            ext_cash=0.0, capex_cum=0.0, credit_loss=[0.0] * (n + 1),
+            ext_cash=0.0, capex_cum=0.0, credit_loss=[0.0] * (n + 1), q=1.0, market_spread=0.0,
+            last_return=[0.0] * n, leverage_ratio=[INF] * n, fire_sale_loss=0.0, stake_loss=0.0,
+            redemptions=0.0, forced_sales=0.0, credit_supply=0.0, default_costs=0.0,
         )
         bs = self.balance_sheet(s)
         s.equity = [bs["assets"][i] - bs["liabilities"][i] for i in range(n)]
-        s.capital_ratio = self.capital_ratio(s)
+        s.capital_ratio, s.leverage_ratio = self.ratios(s)
         return s
 
     # ------------------------------------------------------------------ the month
@@ -320,14 +616,14 @@ class ReferenceModel:
         s = state.copy()
         ev = Events()
         scratch: dict[str, Any] = {}
-        self._macro(s, path)
+        self._macro(s, path, scratch)
         self._operations(s, scratch)
         self._investment(s, scratch, ev)
-        self._financing(s, scratch)
+        self._financing(s, scratch, ev)
         self._settlement(s, scratch, ev)
         self._resolution(s, scratch, ev)
-        s.capital_ratio = self.capital_ratio(s)  # regulation
-        self._feedback(s)
+        self._regulation(s, ev)
+        self._feedback(s, scratch)
         s.month += 1
         return s, ev
 
@@ -335,16 +631,20 @@ class ReferenceModel:
         z = rng.normal(np, self.seed, np.array([path], dtype=np.int64), month, rng.STREAMS[stream], 1)
         return float(z[0, 0])
 
-    @staticmethod
-    def _drift_at(base: float, changes: dict[int, float], t: int) -> float:
-        """The drift in force in month t: the latest change at or before t, else the base."""
-        past = [m for m in changes if m <= t]
+    def _drift_at(self, base: float, changes: dict[int, float], t: int) -> float:
+        """The drift in force in month t: the latest change at or before t (within the horizon)."""
+        past = [m for m in changes if 0 <= m <= t and m < self.horizon]
         return changes[max(past)] if past else base
 
-    def _macro(self, s: RefState, path: int) -> None:
+    def _macro(self, s: RefState, path: int, scratch: dict) -> None:
         """Log-normal demand and rental price (price shocks load on demand shocks), an OU base
-        rate floored at zero with scheduled jumps, adaptive expectations; loans' current rates."""
+        rate floored at zero with scheduled jumps, adaptive expectations; loans' current rates
+        (floating: base + market spread + spread); the used-GPU discount heals."""
         t, sc = s.month, self.sc
+        scratch["equity_start"] = list(s.equity)
+        scratch["loss_start"] = sum(s.credit_loss)
+        scratch["loans_start"] = sum(s.outstanding[k] for k, c in enumerate(self.contracts)
+                                     if c.kind == "loan" and s.c_alive[k])
         zd, zp, zr = (self._draw(path, t, k) for k in ("demand", "price", "rate"))
         dd = self._drift_at(sc["demand_drift"], sc["demand_changes"], t)
         pd = self._drift_at(sc["price_drift"], sc["price_changes"], t)
@@ -360,17 +660,18 @@ class ReferenceModel:
         s.demand, s.price, s.base_rate = demand, price, r
         for k, c in enumerate(self.contracts):
             if c.kind == "loan":
-                s.rate[k] = r + c.rate if c.floating else c.rate
+                s.rate[k] = (r + s.market_spread) + c.rate if c.floating else c.rate
+        if self.ch["fire_sales"]:
+            s.q = s.q + self.heal * (1.0 - s.q)
 
     def _operations(self, s: RefState, scratch: dict) -> None:
         """Revenue from outside (AI revenue x demand, compute providers' spot sales of capacity
         not sold forward, non-AI cash flow, securities income at the base rate), depreciation
         at 1/life a month. Remembers AI revenue and the value of unsold capacity."""
         n = self.n
-        # capacity sold forward: live offtakes' payments over the seller's yield
-        committed_pay = [0.0] * n
+        committed_pay = [0.0] * n  # capacity sold forward: live offtakes' payments per seller
         for k, c in enumerate(self.contracts):
-            if c.kind == "offtake" and self._active(s, k) and self._receives(s, c):
+            if c.kind == "offtake" and self._active(s, k) and self._live_agent(s, c.payee):
                 committed_pay[c.payee] += c.monthly
         ai, unsold = [0.0] * n, [0.0] * n
         for i, a in enumerate(self.agents):
@@ -398,9 +699,21 @@ class ReferenceModel:
         scratch["ai_revenue"] = ai
         scratch["unsold"] = unsold
 
+    def _raise_room(self, s: RefState, i: int, ev: Events | None = None) -> float:
+        """Equity outside investors take this month: equity_raise x sentiment, none while the
+        scenario freezes the agent's sector."""
+        a = self.agents[i]
+        sc = self.sc
+        if a.sector in sc["freeze"] and sc["freeze_from"] <= s.month < sc["freeze_from"] + sc["freeze_months"]:
+            if ev is not None and a.p["equity_raise"] > 0:
+                ev.equity_frozen.append(i)
+            return 0.0
+        return a.p["equity_raise"] * s.sentiment
+
     def _investment(self, s: RefState, scratch: dict, ev: Events) -> None:
         """Compute providers' planned capex, paid from spare cash, then new loans on the capex
-        facilities (pro rata), then new equity; the capex is the chipmakers' revenue."""
+        facilities (within the regime's GPU LTV cap), then new equity; the capex is the
+        chipmakers' revenue."""
         n = self.n
         plan, internal = [0.0] * n, [0.0] * n
         for i, a in enumerate(self.agents):
@@ -408,31 +721,31 @@ class ReferenceModel:
                 level = s.exp_demand * max(s.exp_price, 1e-12) ** a.p["price_elasticity"]
                 plan[i] = a.p["capex"] * level
             internal[i] = min(plan[i], max(s.cash[i] - a.p["cash_buffer"], 0.0))
-        b_ok, l_ok = self._tests(s)
+        b_ok = self.borrower_tests(s)
         need = [plan[i] - internal[i] if b_ok[i] else 0.0 for i in range(n)]
-        offer = [0.0] * n
-        for i, a in enumerate(self.agents):
-            if a.sector in LENDERS and l_ok[i]:
-                offer[i] = a.p["lend_rate"] * max(s.cash[i] - a.p["cash_buffer"], 0.0)
-        # pro rata over the facilities: facility (b, l) lends need_b x offer_l / max(D, S)
-        borrowers = sorted({b for _, b, _ in self.facilities})
-        lenders = sorted({lnd for _, _, lnd in self.facilities})
-        total_need = sum(need[b] for b in borrowers)
-        total_offer = sum(offer[lnd] for lnd in lenders)
-        denom = max(total_need, total_offer)
-        borrowed, lent = [0.0] * n, [0.0] * n
-        for k, b, lnd in self.facilities:
-            amount = need[b] * offer[lnd] / denom if denom > 0 else 0.0
-            borrowed[b] += amount
-            lent[lnd] += amount
+        cap = self.rg["ltv_cap"]
+        if cap > 0:  # new GPU-secured lending at most cap x the collateral value after the purchase
+            sec_debt = [0.0] * n
+            for k, c in enumerate(self.contracts):
+                if c.kind == "loan" and c.secured and s.c_alive[k] and c.payer < n:
+                    sec_debt[c.payer] += s.outstanding[k]
+            # the cap is on GPU-secured lending: borrowers whose facilities are secured (neoclouds)
+            for i in sorted({b for k, b, _ in self.facilities if self.contracts[k].secured}):
+                room = max(cap * ((s.gpu[i] + plan[i]) * self.value_factor(s, i)) - sec_debt[i], 0.0)
+                if room < need[i]:
+                    ev.ltv_capped.append(i)
+                need[i] = min(need[i], room)
+        amounts, borrowed, lent = self._lend(s, need, self.lender_tests(s), ev)
+        for (k, _, _), amount in zip(self.facilities, amounts, strict=True):
             s.outstanding[k] += amount
             ev.new_loans += amount
-        raised, capex = [0.0] * n, [0.0] * n
-        for i, a in enumerate(self.agents):
+        raised, capex, room_left = [0.0] * n, [0.0] * n, [0.0] * n
+        for i in range(n):
+            room = self._raise_room(s, i, ev)
             if s.alive[i] and plan[i] > 0:
-                room = a.p["equity_raise"] * s.sentiment
                 raised[i] = max(min(plan[i] - internal[i] - borrowed[i], room), 0.0)
             capex[i] = internal[i] + borrowed[i] + raised[i]
+            room_left[i] = room - raised[i]
         total = sum(capex)
         # the capex is the chipmakers' revenue, by chip share among the alive ones
         weights = [a.p["chip_share"] if (s.alive[i] and a.sector == "chipmaker") else 0.0
@@ -448,33 +761,104 @@ class ReferenceModel:
         if wsum <= 0:
             s.ext_cash += total  # no chipmaker alive: the GPUs are bought from outside
         s.capex_cum += total
+        s.credit_supply += sum(amounts)
         scratch["raised"] = raised
+        scratch["room"] = room_left
+        scratch["capex"] = capex
 
-    def _financing(self, s: RefState, scratch: dict) -> None:
+    def _financing(self, s: RefState, scratch: dict, ev: Events) -> None:
         """Equity raises to restore the cash buffer (within what is left of the month's room),
-        then payouts of a share of the cash above twice the buffer."""
+        payouts of a share of the cash above twice the buffer; then the funds' runs."""
+        n = self.n
+        flows = list(scratch["raised"])
         for i, a in enumerate(self.agents):
             if not s.alive[i]:
                 continue
             p = a.p
-            room = max(p["equity_raise"] * s.sentiment - scratch["raised"][i], 0.0)
             gap = max(p["cash_buffer"] - s.cash[i], 0.0)
-            raised = min(gap, room)
+            raised = min(gap, max(scratch["room"][i], 0.0))
             paid = p["payout"] * max(s.cash[i] + raised - 2.0 * p["cash_buffer"], 0.0)
             s.cash[i] += raised - paid
             s.equity[i] += raised - paid
             s.ext_cash += paid - raised
+            flows[i] += raised - paid
+        scratch["funding_flows"] = flows
+        scratch["breach"] = [False] * n
+        if self.ch["fund_runs"]:
+            self._fund_runs(s, scratch, ev)
+
+    def _fund_runs(self, s: RefState, scratch: dict, ev: Events) -> None:
+        """LP redemptions (base + sensitivity x last month's loss, at most the gate, shares of
+        NAV) paid from cash and loan sales at a haircut; then back-leverage lines brought under
+        their NAV trigger and the leverage cap by selling loans and repaying the lines."""
+        h, rg = self.mk["loan_sale_haircut"], self.rg
+        for i, a in enumerate(self.agents):
+            due = 0.0
+            if a.is_fund and s.alive[i]:
+                nav = max(s.equity[i], 0.0)
+                rate = a.p["redemption_base"] + a.p["redemption_sensitivity"] * max(-s.last_return[i], 0.0)
+                due = min(rate * nav, rg["gate"] * nav)
+            short = max(due - s.cash[i], 0.0)
+            sold = min(short / (1.0 - h), s.other_assets[i])
+            paid = min(due, s.cash[i] + sold * (1.0 - h))
+            s.cash[i] += sold * (1.0 - h) - paid
+            s.other_assets[i] -= sold
+            s.equity[i] -= sold * h + paid
+            s.ext_cash += paid - sold * (1.0 - h)
+            s.redemptions += paid
+            s.forced_sales += sold
+            scratch["funding_flows"][i] -= paid
+            if paid > 0:
+                ev.redemptions.append((i, paid))
+        assets = self.balance_sheet(s)["assets"]
+        for i, a in enumerate(self.agents):
+            if not (a.is_fund and s.alive[i]):
+                continue
+            lines = [k for k, c in enumerate(self.contracts) if c.nav_line and s.c_alive[k] and c.payer == i]
+            debt = sum(s.outstanding[k] for k in lines)
+            if debt <= 0:
+                continue
+            trigger = sum(s.outstanding[k] * self.contracts[k].ltv_max for k in lines) / debt
+            nav = max(s.equity[i], 0.0)
+            # selling x and repaying lines: (D - x(1-h)) / (A - x) <= L, and (D - x(1-h)) / NAV <= cap
+            need = 0.0
+            if debt > trigger * assets[i]:
+                need = (debt - trigger * assets[i]) / ((1.0 - h) - trigger) if (1.0 - h) - trigger > 0 else INF
+            if rg["fund_cap"] > 0 and debt > rg["fund_cap"] * nav:
+                need = max(need, (debt - rg["fund_cap"] * nav) / (1.0 - h))
+            x = min(need, s.other_assets[i])
+            if need > s.other_assets[i] * (1.0 + 1e-12) + 1e-12:
+                scratch["breach"][i] = True
+                ev.nav_breaches.append(i)
+            if x <= 0:
+                continue
+            repay = min(x * (1.0 - h), debt)
+            s.cash[i] += x * (1.0 - h) - repay
+            s.other_assets[i] -= x
+            s.equity[i] -= x * h
+            s.ext_cash -= x * (1.0 - h)
+            s.forced_sales += x
+            ev.nav_sales.append((i, x))
+            for k in lines:
+                part = s.outstanding[k] * (repay / debt)
+                s.outstanding[k] -= part
+                if self._live_agent(s, self.contracts[k].payee):
+                    s.cash[self.contracts[k].payee] += part
+                else:
+                    s.ext_cash += part
 
     def _settlement(self, s: RefState, scratch: dict, ev: Events) -> None:
-        """Refinancing decisions, contract dues and operating costs, paid in one equal-priority
-        settlement: each agent pays the same share of everything it owes, the shares found by
-        the monotone iteration from what each can pay from its own cash and securities."""
+        """Refinancing decisions; refused bullets refinanced by the facilities' lenders; contract
+        dues and operating costs paid in one equal-priority settlement (each agent pays the same
+        share of everything it owes: the greatest clearing vector, or the monotone lower iteration
+        with clearing off); maturities; margin calls on secured loans."""
         n, C = self.n, len(self.contracts)
-        b_ok, l_ok = self._tests(s)
+        b_ok, l_ok = self.borrower_tests(s), self.lender_tests(s)
         # --- what each contract owes this month
         interest, principal, payment = [0.0] * C, [0.0] * C, [0.0] * C
         refinanced = [False] * C
         active = [self._active(s, k) for k in range(C)]
+        need = [0.0] * n
         for k, c in enumerate(self.contracts):
             if not active[k]:
                 continue
@@ -492,6 +876,8 @@ class ReferenceModel:
                         principal[k] = out
                         if c.refinance:
                             ev.refused.append(k)
+                        if out > 0 and c.payer < n and b_ok[c.payer]:
+                            need[c.payer] += out  # other lenders refinance it, pro rata
                 elif c.amort == "linear":
                     principal[k] = out / max(s.maturity[k], 1)
                 elif c.amort == "revolving":
@@ -504,23 +890,103 @@ class ReferenceModel:
                     ev.backstop_draws.append((k, payment[k]))
             elif c.kind == "rvg" and last:
                 payment[k] = max(c.amount - s.gpu[c.payee], 0.0)
+        if any(x > 0 for x in need):
+            amounts, borrowed, lent = self._lend(s, need, l_ok, ev)
+            for (k, _, _), amount in zip(self.facilities, amounts, strict=True):
+                s.outstanding[k] += amount
+            for i in range(n):
+                s.cash[i] += borrowed[i] - lent[i]
+            s.credit_supply += sum(amounts)
+            ev.refinanced_by_others += sum(amounts)
         due_c = [interest[k] + principal[k] + payment[k] for k in range(C)]
         # --- operating costs: fixed opex + cost share of AI and contracted revenue
         contracted = [0.0] * n
         for k, c in enumerate(self.contracts):
-            if self._receives(s, c):
+            if self._live_agent(s, c.payee):
                 contracted[c.payee] += payment[k]
         costs = [0.0] * n
         for i, a in enumerate(self.agents):
             if s.alive[i]:
                 costs[i] = a.p["opex"] + a.p["cost_share"] * (scratch["ai_revenue"][i] + contracted[i])
-        # --- payment ratios: everyone pays the same share of all it owes; monotone iteration
+        # --- payment ratios: a dead payer's obligations are the external sector's, paid in full
         owed = [0.0] * n
         for k, c in enumerate(self.contracts):
-            if c.payer < n:
+            if self._live_agent(s, c.payer):
                 owed[c.payer] += due_c[k]
         due = [owed[i] + costs[i] if s.alive[i] else 0.0 for i in range(n)]
         liquid = [s.cash[i] + s.securities[i] for i in range(n)]
+        outside = list(liquid)  # what each agent holds outside the network, for clearing
+        if self.ch["clearing"]:
+            ratio = self._clearing_ratios(s, due_c, costs, outside, ev)
+        else:
+            ratio = self._monotone_ratios(s, due_c, due, liquid, ev)
+        # --- pay
+        paid_out, paid_in, net_in = [0.0] * n, [0.0] * n, [0.0] * n
+        income_out, income_in = [0.0] * n, [0.0] * n
+        ext_out = ext_in = 0.0
+        for k, c in enumerate(self.contracts):
+            payer_live = self._live_agent(s, c.payer)
+            r = ratio[c.payer] if payer_live else 1.0
+            paid = due_c[k] * r
+            principal_paid = principal[k] * r
+            income = paid - principal_paid  # interest and payments move equity; principal does not
+            if payer_live:
+                paid_out[c.payer] += paid
+                income_out[c.payer] += income
+            else:
+                ext_out += paid
+            if self._live_agent(s, c.payee):
+                paid_in[c.payee] += paid
+                income_in[c.payee] += income
+                if payer_live and c.payer != c.payee:
+                    net_in[c.payee] += paid
+            else:
+                ext_in += paid
+            s.outstanding[k] -= principal_paid
+        sold_total = costs_total = dc_total = 0.0
+        cost_of_default = self.ch["clearing"] and (self.alpha < 1.0 or self.beta < 1.0)
+        illiquid = [False] * n
+        for i in range(n):
+            costs_paid = costs[i] * ratio[i]
+            outflow = paid_out[i] + costs_paid
+            sold = min(s.securities[i], max(outflow - s.cash[i] - paid_in[i], 0.0))
+            s.cash[i] = s.cash[i] + sold + paid_in[i] - outflow
+            s.securities[i] -= sold
+            illiquid[i] = s.alive[i] and ratio[i] < 1.0 - ILLIQUIDITY_TOL
+            dc = 0.0
+            if cost_of_default and illiquid[i]:
+                # Rogers-Veraart: a defaulter passes on alpha of its outside assets and beta of
+                # what it receives from the network; the rest of what it had is lost to default
+                kept = (1.0 - self.alpha) * outside[i] + (1.0 - self.beta) * net_in[i]
+                dc = max(min(kept, s.cash[i] + s.securities[i]), 0.0)
+                from_sec = max(dc - s.cash[i], 0.0)
+                s.cash[i] -= dc - from_sec
+                s.securities[i] -= from_sec
+                sold += from_sec
+            s.equity[i] += income_in[i] - income_out[i] - costs_paid - dc
+            sold_total += sold
+            costs_total += costs_paid
+            dc_total += dc
+        s.ext_cash -= sold_total + ext_out - ext_in - costs_total - dc_total
+        s.default_costs += dc_total
+        ev.default_costs += dc_total
+        # --- maturities: count down active contracts; refinanced bullets run on
+        for k, c in enumerate(self.contracts):
+            if refinanced[k]:
+                s.maturity[k] = self.refinance_term
+            elif active[k] and c.amort != "revolving":
+                s.maturity[k] -= 1
+            if s.maturity[k] <= 0 and (c.kind not in ("loan", "equity") or s.outstanding[k] == 0.0):
+                s.c_alive[k] = False
+        if self.ch["covenants"]:
+            self._margin_calls(s, illiquid, scratch, ev)
+        scratch["illiquid"] = illiquid
+
+    def _monotone_ratios(self, s: RefState, due_c: list[float], due: list[float], liquid: list[float],
+                         ev: Events) -> list[float]:
+        """Clearing off: start from what each agent can pay from its own cash and securities,
+        then add receipts from the others at their current ratios, until nothing changes."""
+        n = self.n
 
         def ratio_of(i: int, extra: float) -> float:
             return min((liquid[i] + extra) / due[i], 1.0) if due[i] > 0 else 1.0
@@ -531,142 +997,220 @@ class ReferenceModel:
             rounds += 1
             received = [0.0] * n
             for k, c in enumerate(self.contracts):
-                if self._receives(s, c):
-                    r = ratio[c.payer] if c.payer < n else 1.0
+                if self._live_agent(s, c.payee):
+                    r = ratio[c.payer] if self._live_agent(s, c.payer) else 1.0
                     received[c.payee] += due_c[k] * r
             new = [ratio_of(i, received[i]) for i in range(n)]
             if new == ratio:
                 break
             ratio = new
         ev.settlement_rounds = rounds
-        # --- pay
-        paid_out, paid_in = [0.0] * n, [0.0] * n
-        income_out, income_in = [0.0] * n, [0.0] * n
-        ext_out = ext_in = 0.0
+        return ratio
+
+    def _clearing_ratios(self, s: RefState, due_c: list[float], costs: list[float], outside: list[float],
+                         ev: Events) -> list[float]:
+        """Clearing on: the share each agent pays at the greatest clearing vector of the month's
+        obligations between the alive agents, the external sector a creditor that owes nothing;
+        what the external sector pays (its own contracts and those it took over) is certain and
+        counts as the payee's outside assets. An agent's obligations to itself (a facility where
+        it is both borrower and lender) are paid to itself and need no clearing."""
+        n = self.n
+        live = [i for i in range(n) if s.alive[i]]
+        liab: dict[int, dict[Any, float]] = {i: {} for i in live}
         for k, c in enumerate(self.contracts):
-            r = ratio[c.payer] if c.payer < n else 1.0
-            paid = due_c[k] * r
-            principal_paid = principal[k] * r
-            income = paid - principal_paid  # interest and payments move equity; principal does not
-            if c.payer < n:
-                paid_out[c.payer] += paid
-                income_out[c.payer] += income
-            else:
-                ext_out += paid
-            if self._receives(s, c):
-                paid_in[c.payee] += paid
-                income_in[c.payee] += income
-            else:
-                ext_in += paid
-            s.outstanding[k] -= principal_paid
-        sold_total = costs_total = 0.0
+            payer_live, payee_live = self._live_agent(s, c.payer), self._live_agent(s, c.payee)
+            if payee_live and not payer_live:
+                outside[c.payee] += due_c[k]
+            elif payer_live and c.payer != c.payee:
+                to = c.payee if payee_live else EXTERNAL
+                liab[c.payer][to] = liab[c.payer].get(to, 0.0) + due_c[k]
+        for i in live:
+            liab[i][EXTERNAL] = liab[i].get(EXTERNAL, 0.0) + costs[i]
+        p, default, solves = greatest_clearing_vector(liab, {i: outside[i] for i in live}, self.alpha, self.beta)
+        ev.clearing_solves += solves
+        ev.clearing_defaults.extend(sorted(default))
+        ratio = [1.0] * n
+        for i in live:
+            pbar = sum(liab[i].values())
+            if i in default and pbar > 0:
+                ratio[i] = min(p[i] / pbar, 1.0)
+        return ratio
+
+    def _margin_calls(self, s: RefState, illiquid: list[bool], scratch: dict, ev: Events) -> None:
+        """Secured loans whose borrower's secured debt exceeds the loan's LTV limit x its GPU
+        collateral value: the borrower repays cure_share of the excess on each, from cash and
+        securities, or breaches (and defaults in resolution)."""
+        n = self.n
+        value = [s.gpu[i] * self.value_factor(s, i) for i in range(n)]
+        secured = [k for k, c in enumerate(self.contracts) if c.kind == "loan" and c.secured and s.c_alive[k]]
+        debt = [0.0] * n
+        for k in secured:
+            if self.contracts[k].payer < n:
+                debt[self.contracts[k].payer] += s.outstanding[k]
+        calls: dict[int, float] = {}
+        call = [0.0] * n
+        for k in secured:
+            c = self.contracts[k]
+            i = c.payer
+            if i >= n or not s.alive[i] or illiquid[i] or not debt[i] > c.ltv_max * value[i]:
+                continue
+            calls[k] = self.cure_share * s.outstanding[k] * (1.0 - c.ltv_max * value[i] / debt[i])
+            call[i] += calls[k]
+        # all calls fall due together: each borrower meets its own from the cash and securities it
+        # holds before anyone's repayments arrive
+        met = [call[i] > 0 and s.cash[i] + s.securities[i] >= call[i] for i in range(n)]
+        received = [0.0] * n
         for i in range(n):
-            costs_paid = costs[i] * ratio[i]
-            outflow = paid_out[i] + costs_paid
-            sold = min(s.securities[i], max(outflow - s.cash[i] - paid_in[i], 0.0))
-            s.cash[i] = s.cash[i] + sold + paid_in[i] - outflow
+            if call[i] <= 0:
+                continue
+            ev.margin_calls.append((i, call[i], met[i]))
+            if not met[i]:
+                scratch["breach"][i] = True
+                continue
+            sold = min(s.securities[i], max(call[i] - s.cash[i], 0.0))
+            s.cash[i] += sold - call[i]
             s.securities[i] -= sold
-            s.equity[i] += income_in[i] - income_out[i] - costs_paid
-            sold_total += sold
-            costs_total += costs_paid
-        s.ext_cash -= sold_total + ext_out - ext_in - costs_total
-        # --- maturities: count down active contracts; refinanced bullets run on
-        for k, c in enumerate(self.contracts):
-            if refinanced[k]:
-                s.maturity[k] = self.refinance_term
-            elif active[k] and c.amort != "revolving":
-                s.maturity[k] -= 1
-            if s.maturity[k] <= 0 and (c.kind not in ("loan", "equity") or s.outstanding[k] == 0.0):
-                s.c_alive[k] = False
-        scratch["illiquid"] = [s.alive[i] and ratio[i] < 1.0 - ILLIQUIDITY_TOL for i in range(n)]
+            s.ext_cash -= sold
+            for k, amount in calls.items():
+                c = self.contracts[k]
+                if c.payer != i:
+                    continue
+                s.outstanding[k] -= amount
+                if self._live_agent(s, c.payee):
+                    received[c.payee] += amount
+                else:
+                    s.ext_cash += amount
+        for i in range(n):
+            s.cash[i] += received[i]
 
     def _resolution(self, s: RefState, scratch: dict, ev: Events) -> None:
-        """Rounds of defaults: the illiquid (first round only) and the insolvent are wound up
-        together, until a round finds no new default."""
+        """Rounds of defaults: the illiquid and those in breach (first round only) and the
+        insolvent are wound up together, until a round finds no new default."""
         n = self.n
-        illiquid = list(scratch["illiquid"])
+        illiquid, breach = list(scratch["illiquid"]), list(scratch["breach"])
+        month_new = [False] * n
         for _ in range(n + 1):
             assets = self.balance_sheet(s)["assets"]
             insolvent = [s.alive[i] and s.equity[i] < -SOLVENCY_TOL * max(assets[i], 1.0) for i in range(n)]
-            new = [s.alive[i] and (illiquid[i] or insolvent[i]) for i in range(n)]
+            new = [s.alive[i] and (illiquid[i] or breach[i] or insolvent[i]) for i in range(n)]
             if not any(new):
                 break
-            cause = [ILLIQUIDITY if illiquid[i] else INSOLVENCY if insolvent[i] else NO_DEFAULT for i in range(n)]
+            cause = [ILLIQUIDITY if illiquid[i] else COVENANT if breach[i] else INSOLVENCY if insolvent[i]
+                     else NO_DEFAULT for i in range(n)]
             self._wind_up(s, new, cause, ev)
             ev.resolution_rounds += 1
-            illiquid = [False] * n
+            month_new = [month_new[i] or new[i] for i in range(n)]
+            illiquid, breach = [False] * n, [False] * n
+        scratch["new_defaults"] = month_new
+
+    def _gpu_sale(self, s: RefState, new: list[bool], ev: Events) -> list[float]:
+        """USD recovered per USD of GPU book of each agent, and the market's move: the estates'
+        GPUs sell at recovery_gpu x their collateral value at the average impacted price."""
+        n = self.n
+        life = [min(self.valuation_life / a.p["gpu_life_months"], 1.0) * (1.0 - self.rg["haircut_floor"])
+                for a in self.agents]
+        q = s.q
+        if not self.ch["fire_sales"]:
+            return [self.recovery_gpu * s.price * q * life[i] for i in range(n)]
+        sold = sum(s.gpu[i] for i in range(n) if new[i])
+        x = sold / self.depth
+        if self.impact == "exponential":
+            q_after = q * math.exp(-x)
+            avg = q * ((1.0 - math.exp(-x)) / x if x > 1e-12 else 1.0 - 0.5 * x)
+        else:
+            q_after = q * max(1.0 - x, 0.0)
+            avg = q * (0.5 / x if x > 1.0 else 1.0 - 0.5 * x)
+        s.fire_sale_loss += sum(s.gpu[i] * self.recovery_gpu * s.price * life[i] * (q - avg)
+                                for i in range(n) if new[i])
+        s.q = q_after
+        if sold > 0:
+            ev.fire_sales.append((sold, q, q_after))
+        return [self.recovery_gpu * s.price * avg * life[i] for i in range(n)]
 
     def _wind_up(self, s: RefState, new: list[bool], cause: list[int], ev: Events) -> None:
         """Liquidate the agents in ``new`` together: one round of resolution."""
         n = self.n
         is_new = [new[i] if i < n else False for i in range(n + 1)]  # the external never defaults
         after = [s.alive[i] and not new[i] for i in range(n)]
-        # 1. the external sector buys the estates' assets
+        unit = self._gpu_sale(s, new, ev)
+        # 1. the external sector buys the estates' assets: GPUs at their (impacted) market value,
+        # securities at par, other assets at recovery_other, loans and stakes held at face / mark
         held = [0.0] * n
         for k, c in enumerate(self.contracts):
             if s.c_alive[k] and c.kind in ("loan", "equity") and is_new[c.payee]:
                 held[c.payee] += s.outstanding[k]
-        proceeds, estate = [0.0] * n, [0.0] * n
+        gpu_proceeds, other_proceeds = [0.0] * n, [0.0] * n
         for i in range(n):
             if new[i]:
-                proceeds[i] = (s.securities[i] + self.recovery_gpu * s.gpu[i]
-                               + self.recovery_other * s.other_assets[i] + held[i])
-                estate[i] = s.cash[i] + proceeds[i]
-        # 2. claims: loans owed and other liabilities, equal seniority
-        debt = [0.0] * n
+                gpu_proceeds[i] = s.gpu[i] * unit[i]
+                other_proceeds[i] = s.securities[i] + self.recovery_other * s.other_assets[i] + held[i]
+        # 2. secured lenders first from the GPU proceeds, pro rata; then everyone else pro rata
+        debt, secured = [0.0] * n, [0.0] * n
         for k, c in enumerate(self.contracts):
             if s.c_alive[k] and c.kind == "loan" and is_new[c.payer]:
                 debt[c.payer] += s.outstanding[k]
-        rec, surplus, other = [1.0] * n, [0.0] * n, [0.0] * n
+                if c.secured:
+                    secured[c.payer] += s.outstanding[k]
+        r_s, rec, surplus, other = [1.0] * n, [1.0] * n, [0.0] * n, [0.0] * n
         for i in range(n):
-            if new[i]:
-                other[i] = s.other_liab[i]
-                claims = debt[i] + other[i]
-                rec[i] = min(estate[i] / claims, 1.0) if claims > 0 else 1.0
-                surplus[i] = max(estate[i] - claims, 0.0)
-                s.loss_caused[i] += claims * (1.0 - rec[i])
-                ev.defaults.append((i, cause[i]))
-                ev.recovery.append((i, rec[i]))
-        # 3. creditors recover R of each loan; stake holders share any surplus, stakes written off
-        cash_in, equity_in, loss_in = [0.0] * n, [0.0] * n, [0.0] * n
-        rec_ext = loss_ext = surplus_ext = 0.0
-        shares = [0.0] * n
+            if not new[i]:
+                continue
+            if secured[i] > 0:
+                r_s[i] = min(gpu_proceeds[i] / secured[i], 1.0)
+                ev.secured_recovery.append((i, r_s[i]))
+            pool = s.cash[i] + other_proceeds[i] + gpu_proceeds[i] - r_s[i] * secured[i]
+            other[i] = s.other_liab[i]
+            unsecured = (debt[i] - secured[i]) + (1.0 - r_s[i]) * secured[i] + other[i]
+            rec[i] = min(pool / unsecured, 1.0) if unsecured > 0 else 1.0
+            surplus[i] = max(pool - unsecured, 0.0)
+            ev.defaults.append((i, cause[i]))
+            ev.recovery.append((i, rec[i]))
+        # 3. creditors recover their share of each loan; stake holders share any surplus, their
+        # stakes written off; what goes to a defaulted (or now defaulting) party is the external's
+        cash_in, stake_in, loss_in = [0.0] * n, [0.0] * n, [0.0] * n
+        rec_ext = loss_ext = surplus_ext = stake_ext = 0.0
+        shares, recovered_by = [0.0] * n, [0.0] * n
         for k, c in enumerate(self.contracts):
             if not s.c_alive[k] or not is_new[c.payer]:
                 continue
             to_agent = c.payee < n and after[c.payee]
             if c.kind == "loan":
-                owed = s.outstanding[k]
-                recovered = owed * rec[c.payer]
-                lost = owed - recovered
+                i, owed = c.payer, s.outstanding[k]
+                recovered = owed * (r_s[i] + (1.0 - r_s[i]) * rec[i]) if c.secured else owed * rec[i]
+                recovered_by[i] += recovered
                 if to_agent:
                     cash_in[c.payee] += recovered
-                    loss_in[c.payee] += lost
+                    loss_in[c.payee] += owed - recovered
                 else:
                     rec_ext += recovered
-                    loss_ext += lost
+                    loss_ext += owed - recovered
             elif c.kind == "equity":
                 shares[c.payer] += c.share
                 part = surplus[c.payer] * c.share
                 if to_agent:
                     cash_in[c.payee] += part
-                    equity_in[c.payee] += part - s.outstanding[k]
+                    stake_in[c.payee] += part - s.outstanding[k]
                 else:
                     surplus_ext += part
+                    stake_ext += part - s.outstanding[k]
         ext_received = rec_ext + surplus_ext
-        ext_paid = 0.0
-        other_lost = 0.0
+        ext_paid = other_lost = 0.0
         for i in range(n):
             if new[i]:
                 ext_received += other[i] * rec[i] + surplus[i] * (1.0 - min(shares[i], 1.0))
                 other_lost += other[i] * (1.0 - rec[i])
-                ext_paid += proceeds[i]
-        # 4. every contract of the defaulted ends, except loans they held (the external's now)
+                ext_paid += gpu_proceeds[i] + other_proceeds[i]
+                s.loss_caused[i] += debt[i] - recovered_by[i] + other[i] * (1.0 - rec[i])
+        s.stake_loss += -sum(min(x, 0.0) for x in stake_in) - min(stake_ext, 0.0)
+        # 4. contracts of the defaulted end, except loans they held (the external's now) and,
+        # without contract contagion, the obligations a replacement counterparty takes over
         for k, c in enumerate(self.contracts):
             if not (is_new[c.payer] or is_new[c.payee]):
                 continue
-            held_loan = c.kind == "loan" and s.c_alive[k] and is_new[c.payee] and not is_new[c.payer]
-            if not held_loan:
+            keep = c.kind == "loan" and s.c_alive[k] and is_new[c.payee] and not is_new[c.payer]
+            if not self.ch["contract_contagion"] and c.kind in REPLACEABLE and s.c_alive[k]:
+                keep = keep or (is_new[c.payer] and not is_new[c.payee])
+            if not keep:
                 s.outstanding[k] = 0.0
                 s.c_alive[k] = False
         # 5. books: creditors and holders; the defaulted emptied
@@ -680,20 +1224,62 @@ class ReferenceModel:
                 s.default_cause[i] = cause[i]
             else:
                 s.cash[i] += cash_in[i]
-                s.equity[i] += equity_in[i] - loss_in[i]
+                s.equity[i] += stake_in[i] - loss_in[i]
         s.credit_loss[n] += loss_ext + other_lost
         s.ext_cash += ext_received - ext_paid
 
-    def _feedback(self, s: RefState) -> None:
-        """Stakes marked to share x max(investee equity, 0), all at once; holders revalued."""
-        equity = list(s.equity)
-        for k, c in enumerate(self.contracts):
-            if c.kind != "equity" or not s.c_alive[k]:
+    def _regulation(self, s: RefState, ev: Events) -> None:
+        """Banks' capital and leverage ratios; with bank regulation on, a bank below its
+        requirement sells speed x (RWA - equity / requirement) / w_other of its other assets at the
+        loan-sale haircut, and its ratios are measured again."""
+        s.capital_ratio, s.leverage_ratio = self.ratios(s)
+        if not self.ch["bank_regulation"]:
+            return
+        req = self.requirement(s)
+        rwa = self.rwa(s)
+        h = self.mk["loan_sale_haircut"]
+        for i, a in enumerate(self.agents):
+            if not (a.is_bank and s.alive[i]):
                 continue
-            mark = c.share * max(equity[c.payer], 0.0)
-            if self._receives(s, c):
-                s.equity[c.payee] += mark - s.outstanding[k]
-            s.outstanding[k] = mark
+            if s.capital_ratio[i] < req:
+                ev.banks_below.append(i)
+            gap = max(rwa[i] - max(s.equity[i], 0.0) / max(req, 1e-12), 0.0)
+            sell = min(self.rg["speed"] * gap / max(self.rg["w_other"], 1e-12), s.other_assets[i])
+            if sell > 0:
+                s.cash[i] += sell * (1.0 - h)
+                s.other_assets[i] -= sell
+                s.equity[i] -= sell * h
+                s.ext_cash -= sell * (1.0 - h)
+                s.forced_sales += sell
+                ev.deleveraging.append((i, sell))
+        s.capital_ratio, s.leverage_ratio = self.ratios(s)
+
+    def _feedback(self, s: RefState, scratch: dict) -> None:
+        """Stakes marked to share x max(investee equity, 0), all at once (contract contagion on);
+        the market spread and sentiment respond to the month's loss rate and AI defaults (market
+        feedback on); each agent's return for next month's redemptions."""
+        if self.ch["contract_contagion"]:
+            equity = list(s.equity)
+            for k, c in enumerate(self.contracts):
+                if c.kind != "equity" or not s.c_alive[k]:
+                    continue
+                mark = c.share * max(equity[c.payer], 0.0)
+                if self._live_agent(s, c.payee):
+                    s.equity[c.payee] += mark - s.outstanding[k]
+                s.outstanding[k] = mark
+        if self.ch["market_feedback"]:
+            mk = self.mk
+            losses = sum(s.credit_loss) - scratch["loss_start"]
+            loans = scratch["loans_start"]
+            rate = losses / loans if loans > 0 else losses
+            ai_new = sum(1 for i, a in enumerate(self.agents) if scratch["new_defaults"][i] and a.sector in AI)
+            s.market_spread = (1.0 - mk["recovery"]) * s.market_spread + mk["spread_per_loss"] * rate
+            m = s.sentiment + mk["recovery"] * (self.sc["sentiment"] - s.sentiment)
+            s.sentiment = max(m - mk["sentiment_per_loss"] * rate - mk["sentiment_per_default"] * ai_new, 0.0)
+        start = scratch["equity_start"]
+        for i in range(self.n):
+            ok = s.alive[i] and start[i] > 0
+            s.last_return[i] = (s.equity[i] - start[i] - scratch["funding_flows"][i]) / start[i] if ok else 0.0
 
 
 # ---------------------------------------------------------------------- comparison helpers
@@ -717,6 +1303,8 @@ def compare(ref: RefState, model_state: Any, path: int, rel: float = 1e-9) -> li
         for j, (a, b) in enumerate(zip(mine_l, vals, strict=True)):
             if isinstance(a, bool) or isinstance(b, bool) or isinstance(a, int) and isinstance(b, int):
                 ok = a == b
+            elif math.isnan(a) or math.isnan(b):
+                ok = False
             elif math.isinf(a) or math.isinf(b):
                 ok = a == b
             else:

@@ -4,7 +4,10 @@ Every test builds a small calibration on the real composed config, with a determ
 (no volatility, no drift: demand and rental price stay at 1, the base rate at 4%), runs the
 model month by month and checks the balance sheets against the arithmetic in the comments.
 Entity parameters not named take the schema defaults (utilisation 0.8, GPU life 72 months,
-max leverage 0.8, everything else 0).
+max leverage 0.8, everything else 0). Every contagion channel is on (the default) unless a test
+switches one off; where a channel changes a flow, the test has a case with it off and one with it
+on. Defaulted estates sell their GPUs at their collateral (market) value: recovery_gpu x book x
+price index x q x min(1, valuation life 60 / accounting life 72), q after the fire sale's impact.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ DETERMINISTIC = (
 
 @functools.cache
 def _base() -> Any:
-    return make_cfg("paths.n=2", "backend=numpy", *DETERMINISTIC)
+    return make_cfg("calibration=mini", "paths.n=2", "backend=numpy", *DETERMINISTIC)
 
 
 def approx(x: float) -> Any:
@@ -134,21 +137,27 @@ def test_floating_loan_pays_base_rate_plus_spread() -> None:
 
 # ------------------------------------------------------------------------------ refinancing
 BANK = dict(name="K", sector="bank", cash=40.0, other_assets=300.0, other_liabilities=290.0)
-# K's equity: 40 + 300 + 12 (the loan) - 290 = 62; RWA: 100% x (12 + 300) = 312; ratio 0.1987
+# K's equity: 40 + 300 + 12 (the loan) - 290 = 62; RWA: 100% x (12 + 300) = 312; ratio 0.1987;
+# leverage ratio 62 / 352 = 0.176, above the 4% requirement
 
 
 @pytest.mark.parametrize(
-    ("requirement", "max_leverage", "rolled"),
+    ("requirement", "max_leverage", "regulation", "rolled"),
     [
-        (0.105, 0.8, True),  # both pass: rolled over
-        (0.25, 0.8, False),  # the bank's ratio 0.199 is below 25%: refused
-        (0.105, 0.5, False),  # borrower: debt 12 > 0.5 x assets (~19.9): refused
+        (0.105, 0.8, True, True),  # both pass: rolled over
+        (0.25, 0.8, True, False),  # the bank's ratio 0.199 is below 25%: refused
+        (0.25, 0.8, False, True),  # bank regulation off: a bank lends while alive, whatever its ratio
+        (0.105, 0.5, True, False),  # borrower: debt 12 > 0.5 x assets (~19.9): refused
     ],
 )
-def test_maturing_bullet_is_refinanced_or_refused(requirement: float, max_leverage: float, rolled: bool) -> None:
+def test_maturing_bullet_is_refinanced_or_refused(
+    requirement: float, max_leverage: float, regulation: bool, rolled: bool,
+) -> None:
+    # deleveraging off: a bank below its requirement would also sell assets (tested below)
     w = Tiny([dict(name="B", sector="spv", cash=20.0, max_leverage=max_leverage), BANK],
              [loan("bullet", "B", "K", 12.0, 0.06, 2)],
-             f"regime.capital_requirement={requirement}", "investment.refinance_term=6")
+             f"regime.capital_requirement={requirement}", "investment.refinance_term=6",
+             "regime.deleveraging_speed=0", f"channels.bank_regulation={str(regulation).lower()}")
     assert w.model.state.capital_ratio[0, w.world.column("K")] == approx(62.0 / 312.0)
     w.step(2)  # month 1 is the last: 12 x 6% / 12 = 0.06 interest each month
     if rolled:  # interest only; six more months at the same terms
@@ -162,6 +171,24 @@ def test_maturing_bullet_is_refinanced_or_refused(requirement: float, max_levera
         assert w.a("cash", "K") == approx(40.0 + 0.12 + 12.0)
         assert w.c("outstanding", "bullet") == 0.0 and not w.c("c_alive", "bullet")
     assert w.a("alive", "B")
+
+
+@pytest.mark.parametrize("regulation", [True, False])
+def test_a_bank_below_its_requirement_sheds_other_assets(regulation: bool) -> None:
+    # K at a 25% requirement. Month 0: B pays 0.06 of interest, K's equity is 62.06 and its RWA
+    # 312, which its equity supports only up to 62.06 / 0.25 = 248.24: K sells 5% (the regime's
+    # speed) of the gap of 63.76 out of its other assets (risk weight 1), at the 5% loan-sale haircut.
+    w = Tiny([dict(name="B", sector="spv", cash=20.0), BANK], [loan("bullet", "B", "K", 12.0, 0.06, 2)],
+             "regime.capital_requirement=0.25", f"channels.bank_regulation={str(regulation).lower()}")
+    w.step()
+    equity = 62.0 + 0.06
+    sold = 0.05 * (312.0 - equity / 0.25) if regulation else 0.0
+    assert w.a("other_assets", "K") == approx(300.0 - sold)
+    assert w.a("cash", "K") == approx(40.06 + 0.95 * sold)
+    assert w.a("equity", "K") == approx(equity - 0.05 * sold)
+    assert float(np.asarray(w.model.state.forced_sales)[0]) == approx(sold)
+    assert w.a("capital_ratio", "K") == approx((equity - 0.05 * sold) / (312.0 - sold))
+    assert w.ext_cash == approx(-0.95 * sold)  # the buyers of the loans are outside the web
 
 
 # ------------------------------------------------------------------------------ leases, offtakes, backstops
@@ -252,7 +279,16 @@ def test_capex_paid_from_spare_cash_then_pro_rata_loans_then_equity() -> None:
 
 
 # ------------------------------------------------------------------------------ default and resolution
-def _default_world(gpu: float) -> Tiny:
+def _gpu_value(book: float, fire_sales: bool, recovery: float = 0.5) -> float:
+    """What an estate gets for ``book`` of GPUs (life 72) sold alone in a month: recovery x book x
+    price 1 x q 1 x min(1, 60 / 72), at the average price of the sale's impact on a market of
+    depth 50 (exponential: (1 - exp(-x)) / x with x = book / 50) when fire sales are on."""
+    x = book / 50.0
+    impact = (1.0 - np.exp(-x)) / x if fire_sales else 1.0
+    return recovery * book * (60.0 / 72.0) * impact
+
+
+def _default_world(gpu: float, *overrides: str) -> Tiny:
     """D owes A 8 (bullet, due in month 0, not refinanced) and outside bondholders 4, buys 0.5 a
     month of capacity from S, and is 10% owned by H. With 1 of cash it cannot pay 8.56."""
     return Tiny(
@@ -264,12 +300,13 @@ def _default_world(gpu: float) -> Tiny:
          loan("bonds", "D", "external", 4.0, 0.06, 24),
          dict(name="offtake", kind="offtake", payer="D", payee="S", monthly=0.5, maturity=12),
          dict(name="stake", kind="equity", payer="D", payee="H", share=0.1)],
-        "investment.recovery_gpu=0.5", "investment.recovery_other=0.7",
+        "investment.recovery_gpu=0.5", "investment.recovery_other=0.7", *overrides,
     )
 
 
-def test_default_with_pro_rata_recovery_ends_contracts() -> None:
-    w = _default_world(gpu=20.0)
+@pytest.mark.parametrize("fire_sales", [True, False])
+def test_default_with_pro_rata_recovery_ends_contracts(fire_sales: bool) -> None:
+    w = _default_world(20.0, f"channels.fire_sales={str(fire_sales).lower()}")
     # D's equity before stakes: 1 + 20 + 2 - 2 - 12 = 9, so H's 10% is marked at 0.9
     assert w.c("outstanding", "stake") == approx(0.9)
     assert w.a("equity", "H") == approx(0.9)
@@ -278,11 +315,20 @@ def test_default_with_pro_rata_recovery_ends_contracts() -> None:
     # the same share r = 1 / 8.56 of each from its 1 of cash; it is illiquid and defaults.
     r = 1.0 / 8.56
     a_claim = 8.0 * (1.0 - r)  # what is left of A's loan after the partial principal
-    # the estate: GPUs (after a month's depreciation) at 50%, other assets at 70%, no cash left
-    estate = 0.5 * (20.0 - 20.0 / 72.0) + 0.7 * 2.0
-    claims = a_claim + 4.0 + 2.0  # A's loan, the bonds, other liabilities (equal seniority)
+    # the estate: GPUs (after a month's depreciation) at 50% of their market value, other assets
+    # at 70%, no cash left
+    gpu = 20.0 - 20.0 / 72.0
+    estate = _gpu_value(gpu, fire_sales) + 0.7 * 2.0
+    claims = a_claim + 4.0 + 2.0  # A's loan, the bonds, other liabilities (all unsecured)
     R = estate / claims
     assert 0.0 < R < 1.0
+    # the fire sale: the market index falls to exp(-sold / depth); the sale's loss against the
+    # pre-sale market value is recorded
+    q = np.exp(-gpu / 50.0) if fire_sales else 1.0
+    assert float(np.asarray(w.model.state.q)[0]) == approx(q)
+    loss = _gpu_value(gpu, False) - _gpu_value(gpu, fire_sales)
+    assert float(np.asarray(w.model.state.fire_sale_loss)[0]) == approx(loss)
+    assert (loss > 0) == fire_sales
     assert not w.a("alive", "D")
     assert w.a("default_month", "D") == 0 and w.a("default_cause", "D") == ILLIQUIDITY
     for f in ("cash", "securities", "gpu", "other_assets", "other_liab", "equity"):
@@ -310,14 +356,34 @@ def test_default_with_pro_rata_recovery_ends_contracts() -> None:
     assert total == approx(6.0 + 5.0)
 
 
-def test_illiquid_but_solvent_default_pays_creditors_in_full_and_shareholders_the_surplus() -> None:
-    w = _default_world(gpu=60.0)
+def test_without_contract_contagion_a_replacement_buyer_takes_over_the_offtake() -> None:
+    # the same default with contract contagion off: D's offtake passes to the external sector on
+    # the same terms, so S keeps its 0.5 a month; D's loans end as before and H's stake is
+    # written off (stakes are not marked monthly, but a defaulted investee's still go)
+    w = _default_world(20.0, "channels.contract_contagion=false")
+    w.step()
+    r = 1.0 / 8.56
+    assert not w.a("alive", "D")
+    assert w.c("c_alive", "offtake") and not w.c("c_alive", "A loan") and not w.c("c_alive", "bonds")
+    assert w.c("outstanding", "stake") == 0.0 and w.a("equity", "H") == approx(0.0)
+    s_cash, ext = w.a("cash", "S"), w.ext_cash
+    assert s_cash == approx(5.0 + 0.5 * r)
+    w.step()
+    assert w.a("cash", "S") == approx(s_cash + 0.5)
+    assert w.ext_cash == approx(ext - 0.5)  # the replacement buyer pays from outside
+
+
+@pytest.mark.parametrize("fire_sales", [True, False])
+def test_illiquid_but_solvent_default_pays_creditors_in_full_and_shareholders_the_surplus(
+    fire_sales: bool,
+) -> None:
+    w = _default_world(60.0, f"channels.fire_sales={str(fire_sales).lower()}")
     mark = 0.1 * (1.0 + 60.0 + 2.0 - 2.0 - 12.0)  # 4.9
     assert w.c("outstanding", "stake") == approx(mark)
     w.step()
     r = 1.0 / 8.56
     a_claim = 8.0 * (1.0 - r)
-    estate = 0.5 * (60.0 - 60.0 / 72.0) + 0.7 * 2.0
+    estate = _gpu_value(60.0 - 60.0 / 72.0, fire_sales) + 0.7 * 2.0
     surplus = estate - (a_claim + 6.0)
     assert surplus > 0
     assert not w.a("alive", "D")
@@ -326,6 +392,40 @@ def test_illiquid_but_solvent_default_pays_creditors_in_full_and_shareholders_th
     # H takes 10% of the surplus in cash; its stake (marked 4.9) is written off against it
     assert w.a("cash", "H") == approx(0.1 * surplus)
     assert w.a("equity", "H") == approx(mark + 0.1 * surplus - mark)
+    # the stake's loss is the mark less the surplus share; the other 90% of the surplus goes to
+    # D's outside shareholders
+    stake_loss = float(np.asarray(w.model.state.stake_loss)[0])
+    assert stake_loss == approx(max(mark - 0.1 * surplus, 0.0))
+
+
+@pytest.mark.parametrize("fire_sales", [True, False])
+def test_secured_lenders_recover_first_from_the_gpu_proceeds(fire_sales: bool) -> None:
+    # D owes S 20 secured on its GPUs (due later) and U 10 unsecured, due now and not rolled; with
+    # 0.5 of cash it pays U 5% of its 10 and defaults. Its 30 of GPUs (29.58 after depreciation)
+    # fetch less than S's 20: S takes all of the GPU proceeds, r_s = proceeds / 20 < 1, and its
+    # deficiency joins U's claim against the rest of the estate (70% of the other assets of 4).
+    w = Tiny([dict(name="D", sector="neocloud", cash=0.5, gpu=30.0, other_assets=4.0),
+              dict(name="S", sector="private_credit", cash=1.0), dict(name="U", sector="private_credit", cash=1.0)],
+             [loan("secured", "D", "S", 20.0, 0.0, 12, secured=True),
+              loan("unsecured", "D", "U", 10.0, 0.0, 1, refinance=False)],
+             "investment.recovery_gpu=0.5", "investment.recovery_other=0.7",
+             f"channels.fire_sales={str(fire_sales).lower()}")
+    w.step()
+    assert not w.a("alive", "D")
+    proceeds = _gpu_value(30.0 - 30.0 / 72.0, fire_sales)
+    r_s = proceeds / 20.0
+    assert 0.0 < r_s < 1.0
+    u_claim = 10.0 * (1.0 - 0.5 / 10.0)  # 9.5
+    pool = 0.7 * 4.0  # the GPU proceeds are all S's
+    R = pool / (u_claim + (1.0 - r_s) * 20.0)
+    s_recovers = 20.0 * (r_s + (1.0 - r_s) * R)
+    assert w.a("cash", "S") == approx(1.0 + s_recovers)
+    assert w.credit_loss("S") == approx(20.0 - s_recovers)
+    assert w.a("cash", "U") == approx(1.0 + 0.5 + R * u_claim)
+    assert w.credit_loss("U") == approx((1.0 - R) * u_claim)
+    # with equal seniority S would have recovered only the pool's average rate
+    equal = (proceeds + pool) / (20.0 + u_claim)
+    assert s_recovers > 20.0 * equal
 
 
 def test_a_defaulted_lenders_loans_pay_the_external_sector() -> None:
