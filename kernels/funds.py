@@ -38,7 +38,7 @@ def raise_cash(xp: ModuleType, cash: Any, other_assets: Any, need: Any, haircut:
 
     Returns (book value sold, cash available to pay = min(need, cash + proceeds)), (paths, agents).
     """
-    short = xp.maximum(need - cash, 0.0)
+    short = xp.where(need > 0, xp.maximum(need - cash, 0.0), 0.0)
     sold = xp.minimum(short / (1.0 - haircut), other_assets)
     return sold, xp.minimum(need, cash + sold * (1.0 - haircut))
 

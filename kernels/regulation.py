@@ -10,10 +10,10 @@ and deleveraging when capital runs short.
   to zero in stress where the regime says so.
 * Large exposures: a bank's exposure to one counterparty at most ``limit`` x Tier 1 (BCBS
   LEX20, 25%); an optional AI-sector concentration limit caps its AI exposure the same way.
-* A bank below its capital or leverage requirement stops new lending and refinancing and sheds
-  assets: it sells ``speed`` of the gap between its RWA and what its equity supports, out of
-  its other assets, at a haircut (Greenwood, Landier and Thesmar 2015's deleveraging rule, in
-  spirit: banks target their ratio).
+* A bank below its capital or leverage requirement stops new lending and refinancing; a bank
+  below its capital requirement also sheds assets: it sells ``speed`` of the gap between its RWA
+  and what its equity supports, out of its other assets, at a haircut (Greenwood, Landier and
+  Thesmar 2015's deleveraging rule, in spirit: banks target their ratio).
 Non-banks get +inf ratios so no bank test binds on them.
 """
 

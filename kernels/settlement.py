@@ -122,6 +122,9 @@ def greatest_ratios(
     p_bar = (xp.sum(L, axis=2) - xp.sum(L * xp.eye(N, dtype=L.dtype)[None, :, :], axis=2))[:, :n]
     safe = xp.where(p_bar > 0, p_bar, 1.0)
     ratio = xp.where(p_bar > 0, xp.minimum(p / safe, 1.0), 1.0)
+    # the same threshold as the calm test: a shortfall within rounding is no default, whether
+    # or not someone else's shortfall made the solve run
+    ratio = xp.where(p >= p_bar - 1e-12 * xp.maximum(p_bar, 1.0), 1.0, ratio)
     return xp.where(calm[:, None], 1.0, ratio), e
 
 

@@ -210,7 +210,7 @@ class InvestmentConfig:
 
 @dataclass
 class ChannelsConfig:
-    """Contagion channels, each switchable (all on by default). See docs/channels.md."""
+    """Contagion channels, each switchable (all on by default). See docs/economics.md."""
 
     clearing: bool = True  # greatest clearing vector (Eisenberg-Noe / Rogers-Veraart)
     fire_sales: bool = True  # collateral sold into a market of limited depth depresses its price

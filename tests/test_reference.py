@@ -342,3 +342,22 @@ def test_the_gpu_ltv_cap_does_not_bind_on_unsecured_lending() -> None:
     ents = [dict(name="H", sector="hyperscaler", cash=1.0, cash_buffer=1.0, gpu=1.0, capex=4.0),
             dict(name="F", sector="private_credit", cash=50.0, lend_rate=0.5)]
     run_side_by_side(world_cfg(ents, [], "regime.gpu_ltv_cap=0.6", paths=1, horizon=1), paths=(0,))
+
+
+# Regression (fixed): kernels/settlement.py greatest_ratios: a path runs the clearing solve when
+# some agent falls short  by more than 1e-12 x max(due, 1), but kernels/clearing.py then flags a
+# default at a shortfall of  1024 ulps x p_bar (~2.3e-13 p_bar): X, short by 5e-13 on dues of 0.01
+# (5e-11 relative), pays in  full where nobody else on its path is short (path 1) but is settled
+# at ratio 1 - 5e-11 and  defaults as illiquid where Y falls short on the same path (path 7). One
+# threshold for both would  fix it; the reference uses 1e-12 x max(owed, 1) throughout and keeps X
+# alive on both paths
+def test_an_agents_default_does_not_depend_on_an_unrelated_shortfall_on_its_path() -> None:
+    ents = [dict(name="X", sector="ai_lab", cash=0.01 - 5e-13, opex=0.01),
+            dict(name="Y", sector="ai_lab", revenue=1.0, opex=1.0)]
+    cfg = world_cfg(ents, [], "scenario.demand.vol=0.1", paths=1, horizon=1)
+    model = AIFinanceModel(cfg, None, np.array([7]), np)  # month 0: demand falls, Y falls short
+    model.step()
+    ref = ReferenceModel(cfg, model.world)
+    s, _ = ref.step(ref.initial_state(), 7)
+    assert s.alive == [True, False]
+    assert model.state.alive[0].tolist() == s.alive, "X defaults because Y is short"
