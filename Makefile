@@ -1,6 +1,7 @@
 # aisim: set-up, run, test. Each target creates the virtual environment (Python 3.12) if needed.
 #   make run            the default job (embedded default calibration)
-#   make test           the test suite (CPU only; GPU tests are marked and skipped without a device)
+#   make test           the test suite (GPU tests are marked and skip, saying why, without a device)
+#   make test-all       also the tests marked slow
 #   make bench          the throughput benchmark
 #   make run ARGS="paths.n=5000 scenario=baseline"   overrides are passed to aisim
 
@@ -29,7 +30,7 @@ test: $(STAMP)
 	$(VENV)/bin/python -m pytest
 
 test-all: $(STAMP)
-	$(VENV)/bin/python -m pytest -m "not gpu"
+	$(VENV)/bin/python -m pytest -m ""
 
 test-gpu: $(STAMP)
 	$(VENV)/bin/python -m pytest -m gpu
