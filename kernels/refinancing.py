@@ -27,10 +27,9 @@ def borrower_ok(xp: ModuleType, p: AgentParams, alive: Any, equity: Any, assets:
 def lender_ok(xp: ModuleType, p: AgentParams, alive: Any, capital_ratio: Any, requirement: Any) -> Any:
     """(paths, agents) bool: the lender is alive and, if a bank, meets its capital requirement.
 
-    requirement: (paths,) or a float, a share of RWA.
+    requirement: (paths,) share of RWA (it varies by path with the countercyclical buffer).
     """
-    req = requirement[:, None] if hasattr(requirement, "shape") and len(requirement.shape) == 1 else requirement
-    return alive & (~p.is_bank[None, :] | (capital_ratio >= req))
+    return alive & (~p.is_bank[None, :] | (capital_ratio >= requirement[:, None]))
 
 
 def refinance_ok(xp: ModuleType, book: Book, borrower: Any, lender: Any, alive: Any) -> Any:
