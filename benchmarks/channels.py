@@ -24,9 +24,9 @@ if str(ROOT) not in sys.path:
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 
-import sim.cli  # noqa: E402, F401 -- registers the config schema with Hydra
-from sim.runner import run  # noqa: E402
-from sim.schema import ChannelsConfig  # noqa: E402
+import aisim.cli  # noqa: E402, F401 -- registers the config schema with Hydra
+from aisim.runner import run  # noqa: E402
+from aisim.schema import ChannelsConfig  # noqa: E402
 
 CHANNELS = list(ChannelsConfig.__dataclass_fields__)
 

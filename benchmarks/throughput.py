@@ -2,14 +2,14 @@
 
 In one process, on the same configuration:
 
-(a) the vectorised model (:class:`sim.model.AIFinanceModel`, all paths at once) and
+(a) the vectorised model (:class:`aisim.model.AIFinanceModel`, all paths at once) and
 (b) the slow per-agent reference of ``tests/reference.py`` (one path at a time, plain Python,
     every contagion channel as the config switches it: all on by default),
 
 each timed without tracing, then run again under ``tracemalloc`` for its peak memory. Throughput
 is agent-path-months per second, so the reference's few paths compare fairly with the model's
 many; the ratio is vectorised / reference. Then the vectorised model's end-to-end throughput
-(:func:`sim.runner.run`: chunking, recording, result tables) for each ``paths.n`` of
+(:func:`aisim.runner.run`: chunking, recording, result tables) for each ``paths.n`` of
 ``--scaling``, on a shorter horizon, so that scaling with the number of paths is visible.
 
 Run with::
@@ -41,15 +41,15 @@ if str(ROOT) not in sys.path:
 
 from hydra import compose, initialize_config_dir  # noqa: E402
 
-import sim.cli  # noqa: E402, F401 -- registers the config schema with Hydra
-from kernels.backend import resolve, to_numpy  # noqa: E402
-from sim.model import AIFinanceModel  # noqa: E402
-from sim.runner import run  # noqa: E402
-from sim.world import build_world  # noqa: E402
+import aisim.cli  # noqa: E402, F401 -- registers the config schema with Hydra
+from aisim.kernels.backend import resolve, to_numpy  # noqa: E402
+from aisim.model import AIFinanceModel  # noqa: E402
+from aisim.runner import run  # noqa: E402
+from aisim.world import build_world  # noqa: E402
 from tests.reference import CHANNELS, ReferenceModel, compare  # noqa: E402
 
 try:  # the synthetic long tail of small agents, where the calibration asks for one
-    from sim.calibration import with_long_tail  # noqa: E402
+    from aisim.calibration import with_long_tail  # noqa: E402
 except ImportError:  # pragma: no cover -- older trees without it
 
     def with_long_tail(cfg: Any) -> Any:

@@ -1,5 +1,5 @@
 """aisim kernels: pure array functions over (paths, agents) and (paths, contracts) state.
 
 Every function takes its array namespace ``xp`` as an argument (NumPy, CuPy or any array-API
-namespace). Only :mod:`kernels.backend` imports CuPy. Nothing here imports ``sim``, Mesa or Hydra.
+namespace). Only :mod:`aisim.kernels.backend` imports CuPy. Nothing here imports ``aisim`` outside ``aisim.kernels``, Mesa or Hydra.
 """

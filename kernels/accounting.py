@@ -10,8 +10,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from kernels.backend import segment_sum
-from kernels.state import EQUITY, LOAN, Book, State
+from .backend import segment_sum
+from .state import EQUITY, LOAN, Book, State
 
 
 def with_external(xp: ModuleType, agent_values: Any, external: Any) -> Any:

@@ -21,7 +21,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from kernels.backend import namespace_of
+from .backend import namespace_of
 
 # A node defaults when its shortfall exceeds this many ulps of its liabilities. Without it,
 # rounding in Pi^T p can flag a node that exactly breaks even (a closed cycle of debts with no

@@ -5,11 +5,11 @@ Per contract c on each path:
 * loan: interest ``outstanding x rate / 12``; principal by schedule -- bullet: all of it in the
   last month; linear: ``outstanding / months left``; revolving (new capex lending):
   ``outstanding / term`` every month, never maturing. A bullet the lender refinances
-  (:mod:`kernels.refinancing`) pays no principal and runs ``refi_term`` months more.
+  (:mod:`aisim.kernels.refinancing`) pays no principal and runs ``refi_term`` months more.
 * lease, offtake: the fixed monthly payment while live.
 * backstop: the writer buys the beneficiary's unsold spot capacity, up to the monthly cap.
 * rvg: in its last month the guarantor pays ``max(0, guaranteed value - the SPV's GPU book)``.
-* equity: no cash flow (marked in :mod:`kernels.marking`).
+* equity: no cash flow (marked in :mod:`aisim.kernels.marking`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from kernels.state import BACKSTOP, BULLET, LEASE, LINEAR, LOAN, OFFTAKE, REVOLVING, RVG, Book, State
+from .state import BACKSTOP, BULLET, LEASE, LINEAR, LOAN, OFFTAKE, REVOLVING, RVG, Book, State
 
 
 @dataclass(frozen=True)
@@ -53,7 +53,7 @@ def scheduled_dues(
     """Everything owed this month before settlement.
 
     unsold_value, gpu: (paths, agents) USD bn; refinance_ok: (paths, contracts) bool from
-    :func:`kernels.refinancing.refinance_ok`. Returns :class:`Dues`.
+    :func:`aisim.kernels.refinancing.refinance_ok`. Returns :class:`Dues`.
     """
     active = active_mask(xp, book, state)
     loan = active & (book.kind == LOAN)[None, :]

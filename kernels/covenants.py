@@ -1,7 +1,7 @@
 """Covenants and margin calls on GPU-backed loans.
 
 A secured loan carries a loan-to-value covenant: the borrower's secured debt over the value of
-its GPU collateral (:mod:`kernels.collateral`) must stay at or below the loan's limit. When the
+its GPU collateral (:mod:`aisim.kernels.collateral`) must stay at or below the loan's limit. When the
 collateral value falls -- rental prices drop, a fire sale marks the market down -- a breach
 forces the borrower to repay ``cure_share`` of the excess, pro rata across the breached loans
 (a margin call; posting other collateral is not modelled). A borrower whose cash and
@@ -13,8 +13,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from kernels.accounting import from_payers
-from kernels.state import LOAN, Book
+from .accounting import from_payers
+from .state import LOAN, Book
 
 
 def margin_calls(

@@ -19,7 +19,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from kernels.backend import namespace_of
+from .backend import namespace_of
 
 # Distress is a fraction of equity in [0, 1], so an absolute tolerance on its increments is a
 # tolerance relative to equity: 1e-15 is a few ulps of a node at full distress.

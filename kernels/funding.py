@@ -13,7 +13,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from kernels.state import AgentParams
+from .state import AgentParams
 
 
 def raise_room(xp: ModuleType, p: AgentParams, sentiment: Any, market_open: Any) -> Any:

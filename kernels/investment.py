@@ -1,6 +1,6 @@
 """Investment: compute providers buy GPU capacity from chipmakers, and how they pay for it.
 
-Each month a compute provider plans capex from its expectations (adaptive, :mod:`kernels.macro`):
+Each month a compute provider plans capex from its expectations (adaptive, :mod:`aisim.kernels.macro`):
 ``planned = capex x expected demand x expected price ^ elasticity``. It pays with, in order,
 
 1. cash above its buffer;
@@ -19,8 +19,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from kernels.backend import segment_sum
-from kernels.state import AgentParams
+from .backend import segment_sum
+from .state import AgentParams
 
 
 def planned_capex(xp: ModuleType, p: AgentParams, alive: Any, exp_demand: Any, exp_price: Any) -> Any:

@@ -12,8 +12,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from kernels.accounting import to_payees
-from kernels.state import EQUITY, Book
+from .accounting import to_payees
+from .state import EQUITY, Book
 
 
 def mark_stakes(xp: ModuleType, book: Book, alive: Any, c_alive: Any, outstanding: Any, equity: Any) -> tuple[Any, Any]:

@@ -1,7 +1,7 @@
 """Operations: revenue from outside the network, operating costs, and GPU depreciation.
 
 Compute providers sell capacity two ways: under offtake contracts (settled in
-:mod:`kernels.settlement`) and on the spot market at the GPU rental price. Capacity is measured
+:mod:`aisim.kernels.settlement`) and on the spot market at the GPU rental price. Capacity is measured
 by the GPU book value (USD bn); ``capacity_yield`` is the spot revenue a USD bn of capacity earns
 per month at rental index 1. Capacity committed to offtakes is the offtake payment divided by
 the same yield. Spot utilisation rises with AI demand; what stays unsold is what a backstop
@@ -13,8 +13,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from kernels.accounting import to_payees
-from kernels.state import OFFTAKE, AgentParams, Book
+from .accounting import to_payees
+from .state import OFFTAKE, AgentParams, Book
 
 
 def committed_capacity(xp: ModuleType, book: Book, alive: Any, active: Any, p: AgentParams) -> Any:

@@ -5,7 +5,7 @@ A lender rolls a maturing bullet loan, or lends new money, when
 * the borrower passes the stated test: alive, equity > 0, and debt / total assets at most its
   ``max_leverage``; and
 * the lender is alive and, for a bank, its capital ratio (last month's, from
-  :mod:`kernels.regulation`) is at least the regime's requirement. The external sector (outside
+  :mod:`aisim.kernels.regulation`) is at least the regime's requirement. The external sector (outside
   bond markets) always lends to a borrower that passes; a defaulted lender's book is run off by
   the buyer of the estate and not rolled.
 """
@@ -15,8 +15,8 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from kernels.accounting import party_alive
-from kernels.state import AgentParams, Book
+from .accounting import party_alive
+from .state import AgentParams, Book
 
 
 def borrower_ok(xp: ModuleType, p: AgentParams, alive: Any, equity: Any, assets: Any, debt: Any) -> Any:

@@ -22,9 +22,9 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from kernels.accounting import to_payees
-from kernels.backend import segment_sum
-from kernels.state import LOAN, Book
+from .accounting import to_payees
+from .backend import segment_sum
+from .state import LOAN, Book
 
 
 def risk_weighted_assets(

@@ -1,11 +1,11 @@
 """Resolution of defaulted agents: liquidation, recovery by seniority, and ending their contracts.
 
-An agent defaults when it is illiquid (could not pay what was due, :mod:`kernels.settlement`),
-breaches a covenant it cannot cure (:mod:`kernels.covenants`), or is insolvent (equity below
+An agent defaults when it is illiquid (could not pay what was due, :mod:`aisim.kernels.settlement`),
+breaches a covenant it cannot cure (:mod:`aisim.kernels.covenants`), or is insolvent (equity below
 zero). Its estate is wound up in the same month:
 
 1. the external sector buys its assets: GPUs at ``gpu_price`` per USD bn of book (their market
-   value after the fire-sale impact, :mod:`kernels.collateral`), securities at par, other
+   value after the fire-sale impact, :mod:`aisim.kernels.collateral`), securities at par, other
    assets at ``recovery_other`` x book, loans it holds at face (their borrowers then pay the
    external sector), equity stakes it holds at their mark;
 2. secured lenders recover first from the GPU proceeds, pro rata: ``r_s = min(1, GPU proceeds /
@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from kernels.accounting import from_payers, to_payees
-from kernels.state import COVENANT, EQUITY, ILLIQUIDITY, INSOLVENCY, LOAN, Book, State, replaceable
+from .accounting import from_payers, to_payees
+from .state import COVENANT, EQUITY, ILLIQUIDITY, INSOLVENCY, LOAN, Book, State, replaceable
 
 SOLVENCY_TOL = 1e-9
 

@@ -7,7 +7,7 @@ obligations (equal priority).
 
 Channel ``clearing`` on (the default): the fractions are those of the greatest clearing vector
 (Eisenberg and Noe 2001; with default costs alpha, beta < 1, Rogers and Veraart 2013), computed
-exactly by :func:`kernels.clearing.clearing_vector` on the month's liabilities between agents,
+exactly by :func:`aisim.kernels.clearing.clearing_vector` on the month's liabilities between agents,
 with the external sector as a node that owes nothing and pays what it owes in full. A
 defaulting agent's default costs -- the (1 - alpha) share of its own resources and (1 - beta)
 of its receipts that it does not pass on -- go to the external sector (lawyers, lost value).
@@ -25,7 +25,7 @@ pays out more than it holds plus what it is sure to receive, so cash never goes 
 iteration stops when nothing changes or after ``max_rounds`` rounds; ``r_i < 1`` then means
 illiquid, and the agent defaults this month. (This is the lower, always-feasible approach to
 the clearing problem; the greatest clearing vector of Eisenberg and Noe (2001) is in
-:mod:`kernels.clearing`.)
+:mod:`aisim.kernels.clearing`.)
 
 Interest, lease, offtake, backstop and rvg payments move equity from payer to payee; principal
 only swaps a loan for cash.
@@ -37,11 +37,11 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from kernels.accounting import from_payers, party_alive, to_payees
-from kernels.backend import segment_sum
-from kernels.clearing import clearing_vector
-from kernels.contracts import Dues
-from kernels.state import Book
+from .accounting import from_payers, party_alive, to_payees
+from .backend import segment_sum
+from .clearing import clearing_vector
+from .contracts import Dues
+from .state import Book
 
 ILLIQUIDITY_TOL = 1e-12
 MAX_ROUNDS = 32

@@ -1,3 +1,3 @@
-from sim.cli import main
+from aisim.cli import main
 
 main()

@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import mesa
 import numpy as np
 
-from kernels import investment, operations
-from kernels.backend import to_numpy
+from aisim.kernels import investment, operations
+from aisim.kernels.backend import to_numpy
 
 if TYPE_CHECKING:
-    from sim.model import AIFinanceModel
+    from aisim.model import AIFinanceModel
 
 
 class SectorAgent(mesa.Agent):

@@ -13,7 +13,7 @@
 * :func:`start_targets` checks the starting web against the public figures (from the world's
   arrays, at demand and rental-price index 1), :func:`dynamic_targets` runs the model on a modest
   number of paths and reads the state month by month for the 2026-2028 targets, and
-  :func:`calibration_report` puts both in one table. ``python -m sim.report_calibration`` prints
+  :func:`calibration_report` puts both in one table. ``python -m aisim.report_calibration`` prints
   it and writes ``calibration_report.md`` and ``calibration_report.parquet``.
 
 Targets, sources and bands are documented in docs/calibration.md; figures come from
@@ -33,10 +33,10 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from kernels import contracts as kcontracts
-from kernels.backend import to_numpy
-from kernels.state import BACKSTOP, BULLET, EQUITY, LEASE, LINEAR, LOAN, OFFTAKE, RVG
-from sim.schema import (
+from aisim.kernels import contracts as kcontracts
+from aisim.kernels.backend import to_numpy
+from aisim.kernels.state import BACKSTOP, BULLET, EQUITY, LEASE, LINEAR, LOAN, OFFTAKE, RVG
+from aisim.schema import (
     COMPUTE_SECTORS,
     EXTERNAL,
     LENDER_SECTORS,
@@ -46,7 +46,7 @@ from sim.schema import (
     LongTailConfig,
     validate,
 )
-from sim.world import World, build_world
+from aisim.world import World, build_world
 
 #: Fixed stream constant of the long tail's random numbers ("LTAI"); the macro paths use
 #: kernels.rng's counter-based streams, so the two never overlap.
@@ -264,7 +264,7 @@ def _plain(d: dict) -> dict:
 
 
 class ExpandedCalibration:
-    """A calibration with its long tail: plain :class:`sim.schema.EntityConfig` and
+    """A calibration with its long tail: plain :class:`aisim.schema.EntityConfig` and
     :class:`ContractConfig` records behind one opaque config value.
 
     OmegaConf builds one node per value, which takes seconds for a few hundred agents and again
@@ -290,7 +290,7 @@ class ExpandedCalibration:
 
 
 #: The run config with every group typed ``Any``: it holds an :class:`ExpandedCalibration`
-#: where :class:`sim.schema.Config` has a CalibrationConfig (the other groups keep their types).
+#: where :class:`aisim.schema.Config` has a CalibrationConfig (the other groups keep their types).
 LongTailRunConfig = make_dataclass(
     "LongTailRunConfig", [(f.name, Any, field(default=None)) for f in fields(Config)], module=__name__,
 )
@@ -397,7 +397,7 @@ def start_revenue(world: World, col: int, base_rate: float = 0.0) -> dict[str, f
     """Revenue of a compute provider in the first month at demand and rental index 1, by source.
 
     Returns {"spot": ..., "backstop": ..., <payer name>: offtake payment, "total": ...} in USD bn a
-    month, from the same formulas as :mod:`kernels.operations` and :mod:`kernels.contracts`.
+    month, from the same formulas as :mod:`aisim.kernels.operations` and :mod:`aisim.kernels.contracts`.
     """
     c, p, b = world.contracts, world.params, world.balance
     live = (c["start"] == 0) & (np.arange(world.n_contracts) < world.n_calibrated)
@@ -567,8 +567,8 @@ def simulate_series(
     phases are observed by wrapping the model's phase methods. Paths run in chunks sized as the
     runner sizes them, and the horizon is ``months`` whatever ``cfg.horizon`` says.
     """
-    from sim.model import AIFinanceModel
-    from sim.runner import chunk_size
+    from aisim.model import AIFinanceModel
+    from aisim.runner import chunk_size
 
     if int(cfg.horizon) != months:
         cfg = cfg.copy()
@@ -775,7 +775,7 @@ def dynamic_targets(cfg: Any, world: World, n_paths: int = 200, xp: ModuleType =
 
 
 def world_of(cfg: Any) -> World:
-    """The world of ``cfg`` (long tail included), built as :func:`sim.runner.run` builds it."""
+    """The world of ``cfg`` (long tail included), built as :func:`aisim.runner.run` builds it."""
     cfg = with_long_tail(cfg)
     return build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits),
                        regime=cfg.regime, covenants=cfg.covenants)

@@ -1,6 +1,6 @@
-"""Command line: ``aisim`` (and ``python -m sim``) runs one configuration; ``-m`` sweeps.
+"""Command line: ``aisim`` (and ``python -m aisim``) runs one configuration; ``-m`` sweeps.
 
-A thin ``@hydra.main`` wrapper around :func:`sim.runner.run`. User mistakes end with one line
+A thin ``@hydra.main`` wrapper around :func:`aisim.runner.run`. User mistakes end with one line
 on stderr naming the problem and exit status 2, never a traceback.
 """
 
@@ -16,18 +16,18 @@ from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from kernels.backend import BackendError
-from sim.schema import Config, ConfigError
-from sim.summary import summary_table
+from aisim.kernels.backend import BackendError
+from aisim.schema import Config, ConfigError
+from aisim.summary import summary_table
 
-CONFIG_PATH = "pkg://sim.conf"
+CONFIG_PATH = "pkg://aisim.conf"
 
 ConfigStore.instance().store(name="aisim_schema", node=Config)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
 def _main(cfg: DictConfig) -> None:
-    from sim.runner import run
+    from aisim.runner import run
 
     logging.getLogger("MESA").setLevel(logging.WARNING)  # Mesa logs every step at INFO
     run_dir = Path(HydraConfig.get().runtime.output_dir)
@@ -40,7 +40,7 @@ def _main(cfg: DictConfig) -> None:
         print(f"aisim: {result.backend.reason}", file=sys.stderr)
     print(summary_table(result.results, run_dir))
     if cfg.report:
-        from sim.report import build_report
+        from aisim.report import build_report
 
         print(f"report: {build_report(run_dir)}")
 

@@ -53,10 +53,10 @@ from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
-from kernels.backend import BackendError
-from sim import results as results_io
-from sim.cli import CONFIG_PATH
-from sim.schema import SECTORS, Config, ConfigError, RegimeConfig, ScenarioConfig, validate
+from aisim.kernels.backend import BackendError
+from aisim import results as results_io
+from aisim.cli import CONFIG_PATH
+from aisim.schema import SECTORS, Config, ConfigError, RegimeConfig, ScenarioConfig, validate
 
 Z95 = 1.96  # two-sided 95% normal quantile
 COLUMNS = ("scenario", "regime", "metric", "value", "diff", "ci_low", "ci_high")
@@ -341,7 +341,7 @@ def compose_all(config_name: str, overrides: list[str], regimes: list[str],
 
 def run_comparison(cfg: DictConfig, run_dir: Path) -> RunSet:
     """Compose and validate every (scenario, regime) run, then run them all (same seed, paths)."""
-    from sim.runner import run
+    from aisim.runner import run
 
     cc = cfg.compare
     hc = HydraConfig.get()
@@ -796,7 +796,7 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main(argv: Any = None) -> None:
-    """Console-script entry point: ``aisim-compare`` (and ``python -m sim.compare``)."""
+    """Console-script entry point: ``aisim-compare`` (and ``python -m aisim.compare``)."""
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     # In this process the main config's schema is the main schema plus the `compare` node, so that

@@ -3,7 +3,7 @@
 One :class:`AIFinanceModel` runs one chunk of paths. Each Mesa step is one month and runs the
 phases of :data:`PHASES` in order; each phase is one or a few kernel calls over all agents and
 all paths of the chunk. Sector-specific behaviour comes from the agent classes' policies
-(:mod:`sim.agents`), each called once per sector. Contagion channels are switched by
+(:mod:`aisim.agents`), each called once per sector. Contagion channels are switched by
 ``cfg.channels`` (all on by default); docs/economics.md describes the month in full.
 """
 
@@ -17,7 +17,7 @@ import mesa
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from kernels import (
+from aisim.kernels import (
     accounting,
     collateral,
     contracts,
@@ -35,10 +35,10 @@ from kernels import (
     rng,
     settlement,
 )
-from kernels.backend import segment_sum, to_numpy
-from kernels.state import BULLET, EQUITY, LOAN, NEVER, REVOLVING, RVG, AgentParams, State
-from sim.agents import SECTOR_CLASSES, SectorAgent
-from sim.world import World, build_world, initial_stake_marks
+from aisim.kernels.backend import segment_sum, to_numpy
+from aisim.kernels.state import BULLET, EQUITY, LOAN, NEVER, REVOLVING, RVG, AgentParams, State
+from aisim.agents import SECTOR_CLASSES, SectorAgent
+from aisim.world import World, build_world, initial_stake_marks
 
 #: The month, in order. Declared once; :meth:`AIFinanceModel.step` runs exactly this.
 PHASES = (
@@ -59,7 +59,7 @@ STRESS_SENTIMENT = 0.8  # sentiment below this counts as stress (countercyclical
 class AIFinanceModel(mesa.Model):
     """A chunk of Monte Carlo paths of the AI financing web.
 
-    cfg: the composed, validated config; world: :class:`sim.world.World` (built from cfg when
+    cfg: the composed, validated config; world: :class:`aisim.world.World` (built from cfg when
     None); path_index: (paths,) int64 global path numbers (they key the random numbers); xp:
     the array namespace.
     """

@@ -1,6 +1,6 @@
-"""A self-contained HTML report of one run: ``aisim-report RUN_DIR`` (or ``python -m sim.report``).
+"""A self-contained HTML report of one run: ``aisim-report RUN_DIR`` (or ``python -m aisim.report``).
 
-Reads the run's result files (:func:`sim.results.load`) and its composed config
+Reads the run's result files (:func:`aisim.results.load`) and its composed config
 (``.hydra/config.yaml`` of an ``aisim`` run, or ``config.yaml`` of a run kept by
 ``aisim-compare``), and writes ``RUN_DIR/report.html``: one file, figures embedded as base64 PNG,
 no scripts and no external links, so it can be mailed or archived as it is. It shows
@@ -10,8 +10,8 @@ no scripts and no external links, so it can be mailed or archived as it is. It s
 * the probability of default of every agent, with its 95% Monte Carlo interval;
 * the contract network: agents coloured by their probability of default, the calibrated contracts
   between them as edges (the world is rebuilt from the run's config by
-  :func:`sim.world.build_world`);
-* the terminal summary table (:func:`sim.summary.summary_table`) and a table of the agents.
+  :func:`aisim.world.build_world`);
+* the terminal summary table (:func:`aisim.summary.summary_table`) and a table of the agents.
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from sim import results as results_io
-from sim.schema import EXTERNAL, SECTORS, Config
-from sim.summary import summary_table
+from aisim import results as results_io
+from aisim.schema import EXTERNAL, SECTORS, Config
+from aisim.summary import summary_table
 
 SECTOR_COLOURS = dict(zip(SECTORS, ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#d62728", "#7f7f7f"),
                           strict=True))
@@ -169,8 +169,8 @@ def network_figure(res: Any, cfg: DictConfig) -> tuple[Any, str]:
     """The calibrated contract network; returns the figure and a caption."""
     import networkx as nx
 
-    from kernels.state import KIND_NAMES
-    from sim.world import build_world
+    from aisim.kernels.state import KIND_NAMES
+    from aisim.world import build_world
 
     plt = _plt()
     world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits))

@@ -1,4 +1,4 @@
-"""Command line: ``python -m sim.report_calibration [overrides]`` -- the calibration report.
+"""Command line: ``python -m aisim.report_calibration [overrides]`` -- the calibration report.
 
 Prints every calibration target beside the model's value, its band and its source -- at the start
 (from the calibration file) and over 2026-2028 under the configured scenario (from ``paths.n``
@@ -7,8 +7,8 @@ simulated paths, at most 36 months whatever ``horizon`` says) -- and writes
 
 Examples::
 
-    python -m sim.report_calibration calibration=ai_2025
-    python -m sim.report_calibration calibration=ai_2025 paths.n=200 seed=3
+    python -m aisim.report_calibration calibration=ai_2025
+    python -m aisim.report_calibration calibration=ai_2025 paths.n=200 seed=3
 
 Exit status 0 when every banded target is met, 1 when some are not, 2 on a configuration error.
 """
@@ -26,13 +26,13 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-import sim.cli  # noqa: F401 -- registers the config schema in Hydra's ConfigStore
-from kernels.backend import BackendError, resolve
-from sim.calibration import calibration_report, report_markdown
-from sim.results import write_table
-from sim.schema import ConfigError
+import aisim.cli  # noqa: F401 -- registers the config schema in Hydra's ConfigStore
+from aisim.kernels.backend import BackendError, resolve
+from aisim.calibration import calibration_report, report_markdown
+from aisim.results import write_table
+from aisim.schema import ConfigError
 
-CONFIG_PATH = "pkg://sim.conf"
+CONFIG_PATH = "pkg://aisim.conf"
 MAX_REPORT_PATHS = 20_000  # the dynamic targets need means, not tails
 
 
@@ -91,7 +91,7 @@ def _main(cfg: DictConfig) -> None:
 
 
 def main(argv: Any = None) -> None:
-    """Entry point (``python -m sim.report_calibration``)."""
+    """Entry point (``python -m aisim.report_calibration``)."""
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     _main()

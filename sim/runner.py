@@ -21,15 +21,15 @@ import numpy as np
 import pandas as pd
 from omegaconf import OmegaConf
 
-from kernels.accounting import balance_sheet
-from kernels.backend import Backend, resolve, to_numpy
-from kernels.debtrank import systemic_importance
-from kernels.state import CAUSE_NAMES, EQUITY, LOAN
-from sim import results as results_io
-from sim.calibration import with_long_tail
-from sim.model import AIFinanceModel
-from sim.schema import LENDER_SECTORS, SECTORS, validate
-from sim.world import World, build_world
+from aisim.kernels.accounting import balance_sheet
+from aisim.kernels.backend import Backend, resolve, to_numpy
+from aisim.kernels.debtrank import systemic_importance
+from aisim.kernels.state import CAUSE_NAMES, EQUITY, LOAN
+from aisim import results as results_io
+from aisim.calibration import with_long_tail
+from aisim.model import AIFinanceModel
+from aisim.schema import LENDER_SECTORS, SECTORS, validate
+from aisim.world import World, build_world
 
 AUTO_CHUNK_BYTES = 256 * 2**20  # working memory for one chunk when paths.chunk=auto
 MAX_AUTO_CHUNK = 20_000
@@ -115,7 +115,7 @@ class RunResult:
 def run(cfg: Any, run_dir: str | Path | None = None, *, progress: Any = None) -> RunResult:
     """Simulate ``cfg`` and, when ``run_dir`` is given, write the result files there.
 
-    Raises :class:`sim.schema.ConfigError` (or :class:`kernels.backend.BackendError`) for user
+    Raises :class:`aisim.schema.ConfigError` (or :class:`aisim.kernels.backend.BackendError`) for user
     mistakes before any work starts.
     """
     validate(cfg)

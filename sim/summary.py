@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from sim.schema import SECTORS
+from aisim.schema import SECTORS
 
 
 def _mean_se(x: np.ndarray) -> tuple[float, float]:

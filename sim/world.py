@@ -1,6 +1,6 @@
 """From a calibration config to arrays: agents in sector order, parameters, the contract book.
 
-Agents are ordered by sector (the order of :data:`sim.schema.SECTORS`), so every sector is a
+Agents are ordered by sector (the order of :data:`aisim.schema.SECTORS`), so every sector is a
 contiguous block of columns and a sector's policy reads and writes one slice. The book holds the
 calibrated contracts followed by one revolving capex facility per (compute provider, lender)
 pair, through which new investment loans are made.
@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from kernels.state import (
+from aisim.kernels.state import (
     BULLET,
     EQUITY,
     KIND_NAMES,
@@ -25,7 +25,7 @@ from kernels.state import (
     AgentParams,
     Book,
 )
-from sim.schema import COMPUTE_SECTORS, EXTERNAL, SECTORS, CovenantConfig, RegimeConfig
+from aisim.schema import COMPUTE_SECTORS, EXTERNAL, SECTORS, CovenantConfig, RegimeConfig
 
 AI_SECTORS = ("chipmaker", "hyperscaler", "neocloud", "ai_lab")
 

@@ -8,7 +8,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
-import sim.cli  # noqa: F401 -- registers the schema in Hydra's ConfigStore
+import aisim.cli  # noqa: F401 -- registers the schema in Hydra's ConfigStore
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

@@ -1,7 +1,7 @@
 """A slow, obvious reference implementation of one month of aisim, for one path.
 
 Plain Python floats, lists and loops: agent by agent, contract by contract, following the rules of
-docs/economics.md and the kernels' docstrings, in the phase order of :data:`sim.model.PHASES`
+docs/economics.md and the kernels' docstrings, in the phase order of :data:`aisim.model.PHASES`
 (macro, operations, investment, financing, settlement, resolution, regulation, feedback; "record"
 only measures). Every contagion channel is here, and each switch of ``cfg.channels`` is honoured
 on and off:
@@ -19,10 +19,10 @@ on and off:
 * ``market_feedback``: the market spread and sentiment.
 
 It is written from those rules, not by calling the kernels: the only shared code is the
-counter-based random number generator (:func:`kernels.rng.normal`), whose draws are the common
+counter-based random number generator (:func:`aisim.kernels.rng.normal`), whose draws are the common
 input of both implementations. The agents and contracts are rebuilt here from the calibration in
 ``cfg`` (sector order, capex facilities, risk weights, covenant limits, NAV lines); the
-:class:`sim.world.World` the model runs on is only checked against them, so that both index agents
+:class:`aisim.world.World` the model runs on is only checked against them, so that both index agents
 and contracts the same way.
 
 Usage::
@@ -54,7 +54,7 @@ from typing import Any
 
 import numpy as np
 
-from kernels import rng
+from aisim.kernels import rng
 
 SECTOR_ORDER = ("chipmaker", "hyperscaler", "neocloud", "ai_lab", "private_credit", "bank", "spv")
 KINDS = ("loan", "lease", "offtake", "backstop", "equity", "rvg")  # the book's kind codes
@@ -125,7 +125,7 @@ class Contract:
 
 @dataclass
 class RefState:
-    """One path's state in plain Python values; the same fields as :class:`kernels.state.State`."""
+    """One path's state in plain Python values; the same fields as :class:`aisim.kernels.state.State`."""
 
     month: int
     cash: list[float]
@@ -207,7 +207,7 @@ def _items(node: Any) -> list[tuple[Any, Any]]:
 
 
 def from_model_state(state: Any, path: int) -> RefState:
-    """One row (path) of a model's :class:`kernels.state.State` as a :class:`RefState`."""
+    """One row (path) of a model's :class:`aisim.kernels.state.State` as a :class:`RefState`."""
     out: dict[str, Any] = {}
     for f in fields(RefState):
         v = getattr(state, f.name)
@@ -287,7 +287,7 @@ def greatest_clearing_vector(
 class ReferenceModel:
     """The rules of one month, written out per agent and per contract.
 
-    cfg: the composed config; world: the :class:`sim.world.World` the model runs on, checked to
+    cfg: the composed config; world: the :class:`aisim.world.World` the model runs on, checked to
     order agents and contracts as the reference does (pass None to skip the check).
     """
 

@@ -19,8 +19,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from kernels.state import BACKSTOP, EQUITY, LOAN, OFFTAKE, RVG
-from sim.calibration import (
+from aisim.kernels.state import BACKSTOP, EQUITY, LOAN, OFFTAKE, RVG
+from aisim.calibration import (
     BANDS,
     build_long_tail,
     contract_value,
@@ -31,9 +31,9 @@ from sim.calibration import (
     with_long_tail,
     world_of,
 )
-from sim.runner import run
-from sim.schema import ContractConfig, EntityConfig
-from sim.world import World
+from aisim.runner import run
+from aisim.schema import ContractConfig, EntityConfig
+from aisim.world import World
 from tests.conftest import CONF
 from tests.conftest import make_cfg as _make_cfg
 
@@ -306,7 +306,7 @@ def test_long_tail_of_a_few_hundred_agents_runs_and_is_reproducible() -> None:
 
 def test_report_cli_prints_and_writes_the_target_table(tmp_path: Path) -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "sim.report_calibration", *BASE, "paths.n=100", f"hydra.run.dir={tmp_path}"],
+        [sys.executable, "-m", "aisim.report_calibration", *BASE, "paths.n=100", f"hydra.run.dir={tmp_path}"],
         capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
     )
     assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from kernels.clearing import clearing_vector
+from aisim.kernels.clearing import clearing_vector
 
 ATOL = 1e-9
 

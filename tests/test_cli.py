@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from sim import results
+from aisim import results
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 def aisim(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     return subprocess.run(
-        [sys.executable, "-m", "sim", *args, "output.progress=false"], cwd=tmp_path,
+        [sys.executable, "-m", "aisim", *args, "output.progress=false"], cwd=tmp_path,
         capture_output=True, text=True, env=env, timeout=300,
     )
 
@@ -40,7 +40,7 @@ def result_files(tmp_path: Path) -> list[Path]:
 )
 def test_user_mistakes_fail_with_one_clear_message(tmp_path: Path, args: list[str], needle: str) -> None:
     if args == ["backend=cupy"]:
-        from kernels.backend import BackendError, resolve
+        from aisim.kernels.backend import BackendError, resolve
 
         try:
             resolve("cupy")

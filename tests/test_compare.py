@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from sim import results
-from sim.compare import COLUMNS, paired_difference, unpaired_difference
+from aisim import results
+from aisim.compare import COLUMNS, paired_difference, unpaired_difference
 from tests.conftest import CONF
 
 SMALL = ["calibration=mini", "paths.n=64", "horizon=12", "backend=numpy", "output.progress=false"]
@@ -60,12 +60,12 @@ def work(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "# tight_capital -- light_touch_2025 with a 30% capital requirement\n"
         "defaults:\n  - light_touch_2025\n  - _self_\nname: tight_capital\ncapital_requirement: 0.3\n")
     search = f"hydra.searchpath=[file://{root / 'myconf'}]"
-    direct = cli(root, "sim.compare", *SMALL, *PAIR, search, "hydra.run.dir=direct")
+    direct = cli(root, "aisim.compare", *SMALL, *PAIR, search, "hydra.run.dir=direct")
     assert direct.returncode == 0, direct.stderr
-    sweep = cli(root, "sim", "-m", "regime=light_touch_2025,my_light_touch,tight_capital",
+    sweep = cli(root, "aisim", "-m", "regime=light_touch_2025,my_light_touch,tight_capital",
                 "scenario=baseline,severe", *SMALL, search, "hydra.sweep.dir=sweep")
     assert sweep.returncode == 0, sweep.stderr
-    from_mr = cli(root, "sim.compare", "compare.from_multirun=sweep", "hydra.run.dir=from_multirun")
+    from_mr = cli(root, "aisim.compare", "compare.from_multirun=sweep", "hydra.run.dir=from_multirun")
     assert from_mr.returncode == 0, from_mr.stderr
     return {"root": root, "direct": root / "direct", "sweep": root / "sweep", "from_multirun": root / "from_multirun",
             "search": Path(search)}
@@ -139,7 +139,7 @@ def test_user_mistakes_fail_before_work_with_one_line(tmp_path: Path, args: list
     (tmp_path / "myconf" / "regime").mkdir(parents=True)
     (tmp_path / "myconf" / "regime" / "my_bad.yaml").write_text(
         "defaults:\n  - light_touch_2025\n  - _self_\nname: my_bad\nfoo: 1\n")
-    proc = cli(tmp_path, "sim.compare", *SMALL, *args, f"hydra.searchpath=[file://{tmp_path / 'myconf'}]",
+    proc = cli(tmp_path, "aisim.compare", *SMALL, *args, f"hydra.searchpath=[file://{tmp_path / 'myconf'}]",
                "hydra.run.dir=out")
     assert proc.returncode == 2, proc.stdout + proc.stderr
     err = proc.stderr.strip()
@@ -156,7 +156,7 @@ def test_user_mistakes_fail_before_work_with_one_line(tmp_path: Path, args: list
 def test_report_is_written_and_self_contained(work: dict[str, Path], which: str) -> None:
     # a job folder of `aisim -m` (.hydra/config.yaml) and a run kept by aisim-compare (config.yaml)
     run_dir = work["sweep"] / "0" if which == "sweep" else work["direct"] / "runs" / "severe" / "tight_capital"
-    proc = cli(work["root"], "sim.report", str(run_dir))
+    proc = cli(work["root"], "aisim.report", str(run_dir))
     assert proc.returncode == 0, proc.stderr
     html = (run_dir / "report.html").read_text()
     assert html.count('src="data:image/png;base64,') == 4  # equity, banks and macro, PD by agent, network
@@ -166,7 +166,7 @@ def test_report_is_written_and_self_contained(work: dict[str, Path], which: str)
 
 
 def test_report_on_a_folder_without_results_fails_with_one_line(tmp_path: Path) -> None:
-    proc = cli(tmp_path, "sim.report", str(tmp_path))
+    proc = cli(tmp_path, "aisim.report", str(tmp_path))
     assert proc.returncode == 2
     assert proc.stderr.startswith("aisim-report: error:") and "manifest.json" not in proc.stdout
     assert "Traceback" not in proc.stderr
@@ -174,7 +174,7 @@ def test_report_on_a_folder_without_results_fails_with_one_line(tmp_path: Path) 
 
 @pytest.mark.parametrize("experiment", ["regime_comparison", "coreweave_stress"])
 def test_compare_experiments_compose(tmp_path: Path, experiment: str) -> None:
-    proc = cli(tmp_path, "sim.compare", f"+experiment={experiment}", "--cfg", "job", "-p", "compare")
+    proc = cli(tmp_path, "aisim.compare", f"+experiment={experiment}", "--cfg", "job", "-p", "compare")
     assert proc.returncode == 0, proc.stderr
     assert "light_touch_2025" in proc.stdout and "severe" in proc.stdout
 
@@ -182,6 +182,6 @@ def test_compare_experiments_compose(tmp_path: Path, experiment: str) -> None:
 def test_compare_yaml_lists_the_default_metrics() -> None:
     from omegaconf import OmegaConf
 
-    from sim.compare import DEFAULT_METRICS
+    from aisim.compare import DEFAULT_METRICS
 
     assert list(OmegaConf.load(CONF / "compare.yaml").compare.metrics) == list(DEFAULT_METRICS)

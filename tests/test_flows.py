@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from kernels.state import ILLIQUIDITY
-from sim.model import AIFinanceModel
-from sim.schema import validate
-from sim.world import build_world
+from aisim.kernels.state import ILLIQUIDITY
+from aisim.model import AIFinanceModel
+from aisim.schema import validate
+from aisim.world import build_world
 from tests.conftest import make_cfg
 
 DETERMINISTIC = (

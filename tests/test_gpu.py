@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kernels.backend import BackendError, resolve, to_numpy
-from sim.model import AIFinanceModel
+from aisim.kernels.backend import BackendError, resolve, to_numpy
+from aisim.model import AIFinanceModel
 from tests.conftest import make_cfg
 
 pytestmark = pytest.mark.gpu
@@ -45,7 +45,7 @@ def test_numpy_and_cupy_agree(cupy_backend, scenario_overrides) -> None:
 
 
 def test_rng_is_bit_identical_on_cupy(cupy_backend) -> None:
-    from kernels import rng
+    from aisim.kernels import rng
 
     cp = cupy_backend.xp
     u_gpu = to_numpy(rng.uniform(cp, 5, cp.arange(1000), 3, 1, 7))

@@ -10,7 +10,7 @@ clearing, collateral, covenant and market parameters, merged onto the real compo
 Each world runs 12-24 months on a few paths, and every month:
 
 * assets = liabilities + equity for every agent, and cash is conserved once the external
-  sector is counted (:func:`kernels.accounting.identity_residual`), to 1e-9 relative;
+  sector is counted (:func:`aisim.kernels.accounting.identity_residual`), to 1e-9 relative;
 * cash is never negative beyond rounding; securities and GPU books never negative;
 * defaulted agents have empty balance sheets, stay dead, keep their default month and cause,
   and are party to no live contract except loans they held (the external sector's now) and,
@@ -35,10 +35,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from omegaconf import OmegaConf
 
-from kernels.accounting import identity_residual
-from kernels.state import LOAN, replaceable
-from sim.model import AIFinanceModel
-from sim.schema import (
+from aisim.kernels.accounting import identity_residual
+from aisim.kernels.state import LOAN, replaceable
+from aisim.model import AIFinanceModel
+from aisim.schema import (
     COMPUTE_SECTORS,
     CONTRACT_KINDS,
     EXTERNAL,
@@ -234,7 +234,7 @@ def worlds(draw: Any, switches: bool = False) -> dict:
 
 def build_cfg(spec: dict) -> Any:
     """Merge a random world onto the composed config: the schema types every key (entities and
-    contracts become :class:`sim.schema.EntityConfig` / :class:`ContractConfig`), then the
+    contracts become :class:`aisim.schema.EntityConfig` / :class:`ContractConfig`), then the
     model's own validation runs."""
     base = copy.deepcopy(_base_cfg())
     OmegaConf.set_struct(base, False)  # new keys of the scenario's dictionaries (exits, jumps)

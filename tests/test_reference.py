@@ -25,8 +25,8 @@ import numpy as np
 import pytest
 from omegaconf import DictConfig
 
-from kernels.state import COVENANT, EQUITY, INSOLVENCY, State
-from sim.model import AIFinanceModel
+from aisim.kernels.state import COVENANT, EQUITY, INSOLVENCY, State
+from aisim.model import AIFinanceModel
 from tests.conftest import make_cfg
 from tests.reference import CHANNELS, Events, ReferenceModel, RefState, compare, from_model_state
 from tests.worlds import world_cfg

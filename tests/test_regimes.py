@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from omegaconf import OmegaConf
 
-from kernels.state import NEVER, OFFTAKE
-from sim.runner import run
-from sim.world import build_world
+from aisim.kernels.state import NEVER, OFFTAKE
+from aisim.runner import run
+from aisim.world import build_world
 from tests.conftest import CONF
 from tests.conftest import make_cfg as _make_cfg
 

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from sim.model import AIFinanceModel
-from sim.schema import ContractConfig, EntityConfig, validate
+from aisim.model import AIFinanceModel
+from aisim.schema import ContractConfig, EntityConfig, validate
 from tests.conftest import make_cfg
 
 CALM = (
