@@ -39,13 +39,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from hydra import compose, initialize_config_dir  # noqa: E402
-
 import aisim.cli  # noqa: E402, F401 -- registers the config schema with Hydra
 from aisim.kernels.backend import resolve, to_numpy  # noqa: E402
 from aisim.model import AIFinanceModel  # noqa: E402
 from aisim.runner import run  # noqa: E402
 from aisim.world import build_world  # noqa: E402
+from hydra import compose, initialize_config_dir  # noqa: E402
+
 from tests.reference import CHANNELS, ReferenceModel, compare  # noqa: E402
 
 try:  # the synthetic long tail of small agents, where the calibration asks for one

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import mesa
 import numpy as np
-
 from aisim.kernels import investment, operations
 from aisim.kernels.backend import to_numpy
 

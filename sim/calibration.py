@@ -31,8 +31,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import DictConfig, OmegaConf
-
 from aisim.kernels import contracts as kcontracts
 from aisim.kernels.backend import to_numpy
 from aisim.kernels.state import BACKSTOP, BULLET, EQUITY, LEASE, LINEAR, LOAN, OFFTAKE, RVG
@@ -47,6 +45,7 @@ from aisim.schema import (
     validate,
 )
 from aisim.world import World, build_world
+from omegaconf import DictConfig, OmegaConf
 
 #: Fixed stream constant of the long tail's random numbers ("LTAI"); the macro paths use
 #: kernels.rng's counter-based streams, so the two never overlap.

@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from hydra.core.config_store import ConfigStore
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
-
 from aisim.kernels.backend import BackendError
 from aisim.schema import Config, ConfigError
 from aisim.summary import summary_table
+from hydra.core.config_store import ConfigStore
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
 
 CONFIG_PATH = "pkg://aisim.conf"
 

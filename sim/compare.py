@@ -43,6 +43,10 @@ from typing import Any
 import hydra
 import numpy as np
 import pandas as pd
+from aisim import results as results_io
+from aisim.cli import CONFIG_PATH
+from aisim.kernels.backend import BackendError
+from aisim.schema import SECTORS, Config, ConfigError, RegimeConfig, ScenarioConfig, validate
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -52,11 +56,6 @@ from hydra.types import RunMode
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
-
-from aisim.kernels.backend import BackendError
-from aisim import results as results_io
-from aisim.cli import CONFIG_PATH
-from aisim.schema import SECTORS, Config, ConfigError, RegimeConfig, ScenarioConfig, validate
 
 Z95 = 1.96  # two-sided 95% normal quantile
 COLUMNS = ("scenario", "regime", "metric", "value", "diff", "ci_low", "ci_high")

@@ -15,8 +15,7 @@ from typing import Any
 
 import mesa
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
-
+from aisim.agents import SECTOR_CLASSES, SectorAgent
 from aisim.kernels import (
     accounting,
     collateral,
@@ -37,8 +36,8 @@ from aisim.kernels import (
 )
 from aisim.kernels.backend import segment_sum, to_numpy
 from aisim.kernels.state import BULLET, EQUITY, LOAN, NEVER, REVOLVING, RVG, AgentParams, State
-from aisim.agents import SECTOR_CLASSES, SectorAgent
 from aisim.world import World, build_world, initial_stake_marks
+from omegaconf import DictConfig, OmegaConf
 
 #: The month, in order. Declared once; :meth:`AIFinanceModel.step` runs exactly this.
 PHASES = (

@@ -22,15 +22,14 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
-
 import aisim.cli  # noqa: F401 -- registers the config schema in Hydra's ConfigStore
-from aisim.kernels.backend import BackendError, resolve
+import hydra
 from aisim.calibration import calibration_report, report_markdown
+from aisim.kernels.backend import BackendError, resolve
 from aisim.results import write_table
 from aisim.schema import ConfigError
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig
 
 CONFIG_PATH = "pkg://aisim.conf"
 MAX_REPORT_PATHS = 20_000  # the dynamic targets need means, not tails

@@ -19,17 +19,16 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
-
+from aisim import results as results_io
+from aisim.calibration import with_long_tail
 from aisim.kernels.accounting import balance_sheet
 from aisim.kernels.backend import Backend, resolve, to_numpy
 from aisim.kernels.debtrank import systemic_importance
 from aisim.kernels.state import CAUSE_NAMES, EQUITY, LOAN
-from aisim import results as results_io
-from aisim.calibration import with_long_tail
 from aisim.model import AIFinanceModel
 from aisim.schema import LENDER_SECTORS, SECTORS, validate
 from aisim.world import World, build_world
+from omegaconf import OmegaConf
 
 AUTO_CHUNK_BYTES = 256 * 2**20  # working memory for one chunk when paths.chunk=auto
 MAX_AUTO_CHUNK = 20_000

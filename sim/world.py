@@ -13,7 +13,6 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
-
 from aisim.kernels.state import (
     BULLET,
     EQUITY,

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import aisim.cli  # noqa: F401 -- registers the schema in Hydra's ConfigStore
 import pytest
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
-
-import aisim.cli  # noqa: F401 -- registers the schema in Hydra's ConfigStore
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

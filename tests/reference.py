@@ -53,7 +53,6 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
-
 from aisim.kernels import rng
 
 SECTOR_ORDER = ("chipmaker", "hyperscaler", "neocloud", "ai_lab", "private_credit", "bank", "spv")

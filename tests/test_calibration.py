@@ -18,8 +18,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
-from aisim.kernels.state import BACKSTOP, EQUITY, LOAN, OFFTAKE, RVG
 from aisim.calibration import (
     BANDS,
     build_long_tail,
@@ -31,9 +29,11 @@ from aisim.calibration import (
     with_long_tail,
     world_of,
 )
+from aisim.kernels.state import BACKSTOP, EQUITY, LOAN, OFFTAKE, RVG
 from aisim.runner import run
 from aisim.schema import ContractConfig, EntityConfig
 from aisim.world import World
+
 from tests.conftest import CONF
 from tests.conftest import make_cfg as _make_cfg
 

@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from omegaconf import DictConfig
-
 from aisim.kernels.state import COVENANT, EQUITY, INSOLVENCY, State
 from aisim.model import AIFinanceModel
+from omegaconf import DictConfig
+
 from tests.conftest import make_cfg
 from tests.reference import CHANNELS, Events, ReferenceModel, RefState, compare, from_model_state
 from tests.worlds import world_cfg

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from omegaconf import DictConfig, OmegaConf
-
 from aisim.model import AIFinanceModel
 from aisim.schema import ContractConfig, EntityConfig, validate
+from omegaconf import DictConfig, OmegaConf
+
 from tests.conftest import make_cfg
 
 CALM = (
