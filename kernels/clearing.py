@@ -18,10 +18,22 @@ Clearing Vector Algorithm (their Definition 3.6, with the theorem that follows i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from .backend import namespace_of
+from .params import param
+
+
+@dataclass(frozen=True)
+class ClearingParams:
+    """Rogers-Veraart default costs (``alpha = beta = 1``: Eisenberg-Noe)."""
+
+    alpha: float = param(1.0, ge=0.0, le=1.0, unit="share",
+                         doc="share of outside assets a defaulting payer realises (Rogers-Veraart alpha)")
+    beta: float = param(1.0, ge=0.0, le=1.0, unit="share",
+                        doc="share of incoming payments a defaulting payer passes on (Rogers-Veraart beta)")
 
 # A node defaults when its shortfall exceeds this many ulps of its liabilities. Without it,
 # rounding in Pi^T p can flag a node that exactly breaks even (a closed cycle of debts with no
@@ -49,6 +61,7 @@ def clearing_vector(
     alpha: float = 1.0,
     beta: float = 1.0,
     xp: ModuleType | None = None,
+    shortcuts: bool = True,
 ) -> Any:
     """Greatest clearing payment vector of an interbank network, all paths at once.
 
@@ -61,6 +74,8 @@ def clearing_vector(
         alpha: fraction of external assets a defaulting node realises, in ``[0, 1]``.
         beta: fraction of interbank claims a defaulting node realises, in ``[0, 1]``.
         xp: array namespace; ``None`` takes the namespace of ``liabilities``.
+        shortcuts: stop as soon as no path's default set changes (reads a value on the host);
+            without, run all ``n + 1`` rounds: a round that changes nothing is an exact no-op.
 
     Unbatched ``(n, n)`` and ``(n,)`` inputs give an ``(n,)`` result. A shared ``(n, n)``
     network with ``(paths, n)`` assets, or the reverse, is broadcast over paths.
@@ -133,7 +148,7 @@ def clearing_vector(
         # which is what bounds the loop.
         new_default = default | (shortfall > tol * p_bar)
         changed = xp.any(new_default != default, axis=-1)
-        if not bool(xp.any(changed)):
+        if shortcuts and not bool(xp.any(changed)):
             break
         default = new_default
         d = xp.astype(default, dtype)

@@ -24,10 +24,26 @@ discount heals by a share ``recovery`` of the gap to 1 each month.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from .params import param
+from .state import per_agent
+
 EXPONENTIAL, LINEAR = "exponential", "linear"
+
+
+@dataclass(frozen=True)
+class CollateralParams:
+    """The market for used GPUs."""
+
+    valuation_life_months: float = param(60.0, ge=1.0, unit="months",
+                                         doc="economic life over which a GPU earns its rent (collateral value)")
+    depth: float = param(50.0, gt=0.0, unit="USD bn",
+                         doc="GPU book sold in a month that moves the price by ~63% (exponential impact)")
+    impact: str = param(EXPONENTIAL, choices=(EXPONENTIAL, LINEAR), doc="price-impact function of fire sales")
+    recovery: float = param(0.1, ge=0.0, le=1.0, unit="share a month", doc="share of the fire-sale discount that heals")
 
 
 def value_factor(
@@ -35,10 +51,10 @@ def value_factor(
 ) -> Any:
     """(paths, agents) collateral value per USD bn of GPU book.
 
-    price, q: (paths,) indices; life_months: (agents,) accounting lives.
+    price, q: (paths,) indices; life_months: (agents,) or (paths, agents) accounting lives.
     """
-    life = xp.minimum(valuation_life / life_months, 1.0)
-    return (price * q)[:, None] * life[None, :] * (1.0 - haircut_floor)
+    life = xp.minimum(valuation_life / per_agent(life_months), 1.0)
+    return (price * q)[:, None] * life * (1.0 - haircut_floor)
 
 
 def impact(xp: ModuleType, q: Any, sold: Any, depth: float, kind: str) -> tuple[Any, Any]:
@@ -58,3 +74,24 @@ def impact(xp: ModuleType, q: Any, sold: Any, depth: float, kind: str) -> tuple[
 def heal(xp: ModuleType, q: Any, recovery: float) -> Any:
     """The discount index after a month's healing: q + recovery (1 - q)."""
     return q + recovery * (1.0 - q)
+
+
+def liquidation(
+    xp: ModuleType, q: Any, gpu: Any, new: Any, value_per_book: Any, recovery: float, depth: float,
+    kind: str,
+) -> tuple[Any, Any, Any]:
+    """Estates of the defaulting ``new`` ((paths, agents) bool) sell their GPUs (``gpu``, book)
+    into the used-GPU market at once, moving its discount index ``q`` (paths,) by the impact.
+
+    value_per_book: (paths, agents) collateral value per USD of book before the sale; recovery:
+    share of market value a liquidation realises. Returns (q after the sale (paths,), USD
+    recovered per USD of book (paths, agents), the fire-sale discount (paths,) USD bn: proceeds
+    below the pre-sale market value).
+    """
+    sold = xp.sum(xp.where(new, gpu, 0.0), axis=1)
+    q_after, avg = impact(xp, q, sold, depth, kind)
+    # a linear impact can take the market to zero: nothing more can be sold for anything
+    realised = xp.where(q > 0, avg / xp.where(q > 0, q, 1.0), 0.0)
+    price = recovery * value_per_book * realised[:, None]
+    at_market = xp.sum(xp.where(new, gpu * recovery * value_per_book, 0.0), axis=1)
+    return q_after, price, at_market * (1.0 - realised)

@@ -13,7 +13,7 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from .state import AgentParams
+from .state import AgentParams, per_agent
 
 
 def raise_room(xp: ModuleType, p: AgentParams, sentiment: Any, market_open: Any) -> Any:
@@ -22,16 +22,16 @@ def raise_room(xp: ModuleType, p: AgentParams, sentiment: Any, market_open: Any)
 
     sentiment: (paths,); market_open: (agents,) bool.
     """
-    return xp.where(market_open[None, :], p.equity_raise[None, :] * sentiment[:, None], 0.0)
+    return xp.where(market_open[None, :], per_agent(p.equity_raise) * sentiment[:, None], 0.0)
 
 
 def equity_raise(xp: ModuleType, p: AgentParams, alive: Any, cash: Any, room: Any) -> Any:
     """(paths, agents) USD bn raised to restore the cash buffer, within ``room`` (paths, agents)."""
-    gap = xp.maximum(p.cash_buffer[None, :] - cash, 0.0)
+    gap = xp.maximum(per_agent(p.cash_buffer) - cash, 0.0)
     return xp.where(alive, xp.minimum(gap, xp.maximum(room, 0.0)), 0.0)
 
 
 def payouts(xp: ModuleType, p: AgentParams, alive: Any, cash: Any) -> Any:
     """(paths, agents) USD bn paid out to shareholders."""
-    excess = xp.maximum(cash - 2.0 * p.cash_buffer[None, :], 0.0)
-    return xp.where(alive, p.payout[None, :] * excess, 0.0)
+    excess = xp.maximum(cash - 2.0 * per_agent(p.cash_buffer), 0.0)
+    return xp.where(alive, per_agent(p.payout) * excess, 0.0)

@@ -21,6 +21,10 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
+from . import ledger
+from .accounting import balance_sheet, from_payers, to_payees
+from .state import Book, State, per_agent
+
 
 def redemptions(
     xp: ModuleType, is_fund: Any, alive: Any, nav: Any, last_return: Any, base: Any,
@@ -28,7 +32,7 @@ def redemptions(
 ) -> Any:
     """(paths, agents) USD bn of redemptions due this month (after the gate)."""
     nav_pos = xp.maximum(nav, 0.0)
-    rate = base[None, :] + sensitivity[None, :] * xp.maximum(-last_return, 0.0)
+    rate = per_agent(base) + per_agent(sensitivity) * xp.maximum(-last_return, 0.0)
     due = xp.minimum(rate * nav_pos, gate * nav_pos)
     return xp.where(alive & is_fund[None, :], due, 0.0)
 
@@ -66,3 +70,39 @@ def deleverage_sales(
         x_ltv = xp.maximum(x_ltv, x_lev)
     sell = xp.minimum(x_ltv, other_assets)
     return sell, x_ltv > other_assets * (1.0 + 1e-12) + 1e-12
+
+
+def fund_runs(
+    xp: ModuleType, book: Book, s: State, is_fund: Any, base: Any, sensitivity: Any, gate: float,
+    leverage_cap: float, haircut: float,
+) -> tuple[State, Any, Any]:
+    """One month of the fund-run channel: redemptions paid (selling loans where cash runs short),
+    then back-leverage lines brought back under their NAV triggers and the leverage cap.
+
+    is_fund: (agents,) bool; base, sensitivity: (agents,) or (paths, agents) redemption
+    parameters; gate, leverage_cap (0 = none), haircut: the regime's and the loan market's.
+    Returns (state, covenant breaches (paths, agents) bool, redemptions paid (paths, agents)).
+    """
+    h = haircut
+    # 1. LP redemptions, gated, paid from cash and loan sales
+    due = redemptions(xp, is_fund, s.alive, s.equity, s.last_return, base, sensitivity, gate)
+    sold, paid = raise_cash(xp, s.cash, s.other_assets, due, h)
+    s = ledger.pay_external(xp, ledger.sell_to_external(xp, s, "other_assets", sold, h), paid)
+    s = s.replace(redemptions=s.redemptions + xp.sum(paid, axis=1), forced_sales=s.forced_sales + xp.sum(sold, axis=1))
+    # 2. back-leverage lines: NAV loan-to-value triggers and the regime's leverage cap
+    line = s.c_alive & book.nav_line[None, :]
+    line_out = xp.where(line, s.outstanding, 0.0)
+    line_debt, _ = from_payers(xp, book, line_out)
+    weighted, _ = from_payers(xp, book, line_out * book.ltv_max[None, :])
+    safe = xp.where(line_debt > 0, line_debt, 1.0)
+    trigger = xp.where(line_debt > 0, weighted / safe, 1.0)
+    assets = balance_sheet(xp, book, s)["assets"]
+    x, fail = deleverage_sales(xp, line_debt, assets, s.equity, s.other_assets, trigger, leverage_cap, h)
+    fund = is_fund[None, :] & s.alive
+    x = xp.where(fund, x, 0.0)
+    repaid = xp.minimum(x * (1.0 - h), line_debt)
+    share_c = xp.take(xp.concat([repaid / safe, xp.zeros_like(s.cash[:, :1])], axis=1), book.payer, axis=1)
+    repaid_c = line_out * share_c
+    received, to_ext = to_payees(xp, book, s.alive, repaid_c)
+    s = ledger.repay(ledger.sell_to_external(xp, s, "other_assets", x, h), repaid, repaid_c, received, to_ext)
+    return s.replace(forced_sales=s.forced_sales + xp.sum(x, axis=1)), fail & fund, paid

@@ -20,18 +20,18 @@ from types import ModuleType
 from typing import Any
 
 from .backend import segment_sum
-from .state import AgentParams
+from .state import AgentParams, per_agent
 
 
 def planned_capex(xp: ModuleType, p: AgentParams, alive: Any, exp_demand: Any, exp_price: Any) -> Any:
     """(paths, agents) USD bn: the capex each agent would like to spend this month."""
-    level = exp_demand[:, None] * xp.maximum(exp_price[:, None], 1e-12) ** p.price_elasticity[None, :]
-    return xp.where(alive, p.capex[None, :] * level, 0.0)
+    level = exp_demand[:, None] * xp.maximum(exp_price[:, None], 1e-12) ** per_agent(p.price_elasticity)
+    return xp.where(alive, per_agent(p.capex) * level, 0.0)
 
 
 def spare_cash(xp: ModuleType, p: AgentParams, cash: Any) -> Any:
     """(paths, agents) USD bn of cash above the buffer."""
-    return xp.maximum(cash - p.cash_buffer[None, :], 0.0)
+    return xp.maximum(cash - per_agent(p.cash_buffer), 0.0)
 
 
 def allocate_loans(
@@ -61,7 +61,7 @@ def chip_revenue(xp: ModuleType, p: AgentParams, alive: Any, capex_total: Any) -
 
     capex_total: (paths,) USD bn. Returns (revenue per agent (paths, agents), to external (paths,)).
     """
-    w = xp.where(alive & p.is_chipmaker[None, :], p.chip_share[None, :], 0.0)
+    w = xp.where(alive & p.is_chipmaker[None, :], per_agent(p.chip_share), 0.0)
     tot = xp.sum(w, axis=1)
     safe = xp.where(tot > 0, tot, 1.0)
     rev = w * (capex_total / safe)[:, None]

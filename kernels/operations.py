@@ -14,7 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from .accounting import to_payees
-from .state import OFFTAKE, AgentParams, Book
+from .state import OFFTAKE, AgentParams, Book, per_agent
 
 
 def committed_capacity(xp: ModuleType, book: Book, alive: Any, active: Any, p: AgentParams) -> Any:
@@ -38,8 +38,8 @@ def spot_market(
     utilisation; unsold value = spare capacity x yield x price x (1 - utilisation).
     """
     spare = xp.maximum(gpu - committed, 0.0)
-    util = xp.clip(p.utilisation[None, :] * demand[:, None], 0.0, 1.0)
-    gross = spare * p.capacity_yield[None, :] * price[:, None]
+    util = xp.clip(per_agent(p.utilisation) * demand[:, None], 0.0, 1.0)
+    gross = spare * per_agent(p.capacity_yield) * price[:, None]
     return gross * util, gross * (1.0 - util)
 
 
@@ -48,8 +48,8 @@ def external_revenue(xp: ModuleType, p: AgentParams, demand: Any, spot_revenue: 
 
     AI labs' end-user revenue scales with the demand index; compute providers add spot sales.
     """
-    ai = p.revenue[None, :] * demand[:, None] + spot_revenue
-    non_ai = p.non_ai_cash_flow[None, :] + xp.zeros_like(spot_revenue)
+    ai = per_agent(p.revenue) * demand[:, None] + spot_revenue
+    non_ai = per_agent(p.non_ai_cash_flow) + xp.zeros_like(spot_revenue)
     return ai, non_ai
 
 
@@ -59,7 +59,7 @@ def operating_costs(xp: ModuleType, p: AgentParams, ai_revenue: Any, contract_re
     Fixed opex plus ``cost_share`` of AI revenue, contracted revenue included (power, staff,
     compute bought in).
     """
-    return p.opex[None, :] + p.cost_share[None, :] * (ai_revenue + contract_revenue)
+    return per_agent(p.opex) + per_agent(p.cost_share) * (ai_revenue + contract_revenue)
 
 
 def depreciation(xp: ModuleType, p: AgentParams, gpu: Any) -> Any:
@@ -68,4 +68,4 @@ def depreciation(xp: ModuleType, p: AgentParams, gpu: Any) -> Any:
     A pool of GPUs bought at different times has no single remaining life; charging the pool
     1/life a month keeps the book on the stated accounting life without per-vintage state.
     """
-    return gpu / p.gpu_life_months[None, :]
+    return gpu / per_agent(p.gpu_life_months)

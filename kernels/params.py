@@ -116,3 +116,30 @@ def markdown_table(cls: Any, prefix: str) -> str:
         s = spec or Spec()
         rows.append(f"| `{prefix}.{name}` | {default} | {s.text()} | {s.unit} | {s.doc} |")
     return "\n".join(rows)
+
+
+def config_node(cls: Any, name: str | None = None) -> Any:
+    """A mutable dataclass with the fields (types, defaults, specs) of the frozen parameter
+    dataclass ``cls``: the Hydra config node for it (OmegaConf cannot override fields of a
+    frozen dataclass). :func:`freeze` converts a node back to ``cls`` once per run."""
+    import typing
+    from dataclasses import make_dataclass
+
+    hints = typing.get_type_hints(cls)
+    spec_fields = []
+    for f in fields(cls):
+        kw: dict[str, Any] = {"metadata": f.metadata}
+        if f.default is not MISSING:
+            kw["default"] = f.default
+        elif f.default_factory is not MISSING:
+            kw["default_factory"] = f.default_factory
+        spec_fields.append((f.name, hints[f.name], field(**kw)))
+    node = make_dataclass(name or cls.__name__.removesuffix("Params") + "Config", spec_fields)
+    node.__doc__ = cls.__doc__
+    node.__module__ = cls.__module__
+    return node
+
+
+def freeze(node: Any, cls: Any) -> Any:
+    """The frozen parameters ``cls`` from a config node with the same fields."""
+    return cls(**{f.name: getattr(node, f.name) for f in fields(cls)})

@@ -15,13 +15,13 @@ from __future__ import annotations
 from types import ModuleType
 from typing import Any
 
-from .accounting import party_alive
-from .state import AgentParams, Book
+from .accounting import from_payers, party_alive
+from .state import BULLET, LOAN, RVG, AgentParams, Book, per_agent
 
 
 def borrower_ok(xp: ModuleType, p: AgentParams, alive: Any, equity: Any, assets: Any, debt: Any) -> Any:
     """(paths, agents) bool: the borrower passes the refinancing test."""
-    return alive & (equity > 0.0) & (debt <= p.max_leverage[None, :] * assets)
+    return alive & (equity > 0.0) & (debt <= per_agent(p.max_leverage) * assets)
 
 
 def lender_ok(xp: ModuleType, p: AgentParams, alive: Any, capital_ratio: Any, requirement: Any) -> Any:
@@ -44,3 +44,21 @@ def refinance_ok(xp: ModuleType, book: Book, borrower: Any, lender: Any, alive: 
     # a dead lender's claims passed to the external sector's run-off buyer: no roll-over
     live = xp.take(party_alive(xp, alive), book.payee, axis=1)
     return b & xp.take(lend, book.payee, axis=1) & live
+
+
+def consolidate_spvs(xp: ModuleType, book: Book, c_alive: Any, debt: Any, assets: Any) -> tuple[Any, Any]:
+    """(debt, assets) (paths, agents) with each SPV's debt and assets added to the sponsor that
+    guarantees its residual value (the regime's SPV consolidation rule)."""
+    rvg = c_alive & (book.kind == RVG)[None, :]
+    col = xp.minimum(book.payee, book.n_agents - 1)
+    spv_debt, _ = from_payers(xp, book, xp.where(rvg, xp.take(debt, col, axis=1), 0.0))
+    spv_assets, _ = from_payers(xp, book, xp.where(rvg, xp.take(assets, col, axis=1), 0.0))
+    return debt + spv_debt, assets + spv_assets
+
+
+def refused_bullets(xp: ModuleType, book: Book, dues: Any, borrower: Any) -> Any:
+    """(paths, agents) USD bn of maturing bullet principal whose own lender will not roll it, for
+    borrowers that pass their test (``borrower`` (paths, agents) bool): other lenders may."""
+    refused = dues.active & (book.kind == LOAN)[None, :] & (dues.principal > 0) & (book.amort == BULLET)[None, :]
+    need, _ = from_payers(xp, book, xp.where(refused, dues.principal, 0.0))
+    return xp.where(borrower, need, 0.0)

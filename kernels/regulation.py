@@ -84,3 +84,17 @@ def exposure_room(
     exposure = segment_sum(xp, xp.where(loan, outstanding, 0.0), pair, n_pairs + 1)[:, :n_pairs]
     cap = limit * xp.maximum(xp.take(equity, lender, axis=1), 0.0)
     return xp.maximum(cap - exposure, 0.0)
+
+
+def concentration_room(
+    xp: ModuleType, book: Book, is_ai: Any, alive: Any, c_alive: Any, outstanding: Any, equity: Any,
+    limit: float,
+) -> Any:
+    """(paths, agents) USD bn more each lender may lend to AI companies under an AI-sector
+    concentration limit: ``limit`` x its equity less the AI loans it holds, floored at 0.
+
+    is_ai: (agents,) bool. Applies to banks only (the caller masks)."""
+    ai = c_alive & ((book.kind == LOAN) & (book.payer < book.n_agents))[None, :]
+    is_ai_payer = xp.take(xp.concat([is_ai, xp.zeros((1,), dtype=xp.bool)]), book.payer)
+    held_ai, _ = to_payees(xp, book, alive, xp.where(ai & is_ai_payer[None, :], outstanding, 0.0))
+    return xp.maximum(limit * xp.maximum(equity, 0.0) - held_ai, 0.0)

@@ -51,7 +51,7 @@ def insolvent(xp: ModuleType, state: State, assets: Any) -> Any:
 
 def default_cause(xp: ModuleType, illiquid: Any, breach: Any, insolvent_now: Any) -> Any:
     """(paths, agents) int64 cause code; illiquidity, then covenant breach, then insolvency."""
-    code = xp.where(insolvent_now, INSOLVENCY, 0)
+    code = xp.astype(insolvent_now, xp.int64) * INSOLVENCY
     code = xp.where(breach, COVENANT, code)
     return xp.where(illiquid, ILLIQUIDITY, code)
 

@@ -35,6 +35,15 @@ STREAMS = {
 }
 
 
+def named_stream(name: str) -> int:
+    """The stream of a draw named by the user (a scenario's index): a stable function of the
+    name alone, above the built-in streams, so adding or reordering indices shifts no draw and
+    common random numbers across regimes hold."""
+    import zlib
+
+    return 1 << 20 | zlib.crc32(name.encode()) & 0xFFFFF
+
+
 def philox4x32(xp: ModuleType, c0: Any, c1: Any, c2: Any, c3: Any, k0: int, k1: int) -> tuple:
     """Philox4x32-10 block function.
 

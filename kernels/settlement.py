@@ -41,7 +41,7 @@ from .accounting import from_payers, party_alive, to_payees
 from .backend import segment_sum
 from .clearing import clearing_vector
 from .contracts import Dues
-from .state import Book
+from .state import EQUITY, LOAN, REVOLVING, Book, State
 
 ILLIQUIDITY_TOL = 1e-12
 MAX_ROUNDS = 32
@@ -63,11 +63,13 @@ class Settlement:
 
 def payment_ratios(
     xp: ModuleType, book: Book, alive: Any, liquid: Any, due: Any, due_c: Any, max_rounds: int = MAX_ROUNDS,
+    shortcuts: bool = True,
 ) -> Any:
     """(paths, agents) fractions of their obligations agents can pay, by the monotone iteration.
 
     liquid: (paths, agents) cash + securities; due: (paths, agents) total owed; due_c:
-    (paths, contracts) owed per contract.
+    (paths, contracts) owed per contract. shortcuts: stop as soon as nothing changes (reads a
+    value on the host); without, run all ``max_rounds`` (a converged round is an exact no-op).
     """
     safe = xp.where(due > 0, due, 1.0)
     ones = xp.ones((due.shape[0], 1), dtype=due.dtype)
@@ -77,7 +79,7 @@ def payment_ratios(
         r_c = xp.where(xp.take(party_alive(xp, alive), book.payer, axis=1), r_c, 1.0)
         received, _ = to_payees(xp, book, alive, due_c * r_c)
         new = xp.where(due > 0, xp.minimum((liquid + received) / safe, 1.0), 1.0)
-        if not bool(xp.any(new != ratio)):
+        if shortcuts and not bool(xp.any(new != ratio)):
             break
         ratio = new
     return ratio
@@ -85,14 +87,15 @@ def payment_ratios(
 
 def greatest_ratios(
     xp: ModuleType, book: Book, alive: Any, liquid: Any, due: Any, due_c: Any, costs: Any,
-    alpha: float, beta: float,
+    alpha: float, beta: float, shortcuts: bool = True,
 ) -> tuple[Any, Any]:
     """(paths, agents) fractions paid at the greatest clearing vector, and each agent's outside
     resources e (liquid + what the external sector pays it), for the default costs.
 
     The (agents + 1)-node liabilities matrix is built from the month's dues by two sparse
     incidence products (flows to live payees, flows re-routed to the external sector), plus the
-    costs owed to the external sector. The solve is skipped when everyone can pay in full.
+    costs owed to the external sector. With ``shortcuts``, the solve is skipped when everyone
+    can pay in full (a host read); without, it runs on every path and calm paths keep 1.
     """
     n = book.n_agents
     N = n + 1
@@ -107,7 +110,7 @@ def greatest_ratios(
     # a path on which everyone can pay in full settles in full, whether or not another path of
     # the chunk needs the solve: a path's outcome must not depend on its chunk
     calm = ~xp.any(due > e + received_full + 1e-12 * xp.maximum(due, 1.0), axis=1)
-    if bool(xp.all(calm)):
+    if shortcuts and bool(xp.all(calm)):
         return xp.ones_like(due), e
     pair = book.payer * N + book.payee
     to_ext = book.payer * N + n
@@ -117,7 +120,7 @@ def greatest_ratios(
     cost_col = xp.concat([costs, xp.zeros_like(costs[:, :1])], axis=1)[:, :, None]
     L = L + xp.concat([xp.zeros((due.shape[0], N, n), dtype=due.dtype), cost_col], axis=2)
     e_full = xp.concat([e, xp.zeros_like(e[:, :1])], axis=1)
-    p = clearing_vector(L, e_full, alpha=alpha, beta=beta, xp=xp)[:, :n]
+    p = clearing_vector(L, e_full, alpha=alpha, beta=beta, xp=xp, shortcuts=shortcuts)[:, :n]
     # the clearing vector ignores what a node owes itself; so must the total it is measured against
     p_bar = (xp.sum(L, axis=2) - xp.sum(L * xp.eye(N, dtype=L.dtype)[None, :, :], axis=2))[:, :n]
     safe = xp.where(p_bar > 0, p_bar, 1.0)
@@ -130,20 +133,21 @@ def greatest_ratios(
 
 def settle(
     xp: ModuleType, book: Book, alive: Any, cash: Any, securities: Any, dues: Dues, costs: Any, *,
-    greatest: bool = False, alpha: float = 1.0, beta: float = 1.0,
+    greatest: bool = False, alpha: float = 1.0, beta: float = 1.0, shortcuts: bool = True,
 ) -> Settlement:
     """Settle one month. cash, securities, costs: (paths, agents) USD bn; dues per contract.
 
     greatest: use the greatest clearing vector (channel ``clearing``), else the monotone lower
-    iteration; alpha, beta: Rogers-Veraart default costs (1 = Eisenberg-Noe).
+    iteration; alpha, beta: Rogers-Veraart default costs (1 = Eisenberg-Noe); shortcuts: exact
+    early exits that read array values on the host (off on a device).
     """
     due_c = dues.total
     owed, _ = from_payers(xp, book, due_c, alive)
     due = xp.where(alive, owed + costs, 0.0)
     if greatest:
-        ratio, e = greatest_ratios(xp, book, alive, cash + securities, due, due_c, costs, alpha, beta)
+        ratio, e = greatest_ratios(xp, book, alive, cash + securities, due, due_c, costs, alpha, beta, shortcuts)
     else:
-        ratio = payment_ratios(xp, book, alive, cash + securities, due, due_c)
+        ratio = payment_ratios(xp, book, alive, cash + securities, due, due_c, shortcuts=shortcuts)
     ones = xp.ones((ratio.shape[0], 1), dtype=ratio.dtype)
     r_c = xp.take(xp.concat([ratio, ones], axis=1), book.payer, axis=1)
     # contracts a replacement counterparty took over are paid in full by the external sector
@@ -178,3 +182,20 @@ def settle(
     return Settlement(cash=new_cash, securities=new_sec, equity_change=equity_change,
                       principal_paid=principal_paid, paid=paid, costs_paid=costs_paid, ratio=ratio,
                       illiquid=short & alive, external_net=external_net, default_costs=default_costs)
+
+
+def post(xp: ModuleType, book: Book, s: State, st: Settlement, dues: Dues, refinance_term: int) -> State:
+    """Post a settlement to the state: cash, securities and equity from the kernel's result;
+    principal off the contracts; maturities stepped down (refinanced bullets start a new term of
+    ``refinance_term`` months); contracts that ran out end."""
+    outstanding = s.outstanding - st.principal_paid
+    revolving = (book.amort == REVOLVING)[None, :]
+    step_down = xp.where(dues.active & ~revolving, s.maturity - 1, s.maturity)
+    maturity = xp.where(dues.refinanced, refinance_term, step_down)
+    loan_or_stake = ((book.kind == LOAN) | (book.kind == EQUITY))[None, :]
+    finished = (maturity <= 0) & (~loan_or_stake | (outstanding == 0.0))
+    return s.replace(
+        cash=st.cash, securities=st.securities, equity=s.equity + st.equity_change,
+        outstanding=outstanding, maturity=maturity, c_alive=s.c_alive & ~finished,
+        ext_cash=s.ext_cash - st.external_net, default_costs=s.default_costs + xp.sum(st.default_costs, axis=1),
+    )

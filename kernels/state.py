@@ -27,6 +27,13 @@ CAUSE_NAMES = ("none", "illiquidity", "insolvency", "covenant")
 NEVER = 1 << 40  # a month that never comes
 
 
+def per_agent(x: Any) -> Any:
+    """A behavioural parameter as a (1, agents) or (paths, agents) array for broadcasting
+    against (paths, agents) state: parameters are (agents,) unless a scenario loads them on an
+    exogenous index, which makes them (paths, agents) (see :mod:`aisim.kernels.indices`)."""
+    return x if x.ndim == 2 else x[None, :]
+
+
 def replaceable(book: Book) -> Any:
     """(contracts,) bool: obligations a replacement counterparty can take over (lease, offtake,
     backstop, rvg) when contract contagion is switched off."""
@@ -103,6 +110,14 @@ class AgentParams:
     is_fund: Any  # bool: private-credit fund
     is_ai: Any  # bool: chipmaker, hyperscaler, neocloud or AI lab
 
+    def columns(self, cols: slice) -> AgentParams:
+        """The parameters of a block of columns; (paths, agents) parameters keep their paths."""
+        return AgentParams(**{f.name: (v[:, cols] if v.ndim == 2 else v[cols])
+                              for f in fields(self) for v in (getattr(self, f.name),)})
+
+    def replace(self, **changes: Any) -> AgentParams:
+        return replace(self, **changes)
+
 
 @dataclass(frozen=True)
 class State:
@@ -122,7 +137,8 @@ class State:
     Cumulative per path: capex_cum (USD bn), credit_loss (paths, agents + 1) by creditor.
     Channels: q (paths,) used-GPU market discount index; market_spread (paths,) annual spread
     add-on from losses; last_return (paths, agents) last month's equity return; leverage_ratio
-    (paths, agents) banks' equity / assets; cumulative (paths,) USD bn: fire_sale_loss (GPU sale
+    (paths, agents) banks' equity / assets; index (paths, indices) the scenario's own exogenous
+    indices (:mod:`aisim.kernels.indices`); cumulative (paths,) USD bn: fire_sale_loss (GPU sale
     proceeds below pre-sale market value), stake_loss (stakes written off), redemptions (paid to
     LPs), forced_sales (loans sold by banks and funds, book value), credit_supply (new AI lending
     and refinancing from other lenders), default_costs (Rogers-Veraart costs of default).
@@ -163,6 +179,7 @@ class State:
     forced_sales: Any
     credit_supply: Any
     default_costs: Any
+    index: Any = None  # (paths, indices) levels of the scenario's own exogenous indices
 
     def replace(self, **changes: Any) -> State:
         return replace(self, **changes)
@@ -172,7 +189,7 @@ class State:
         out = {}
         for f in fields(self):
             v = getattr(self, f.name)
-            out[f.name] = v if f.name == "month" else xp.take(v, rows, axis=0)
+            out[f.name] = v if f.name == "month" or v is None else xp.take(v, rows, axis=0)
         return State(**out)
 
 

@@ -12,15 +12,24 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import mesa
 import numpy as np
+
 from aisim.kernels import investment, operations
 from aisim.kernels.backend import to_numpy
+from aisim.kernels.state import per_agent
 
 if TYPE_CHECKING:
     from aisim.model import AIFinanceModel
 
 
 class SectorAgent(mesa.Agent):
-    """Base class of the sector agents. Subclasses override the policies they have."""
+    """An agent of a sector with no behaviour of its own (the base of the others).
+
+    Attributes: name, column (its column in every (paths, agents) array), sector_name, params
+    (its :class:`aisim.schema.EntityConfig`). Policies are class methods ``(model, cols, s,
+    ...)`` returning (paths, len(cols)) arrays for the block of columns ``cols`` of one sector,
+    over all paths, from the state ``s``; the model runs each once per sector, through Mesa's
+    AgentSet grouped by sector.
+    """
 
     sector: ClassVar[str] = ""
 
@@ -28,6 +37,7 @@ class SectorAgent(mesa.Agent):
         super().__init__(model)
         self.name = name
         self.column = column
+        self.sector_name = params.sector
         self.params = params  # the EntityConfig: behavioural parameters and sources
 
     def __repr__(self) -> str:
@@ -46,21 +56,22 @@ class SectorAgent(mesa.Agent):
     equity = property(lambda self: self._column("equity"), doc="(paths,) USD bn")
     alive = property(lambda self: self._column("alive"), doc="(paths,) bool")
     default_month = property(lambda self: self._column("default_month"), doc="(paths,) -1 if alive")
+    default_cause = property(lambda self: self._column("default_cause"), doc="(paths,) int cause code, 0 if alive")
 
-    # ---- sector policies: (model, cols) -> (paths, len(cols)) arrays -----------------------
+    # ---- sector policies: (model, cols, s, ...) -> (paths, len(cols)) arrays ----------------
     @classmethod
-    def spot_sales(cls, model: AIFinanceModel, cols: slice, committed: Any) -> tuple[Any, Any]:
+    def spot_sales(cls, model: AIFinanceModel, cols: slice, s: Any, committed: Any) -> tuple[Any, Any]:
         """(spot revenue, unsold capacity value); only compute providers sell capacity."""
         z = model.zeros(cols)
         return z, z
 
     @classmethod
-    def plan_capex(cls, model: AIFinanceModel, cols: slice) -> Any:
+    def plan_capex(cls, model: AIFinanceModel, cols: slice, s: Any) -> Any:
         """GPU capex this sector wants this month; only compute providers invest."""
         return model.zeros(cols)
 
     @classmethod
-    def credit_offer(cls, model: AIFinanceModel, cols: slice, healthy: Any) -> Any:
+    def credit_offer(cls, model: AIFinanceModel, cols: slice, s: Any, healthy: Any) -> Any:
         """New AI lending this sector offers this month; only lenders lend."""
         return model.zeros(cols)
 
@@ -69,33 +80,35 @@ class ComputeProvider(SectorAgent):
     """Sells GPU capacity on offtakes and spot, and invests from adaptive expectations."""
 
     @classmethod
-    def spot_sales(cls, model: AIFinanceModel, cols: slice, committed: Any) -> tuple[Any, Any]:
-        s = model.state
+    def spot_sales(cls, model: AIFinanceModel, cols: slice, s: Any, committed: Any) -> tuple[Any, Any]:
         return operations.spot_market(
             model.xp, model.sector_params(cols), s.gpu[:, cols], committed[:, cols], s.demand, s.price,
         )
 
     @classmethod
-    def plan_capex(cls, model: AIFinanceModel, cols: slice) -> Any:
-        s = model.state
+    def plan_capex(cls, model: AIFinanceModel, cols: slice, s: Any) -> Any:
         return investment.planned_capex(
             model.xp, model.sector_params(cols), s.alive[:, cols], s.exp_demand, s.exp_price,
         )
 
 
 class Lender(SectorAgent):
-    """Offers new AI lending: ``lend_rate`` x cash above its buffer, when it passes its tests."""
+    """Offers new AI lending: ``lend_rate`` x cash above its buffer, when it passes its tests.
+
+    The buffer is its own ``cash_buffer``, raised by channels at the ``lender_buffer`` hook
+    (the regime's liquidity buffer of private-credit funds when fund runs are on)."""
 
     @classmethod
-    def buffer(cls, model: AIFinanceModel, cols: slice) -> Any:
+    def buffer(cls, model: AIFinanceModel, cols: slice, s: Any) -> Any:
         """(paths, members) cash the lender keeps back."""
-        return model.sector_params(cols).cash_buffer[None, :] + model.zeros(cols)
+        own = per_agent(model.sector_params(cols).cash_buffer) + model.zeros(cols)
+        return model.fold("lender_buffer", own, s, cols)
 
     @classmethod
-    def credit_offer(cls, model: AIFinanceModel, cols: slice, healthy: Any) -> Any:
+    def credit_offer(cls, model: AIFinanceModel, cols: slice, s: Any, healthy: Any) -> Any:
         p = model.sector_params(cols)
-        spare = model.xp.maximum(model.state.cash[:, cols] - cls.buffer(model, cols), 0.0)
-        return model.xp.where(healthy[:, cols], p.lend_rate[None, :] * spare, 0.0)
+        spare = model.xp.maximum(s.cash[:, cols] - cls.buffer(model, cols, s), 0.0)
+        return model.xp.where(healthy[:, cols], per_agent(p.lend_rate) * spare, 0.0)
 
 
 class Chipmaker(SectorAgent):
@@ -116,26 +129,10 @@ class Neocloud(ComputeProvider):
     sector = "neocloud"
 
 
-class AILab(SectorAgent):
-    """End-user revenue that grows with AI demand; compute commitments; funded by equity raises."""
-
-    sector = "ai_lab"
-
-
 class PrivateCreditFund(Lender):
     """Lends to neoclouds and SPVs from LP capital plus bank back-leverage; faces redemptions."""
 
     sector = "private_credit"
-
-    @classmethod
-    def buffer(cls, model: AIFinanceModel, cols: slice) -> Any:
-        """The larger of its own buffer and the regime's liquidity buffer on NAV (fund runs on)."""
-        own = super().buffer(model, cols)
-        share = float(model.cfg.regime.fund_liquidity_buffer)
-        if not (model.cfg.channels.fund_runs and share > 0):
-            return own
-        nav = model.xp.maximum(model.state.equity[:, cols], 0.0)
-        return model.xp.maximum(own, share * nav)
 
 
 class Bank(Lender):
@@ -144,12 +141,13 @@ class Bank(Lender):
     sector = "bank"
 
 
-class SPV(SectorAgent):
-    """Bankruptcy-remote owner of data-centre assets, bond-funded, paid by a hyperscaler's lease."""
-
-    sector = "spv"
-
-
+#: Sectors whose members have behaviour of their own; any other sector's members are plain
+#: :class:`SectorAgent` (AI labs and SPVs act only through their contracts and the kernels).
 SECTOR_CLASSES: dict[str, type[SectorAgent]] = {
-    c.sector: c for c in (Chipmaker, Hyperscaler, Neocloud, AILab, PrivateCreditFund, Bank, SPV)
+    c.sector: c for c in (Chipmaker, Hyperscaler, Neocloud, PrivateCreditFund, Bank)
 }
+
+
+def agent_class(sector: str) -> type[SectorAgent]:
+    """The agent class of a sector's members (its own, or the behaviour-free base class)."""
+    return SECTOR_CLASSES.get(sector, SectorAgent)

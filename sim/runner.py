@@ -19,16 +19,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from omegaconf import OmegaConf
+
 from aisim import results as results_io
 from aisim.calibration import with_long_tail
 from aisim.kernels.accounting import balance_sheet
 from aisim.kernels.backend import Backend, resolve, to_numpy
 from aisim.kernels.debtrank import systemic_importance
-from aisim.kernels.state import CAUSE_NAMES, EQUITY, LOAN
+from aisim.kernels.state import EQUITY, LOAN
 from aisim.model import AIFinanceModel
-from aisim.schema import LENDER_SECTORS, SECTORS, validate
+from aisim.outputs import PathTracker
+from aisim.schema import validate
 from aisim.world import World, build_world
-from omegaconf import OmegaConf
 
 AUTO_CHUNK_BYTES = 256 * 2**20  # working memory for one chunk when paths.chunk=auto
 MAX_AUTO_CHUNK = 20_000
@@ -138,7 +140,7 @@ def run(cfg: Any, run_dir: str | Path | None = None, *, progress: Any = None) ->
         model = AIFinanceModel(cfg, world, idx, xp)
         if initial is None:
             initial = _initial_sheet(model)
-        tracker = _PathTracker(model)
+        tracker = PathTracker(model)
         for t in range(H):
             model.step()
             m = {key: to_numpy(v) for key, v in model.metrics.items()}
@@ -178,63 +180,6 @@ def _progress(progress: Any, cfg: Any, total: int) -> Any:
     from tqdm import tqdm
 
     return tqdm(total=total, desc="aisim", unit="month", leave=False, dynamic_ncols=True)
-
-
-class _PathTracker:
-    """Per-path running aggregates of one chunk over the months."""
-
-    def __init__(self, model: AIFinanceModel) -> None:
-        self.model = model
-        P = model.n_paths
-        self.min_capital = np.full(P, np.inf)
-        self.min_leverage = np.full(P, np.inf)
-        self.min_price = np.full(P, float(model.cfg.scenario.rental_price.start))
-        self.first_default = np.full(P, -1, dtype=np.int64)
-
-    def update(self, m: dict[str, np.ndarray]) -> None:
-        if "bank_capital_ratio_min" in m:
-            self.min_capital = np.minimum(self.min_capital, m["bank_capital_ratio_min"])
-            self.min_leverage = np.minimum(self.min_leverage, m["bank_leverage_ratio_min"])
-        self.min_price = np.minimum(self.min_price, m["gpu_collateral_index"])
-        month = self.model.state.month - 1
-        self.first_default = np.where((self.first_default < 0) & (m["defaults"] > 0), month, self.first_default)
-
-    def table(self, idx: np.ndarray) -> pd.DataFrame:
-        model, w = self.model, self.model.world
-        s = model.state
-        dead = ~to_numpy(s.alive)
-        cause = to_numpy(s.default_cause)
-        loss = to_numpy(s.credit_loss)
-        cfg = model.cfg
-        cols: dict[str, Any] = {"path": idx, "defaults": dead.sum(axis=1)}
-        for sector in SECTORS:
-            b = w.blocks[sector]
-            cols[f"defaults_{sector}"] = dead[:, b].sum(axis=1)
-        for code, name in enumerate(CAUSE_NAMES[1:], start=1):
-            cols[f"defaults_{name}"] = (dead & (cause == code)).sum(axis=1)
-        cols["credit_losses"] = loss.sum(axis=1)
-        for sector in SECTORS:
-            b = w.blocks[sector]
-            cols[f"credit_losses_{sector}"] = loss[:, b].sum(axis=1)
-        cols["credit_losses_external"] = loss[:, -1]
-        lender_cols = np.concatenate([np.arange(w.blocks[x].start, w.blocks[x].stop) for x in LENDER_SECTORS])
-        eq0 = model.initial_equity
-        lender_equity = float(eq0[lender_cols].sum()) if lender_cols.size else 0.0
-        lender_loss = loss[:, lender_cols].sum(axis=1) if lender_cols.size else np.zeros(len(idx))
-        bank_default = cols["defaults_bank"] > 0
-        cols["systemic_event"] = bank_default | (lender_loss > cfg.systemic.loss_share * max(lender_equity, 0.0))
-        cols["ai_capex"] = to_numpy(s.capex_cum)
-        for key in ("fire_sale_loss", "stake_loss", "default_costs", "forced_sales", "redemptions",
-                    "credit_supply"):
-            cols[key] = to_numpy(getattr(s, key))
-        cols["min_bank_capital_ratio"] = np.where(np.isinf(self.min_capital), np.nan, self.min_capital)
-        cols["min_bank_leverage_ratio"] = np.where(np.isinf(self.min_leverage), np.nan, self.min_leverage)
-        start_price = float(cfg.scenario.rental_price.start)
-        cols["gpu_price_drawdown"] = 1.0 - self.min_price / start_price
-        cols["first_default_month"] = self.first_default
-        cols["final_demand"] = to_numpy(s.demand)
-        cols["final_rental_price"] = to_numpy(s.price)
-        return pd.DataFrame(cols)
 
 
 def exposure_matrix(world: World, outstanding: np.ndarray) -> np.ndarray:

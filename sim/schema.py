@@ -8,14 +8,17 @@ that types cannot express, before any work starts.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from typing import Any
 
 from omegaconf import MISSING
 
-SECTORS = ("chipmaker", "hyperscaler", "neocloud", "ai_lab", "private_credit", "bank", "spv")
-COMPUTE_SECTORS = ("hyperscaler", "neocloud")
-LENDER_SECTORS = ("bank", "private_credit")
+from aisim import channels as channel_registry
+from aisim import sectors as sector_registry
+
+SECTORS = sector_registry.NAMES  # declared once, with their traits, in aisim.sectors
+COMPUTE_SECTORS = sector_registry.names_with("compute")
+LENDER_SECTORS = sector_registry.names_with("lender")
 CONTRACT_KINDS = ("loan", "lease", "offtake", "backstop", "equity", "rvg")
 AMORTISATIONS = ("bullet", "linear")
 EXTERNAL = "external"
@@ -136,6 +139,17 @@ class RateConfig:
 
 
 @dataclass
+class LoadingConfig:
+    """theta_i,t = theta_i x index_t ^ elasticity for the agents of ``sectors`` and ``agents``."""
+
+    parameter: str = MISSING  # a behavioural parameter of EntityConfig (aisim.scenario.LOADABLE)
+    index: str = MISSING  # a name in scenario.indices
+    elasticity: float = 1.0
+    sectors: list[str] = field(default_factory=list)
+    agents: list[str] = field(default_factory=list)
+
+
+@dataclass
 class ScenarioConfig:
     name: str = MISSING
     description: str = ""
@@ -153,6 +167,10 @@ class ScenarioConfig:
     equity_freeze_sectors: list[str] = field(default_factory=list)
     equity_freeze_from: int = 0
     equity_freeze_months: int = 0
+    # the scenario's own exogenous indices, {name: process} (aisim.kernels.indices), and the
+    # loadings of agents' behavioural parameters on them: a new shock in YAML alone
+    indices: dict[str, ProcessConfig] = field(default_factory=dict)
+    loadings: list[LoadingConfig] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- regime
@@ -208,50 +226,17 @@ class InvestmentConfig:
     recovery_other: float = 0.7  # share of other assets recovered in liquidation
 
 
-@dataclass
-class ChannelsConfig:
-    """Contagion channels, each switchable (all on by default). See docs/economics.md."""
-
-    clearing: bool = True  # greatest clearing vector (Eisenberg-Noe / Rogers-Veraart)
-    fire_sales: bool = True  # collateral sold into a market of limited depth depresses its price
-    covenants: bool = True  # loan-to-value covenants and margin calls
-    contract_contagion: bool = True  # offtakes, backstops, guarantees and stakes follow defaults
-    bank_regulation: bool = True  # capital, leverage and large-exposure limits bind on lending
-    fund_runs: bool = True  # LP redemptions, gates, back-leverage NAV triggers
-    market_feedback: bool = True  # spreads and sentiment respond to defaults and losses
-
-
-@dataclass
-class ClearingConfig:
-    alpha: float = 1.0  # share of outside assets realised by a defaulting payer (Rogers-Veraart)
-    beta: float = 1.0  # share of incoming payments passed on by a defaulting payer
-
-
-@dataclass
-class CollateralConfig:
-    """The market for used GPUs."""
-
-    valuation_life_months: float = 60.0  # economic life over which a GPU earns its rent
-    depth: float = 50.0  # USD bn of GPU book sold in a month that moves the price by ~63% (exp.)
-    impact: str = "exponential"  # exponential | linear
-    recovery: float = 0.1  # monthly share of the fire-sale discount that heals
-
-
-@dataclass
-class CovenantConfig:
-    ltv_max: float = 1.0  # default loan-to-value covenant of secured loans and fund lines
-    cure_share: float = 1.0  # share of the excess debt a breach forces the borrower to repay
-
-
-@dataclass
-class MarketConfig:
-    """Feedback from the month's losses to spreads and sentiment."""
-
-    spread_per_loss: float = 0.5  # annual spread add-on per unit of loss rate (losses / AI debt)
-    sentiment_per_loss: float = 5.0  # sentiment drop per unit of loss rate
-    sentiment_per_default: float = 0.1  # sentiment drop per defaulting AI company
-    recovery: float = 0.05  # monthly healing toward calm (spread 0, sentiment the scenario's)
-    loan_sale_haircut: float = 0.05  # discount on loans banks and funds sell in a hurry
+# The contagion channels' switches and parameter nodes are declared with the channels
+# (aisim.channels; parameters in their kernel modules): these are their config nodes.
+ChannelsConfig = channel_registry.switches_node()
+CHANNEL_PARAM_NODES = dict(channel_registry.param_nodes())
+for _node in (ChannelsConfig, *CHANNEL_PARAM_NODES.values()):
+    _node.__module__ = __name__  # picklable by reference (sweeps send configs to workers)
+    globals()[_node.__name__] = _node
+ClearingConfig = CHANNEL_PARAM_NODES["clearing"]
+CollateralConfig = CHANNEL_PARAM_NODES["collateral"]
+CovenantConfig = CHANNEL_PARAM_NODES["covenants"]
+MarketConfig = CHANNEL_PARAM_NODES["market"]
 
 
 @dataclass
@@ -268,25 +253,24 @@ class OutputConfig:
     progress: bool = True
 
 
-@dataclass
-class Config:
-    seed: int = 0
-    paths: PathsConfig = field(default_factory=PathsConfig)
-    horizon: int = 36
-    start: str = "2026-01"
-    backend: str = "auto"
-    report: bool = False  # also write report.html with figures into the run directory
-    calibration: CalibrationConfig = MISSING
-    scenario: ScenarioConfig = MISSING
-    regime: RegimeConfig = MISSING
-    investment: InvestmentConfig = field(default_factory=InvestmentConfig)
-    channels: ChannelsConfig = field(default_factory=ChannelsConfig)
-    clearing: ClearingConfig = field(default_factory=ClearingConfig)
-    collateral: CollateralConfig = field(default_factory=CollateralConfig)
-    covenants: CovenantConfig = field(default_factory=CovenantConfig)
-    market: MarketConfig = field(default_factory=MarketConfig)
-    systemic: SystemicConfig = field(default_factory=SystemicConfig)
-    output: OutputConfig = field(default_factory=OutputConfig)
+Config = make_dataclass("Config", [
+    ("seed", int, field(default=0)),
+    ("paths", PathsConfig, field(default_factory=PathsConfig)),
+    ("horizon", int, field(default=36)),
+    ("start", str, field(default="2026-01")),
+    ("backend", str, field(default="auto")),
+    ("report", bool, field(default=False)),  # also write report.html with figures into the run directory
+    ("calibration", CalibrationConfig, field(default=MISSING)),
+    ("scenario", ScenarioConfig, field(default=MISSING)),
+    ("regime", RegimeConfig, field(default=MISSING)),
+    ("investment", InvestmentConfig, field(default_factory=InvestmentConfig)),
+    ("channels", ChannelsConfig, field(default_factory=ChannelsConfig)),
+    # one node per parameter dataclass the channels declare (clearing, collateral, covenants, market)
+    *((key, node, field(default_factory=node)) for key, node in CHANNEL_PARAM_NODES.items()),
+    ("systemic", SystemicConfig, field(default_factory=SystemicConfig)),
+    ("output", OutputConfig, field(default_factory=OutputConfig)),
+], module=__name__)
+Config.__doc__ = "The whole configuration of a run: the root of the structured-config schema."
 
 
 # --------------------------------------------------------------------------- validation
@@ -387,6 +371,23 @@ def validate(cfg: Any) -> None:
     _check(sc.sentiment >= 0, "scenario.sentiment must be >= 0")
     for who in sc.offtake_exits:
         _check(who in names, f"scenario.offtake_exits: {who!r} is not an entity; valid: {', '.join(sorted(names))}")
+
+    for name, proc in sc.indices.items():
+        _check(proc.start > 0, f"scenario.indices.{name}.start={proc.start}: must be > 0")
+        _check(proc.vol >= 0, f"scenario.indices.{name}.vol={proc.vol}: must be >= 0")
+    from aisim.scenario import LOADABLE
+
+    for k, ld in enumerate(sc.loadings):
+        where = f"scenario.loadings[{k}]"
+        _check(ld.parameter in LOADABLE,
+               f"{where}.parameter={ld.parameter!r}: not a behavioural parameter; valid: {', '.join(LOADABLE)}")
+        _check(ld.index in sc.indices, f"{where}.index={ld.index!r}: not in scenario.indices; "
+               f"declared: {', '.join(sc.indices) or 'none'}")
+        for s_ in ld.sectors:
+            _check(s_ in SECTORS, f"{where}.sectors: {s_!r} is not a sector; valid: {', '.join(SECTORS)}")
+        for a in ld.agents:
+            _check(a in names, f"{where}.agents: {a!r} is not an entity; valid: {', '.join(sorted(names))}")
+        _check(bool(ld.sectors or ld.agents), f"{where}: name the sectors or agents it applies to")
 
     for s_ in sc.equity_freeze_sectors:
         _check(s_ in SECTORS, f"scenario.equity_freeze_sectors: {s_!r} is not a sector; valid: {', '.join(SECTORS)}")

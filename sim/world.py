@@ -13,6 +13,7 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+
 from aisim.kernels.state import (
     BULLET,
     EQUITY,
@@ -25,8 +26,7 @@ from aisim.kernels.state import (
     Book,
 )
 from aisim.schema import COMPUTE_SECTORS, EXTERNAL, SECTORS, CovenantConfig, RegimeConfig
-
-AI_SECTORS = ("chipmaker", "hyperscaler", "neocloud", "ai_lab")
+from aisim.sectors import BY_NAME
 
 PARAM_FIELDS = (
     "revenue", "non_ai_cash_flow", "opex", "cost_share", "capacity_yield", "utilisation",
@@ -71,15 +71,29 @@ class World:
         c = self.contracts
         return Book(n_agents=self.n_agents, n_pairs=self.n_pairs, **{k: xp.asarray(v) for k, v in c.items()})
 
+    def trait_block(self, trait: str) -> slice | None:
+        """The columns of the sectors with ``trait`` as one slice (sectors are contiguous and in
+        registry order), or None when no agent has it."""
+        cols = [i for i, s in enumerate(self.sectors) if getattr(BY_NAME[s], trait)]
+        if not cols:
+            return None
+        if cols != list(range(cols[0], cols[-1] + 1)):
+            raise ValueError(f"sectors with trait {trait!r} are not adjacent in aisim.sectors.SECTORS")
+        return slice(cols[0], cols[-1] + 1)
+
+    def trait_mask(self, xp: ModuleType, trait: str) -> Any:
+        """(agents,) bool: members of sectors with ``trait`` (a field of :class:`aisim.sectors.Sector`)."""
+        return xp.asarray(np.array([bool(getattr(BY_NAME[s], trait)) for s in self.sectors], dtype=bool))
+
     def agent_params(self, xp: ModuleType) -> AgentParams:
         sector_code = np.array([SECTORS.index(s) for s in self.sectors], dtype=np.int64)
         arrays = {k: xp.asarray(v) for k, v in self.params.items()}
         return AgentParams(
             sector=xp.asarray(sector_code),
-            is_bank=xp.asarray(np.array([s == "bank" for s in self.sectors], dtype=bool)),
-            is_chipmaker=xp.asarray(np.array([s == "chipmaker" for s in self.sectors], dtype=bool)),
-            is_fund=xp.asarray(np.array([s == "private_credit" for s in self.sectors], dtype=bool)),
-            is_ai=xp.asarray(np.array([s in AI_SECTORS for s in self.sectors], dtype=bool)),
+            is_bank=self.trait_mask(xp, "bank"),
+            is_chipmaker=self.trait_mask(xp, "chipmaker"),
+            is_fund=self.trait_mask(xp, "fund"),
+            is_ai=self.trait_mask(xp, "ai"),
             **arrays,
         )
 
@@ -138,7 +152,7 @@ def build_world(
             rows.append(dict(
                 kind=LOAN, payer=b, payee=lnd, amount=0.0, monthly=0.0,
                 rate=float(params["spread"][b]), floating=True, maturity=int(investment.loan_term),
-                amort=REVOLVING, start=0, share=0.0, secured=sectors[b] == "neocloud",
+                amort=REVOLVING, start=0, share=0.0, secured=BY_NAME[sectors[b]].secured_facilities,
                 refinance=False, exit_month=NEVER, ltv_max=float(covenants.ltv_max),
             ))
             cnames.append(f"capex facility {names[b]} <- {names[lnd]}")
@@ -149,12 +163,11 @@ def build_world(
     for r in rows:
         payer_sector = sectors[r["payer"]] if r["payer"] < n else EXTERNAL
         payee_sector = sectors[r["payee"]] if r["payee"] < n else EXTERNAL
-        r["risk_weight"] = float(
-            rw.nbfi_loans if payer_sector == "private_credit"
-            else rw.spv_loans if payer_sector == "spv"
-            else rw.ai_loans if payer_sector in AI_SECTORS else rw.other_assets
-        )
-        r["nav_line"] = bool(r["kind"] == LOAN and payer_sector == "private_credit" and payee_sector == "bank")
+        risk_class = BY_NAME[payer_sector].risk_class if payer_sector in BY_NAME else "other"
+        r["risk_weight"] = float(getattr(rw, "other_assets" if risk_class == "other" else f"{risk_class}_loans"))
+        fund_payer = payer_sector in BY_NAME and BY_NAME[payer_sector].fund
+        bank_payee = payee_sector in BY_NAME and BY_NAME[payee_sector].bank
+        r["nav_line"] = bool(r["kind"] == LOAN and fund_payer and bank_payee)
         r["pair"] = pair_of.get((r["payer"], r["payee"]), len(fb)) if r["kind"] == LOAN else len(fb)
     dtypes = dict(kind=np.int64, payer=np.int64, payee=np.int64, amount=float, monthly=float,
                   rate=float, floating=bool, maturity=np.int64, amort=np.int64, start=np.int64,

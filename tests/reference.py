@@ -53,6 +53,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 import numpy as np
+
 from aisim.kernels import rng
 
 SECTOR_ORDER = ("chipmaker", "hyperscaler", "neocloud", "ai_lab", "private_credit", "bank", "spv")
@@ -87,8 +88,12 @@ BALANCE = ("cash", "securities", "gpu", "other_assets", "other_liabilities")
 class Agent:
     name: str
     sector: str
-    p: dict[str, float]  # behavioural parameters
+    p: dict[str, float]  # behavioural parameters this month (the scenario's loadings applied)
     balance: dict[str, float]  # starting balance sheet
+    base_p: dict[str, float] = field(default_factory=dict)  # as calibrated
+
+    def __post_init__(self) -> None:
+        self.base_p = dict(self.p)
 
     @property
     def is_bank(self) -> bool:
@@ -161,6 +166,7 @@ class RefState:
     forced_sales: float
     credit_supply: float
     default_costs: float
+    index: list[float] = field(default_factory=list)  # the scenario's own indices, in declared order
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -309,6 +315,14 @@ class ReferenceModel:
             "freeze": {str(x) for x in sc.equity_freeze_sectors},
             "freeze_from": int(sc.equity_freeze_from), "freeze_months": int(sc.equity_freeze_months),
         }
+        # the scenario's own indices and the loadings of parameters on them
+        self.indices = [{"name": str(k), "start": float(v.start), "drift": float(v.drift), "vol": float(v.vol),
+                         "changes": {int(m): float(d) for m, d in _items(v.drift_changes)}}
+                        for k, v in _items(getattr(sc, "indices", None))]
+        names = [ix["name"] for ix in self.indices]
+        self.loadings = [{"parameter": str(ld.parameter), "index": names.index(str(ld.index)),
+                          "elasticity": float(ld.elasticity), "sectors": {str(x) for x in ld.sectors},
+                          "agents": {str(x) for x in ld.agents}} for ld in (getattr(sc, "loadings", None) or [])]
         rg = cfg.regime
         rw = rg.risk_weights
         self.rg = {
@@ -603,6 +617,7 @@ class ReferenceModel:
             ext_cash=0.0, capex_cum=0.0, credit_loss=[0.0] * (n + 1), q=1.0, market_spread=0.0,
             last_return=[0.0] * n, leverage_ratio=[INF] * n, fire_sale_loss=0.0, stake_loss=0.0,
             redemptions=0.0, forced_sales=0.0, credit_supply=0.0, default_costs=0.0,
+            index=[ix["start"] for ix in self.indices],
         )
         bs = self.balance_sheet(s)
         s.equity = [bs["assets"][i] - bs["liabilities"][i] for i in range(n)]
@@ -657,6 +672,18 @@ class ReferenceModel:
         s.exp_demand = s.exp_demand + w * (demand - s.exp_demand)
         s.exp_price = s.exp_price + w * (price - s.exp_price)
         s.demand, s.price, s.base_rate = demand, price, r
+        # the scenario's own indices (log-normal, each with its named stream), then the agents'
+        # parameters this month: each loading multiplies its parameter by index ** elasticity
+        for k, ix in enumerate(self.indices):
+            z = float(rng.normal(np, self.seed, np.array([path], dtype=np.int64), t, rng.named_stream(ix["name"]),
+                                 1)[0, 0])
+            mu, v = self._drift_at(ix["drift"], ix["changes"], t), ix["vol"]
+            s.index[k] = s.index[k] * math.exp(mu - 0.5 * v * v + v * z)
+        for a in self.agents:
+            a.p = dict(a.base_p)
+            for ld in self.loadings:
+                if a.sector in ld["sectors"] or a.name in ld["agents"]:
+                    a.p[ld["parameter"]] = a.p[ld["parameter"]] * s.index[ld["index"]] ** ld["elasticity"]
         for k, c in enumerate(self.contracts):
             if c.kind == "loan":
                 s.rate[k] = (r + s.market_spread) + c.rate if c.floating else c.rate

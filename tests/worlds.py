@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from dataclasses import fields
+
 import numpy as np
-from aisim.model import AIFinanceModel
-from aisim.schema import ContractConfig, EntityConfig, validate
 from omegaconf import DictConfig, OmegaConf
 
+from aisim.model import AIFinanceModel
+from aisim.schema import ContractConfig, EntityConfig, validate
 from tests.conftest import make_cfg
 
 CALM = (
@@ -35,8 +37,10 @@ def run_model(cfg: DictConfig, months: int | None = None) -> tuple[AIFinanceMode
     history = []
     for _ in range(months if months is not None else int(cfg.horizon)):
         model.step()
-        history.append({k: np.array(v, copy=True) for k, v in vars(model.state).items() if k != "month"}
-                       | {"scratch": {k: np.array(v, copy=True) for k, v in model.scratch.items()}})
+        ctx = {f.name: getattr(model.context, f.name) for f in fields(model.context)}
+        history.append({k: np.array(v, copy=True) for k, v in vars(model.state).items() if k not in ("month", "index")}
+                       | {"context": {k: np.array(v, copy=True) for k, v in ctx.items()
+                                      if isinstance(v, np.ndarray)}})
     return model, history
 
 

@@ -1,0 +1,267 @@
+"""The contagion channels, each declared once: switch, parameters, hooks into the month.
+
+A :class:`Channel` names its switch (``channels.<name>``, on or off by default), the frozen
+parameter dataclass of its kernel module and the config key it is read from, and the hook
+points of the month where it acts. The month (:mod:`aisim.model`) is a fixed sequence of core
+steps; at each hook point it folds a value through the hooks of the channels that are on, in
+registry order, and through the ``off`` hooks of the channels that are off (where "off" has a
+behaviour of its own, such as payment by the monotone iteration when clearing is off). A
+switched-off channel's ``on`` hooks never run.
+
+The config node ``channels`` (its switches), the validation of the parameter nodes (their
+fields' specs, :mod:`aisim.kernels.params`), the docs table of switches and the reference
+tests' on/off parametrisation all follow from :data:`CHANNELS`.
+
+Hook points (the arguments after the model ``m``; each returns the first, updated; the points
+taking ``(s, ctx)`` return both):
+
+====================  =======================================================================
+``macro``             ``(s, ctx)``: after the macro step (e.g. the GPU market heals)
+``lender_tests``      ``(ok, s)``: (paths, agents) bool lenders able to lend and roll this month
+``borrower_tests``    ``(ok, s, bs)``: borrowers that pass the refinancing test; ``bs`` their
+                      balance sheets
+``lender_buffer``     ``(buffer, s, cols)``: cash a lender block keeps back before lending
+``credit_offer``      ``(offer, s)``: (paths, agents) new AI lending each lender offers
+``allocation``        ``(amount, s)``: (paths, facilities) new lending after allocation
+``financing``         ``(s, ctx)``: after equity raises and payouts
+``settle_options``    ``(options, s)``: keyword options of the settlement kernel
+``after_settlement``  ``(s, ctx)``: after contract flows cleared (margin calls)
+``liquidation``       ``((q, price, discount), s, new, value_per_book)``: what estates' GPUs fetch
+``resolve_options``   ``(options, s)``: keyword options of the resolution kernel
+``regulation``        ``(s, rwa)``: after capital ratios are measured (deleveraging)
+``feedback``          ``(s, ctx)``: after the month's losses are known
+====================  =======================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, make_dataclass
+from functools import cache
+from typing import Any
+
+from aisim.kernels import collateral, covenants, feedback, funds, ledger, marking, refinancing, regulation
+from aisim.kernels.clearing import ClearingParams
+from aisim.kernels.collateral import CollateralParams
+from aisim.kernels.covenants import CovenantParams
+from aisim.kernels.feedback import MarketParams
+from aisim.kernels.params import config_node
+
+Hook = Callable[..., Any]
+HOOK_POINTS = (
+    "macro", "lender_tests", "borrower_tests", "lender_buffer", "credit_offer", "allocation", "financing",
+    "settle_options", "after_settlement", "liquidation", "resolve_options", "regulation", "feedback",
+)
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One contagion channel.
+
+    name: the switch ``channels.<name>``. default: on or off unless the config says otherwise.
+    doc: one line for the docs table. cite: the paper or rule its kernel implements.
+    kernel: the kernel module holding its economics. params: its frozen parameter dataclass
+    and key: the config node it is read from (several channels may share a node). on / off:
+    hook point -> function, run when the channel is on / off.
+    """
+
+    name: str
+    doc: str
+    kernel: str
+    cite: str = ""
+    default: bool = True
+    params: type | None = None
+    key: str | None = None
+    on: Mapping[str, Hook] = field(default_factory=dict)
+    off: Mapping[str, Hook] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for point in (*self.on, *self.off):
+            if point not in HOOK_POINTS:
+                raise ValueError(f"channel {self.name}: unknown hook point {point!r}; known: {', '.join(HOOK_POINTS)}")
+
+
+# --------------------------------------------------------------------------- hooks
+# Thin glue: each reads what it needs from the model ``m`` (namespace, book, parameters) and
+# calls its kernel. The economics is in the kernel modules.
+
+def _clearing_on(m: Any, options: dict, s: Any) -> dict:
+    p = m.p.clearing
+    return {**options, "greatest": True, "alpha": p.alpha, "beta": p.beta}
+
+
+def _fire_sales_heal(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    return s.replace(q=collateral.heal(m.xp, s.q, m.p.collateral.recovery)), ctx
+
+
+def _fire_sales_price(m: Any, _: Any, s: Any, new: Any, value_per_book: Any) -> tuple[Any, Any, Any]:
+    c = m.p.collateral
+    return collateral.liquidation(m.xp, s.q, s.gpu, new, value_per_book, m.p.investment.recovery_gpu, c.depth,
+                                  c.impact)
+
+
+def _at_market(m: Any, _: Any, s: Any, new: Any, value_per_book: Any) -> tuple[Any, Any, Any]:
+    return s.q, m.p.investment.recovery_gpu * value_per_book, m.xp.zeros_like(s.q)
+
+
+def _margin_calls(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    s, breach = covenants.meet_margin_calls(m.xp, m.book, s, ctx.illiquid, m.collateral_value(s),
+                                            m.p.covenants.cure_share)
+    return s, ctx.replace(breach=ctx.breach | breach)
+
+
+def _contagion(value: bool) -> Hook:
+    def options(m: Any, opts: dict, s: Any) -> dict:
+        return {**opts, "contagion": value}
+    return options
+
+
+def _mark_stakes(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    mark, reval = marking.mark_stakes(m.xp, m.book, s.alive, s.c_alive, s.outstanding, s.equity)
+    return ledger.revalue_contracts(s, mark, reval), ctx
+
+
+def _bank_lender_tests(m: Any, ok: Any, s: Any) -> Any:
+    ok = refinancing.lender_ok(m.xp, m.params, s.alive, s.capital_ratio, m.requirement(s))
+    lev_ok = s.leverage_ratio >= m.p.regime.leverage_requirement
+    return ok & (~m.params.is_bank[None, :] | lev_ok)
+
+
+def _concentration_limit(m: Any, offer: Any, s: Any) -> Any:
+    limit = m.p.regime.ai_concentration_limit
+    if not limit > 0:  # a config constant, not an array value
+        return offer
+    room = regulation.concentration_room(m.xp, m.book, m.params.is_ai, s.alive, s.c_alive, s.outstanding,
+                                         s.equity, limit)
+    return m.xp.where(m.params.is_bank[None, :], m.xp.minimum(offer, room), offer)
+
+
+def _large_exposures(m: Any, amount: Any, s: Any) -> Any:
+    xp = m.xp
+    room = regulation.exposure_room(xp, m.book, s.c_alive, s.outstanding, m.book.pair, m.book.n_pairs,
+                                    m.facility_lender, s.equity, m.p.regime.large_exposure_limit)
+    return xp.where(m.facility_lender_is_bank[None, :], xp.minimum(amount, room), amount)
+
+
+def _deleveraging(m: Any, s: Any, rwa: Any) -> Any:
+    xp, rg = m.xp, m.p.regime
+    sell = regulation.deleveraging(xp, m.params.is_bank, s.alive, s.equity, rwa, s.other_assets, m.requirement(s),
+                                   rg.risk_weights.other_assets, rg.deleveraging_speed)
+    return m.sell_loans_and_remeasure(s, sell)
+
+
+def _fund_leverage_cap(m: Any, ok: Any, s: Any, bs: dict) -> Any:
+    cap = m.p.regime.fund_leverage_cap
+    if not cap > 0:  # a config constant
+        return ok
+    return ok & (~m.params.is_fund[None, :] | (bs["debt"] <= cap * m.xp.maximum(s.equity, 0.0)))
+
+
+def _fund_liquidity_buffer(m: Any, buffer: Any, s: Any, cols: slice) -> Any:
+    share = m.p.regime.fund_liquidity_buffer
+    if not share > 0:  # a config constant
+        return buffer
+    fund = m.params.is_fund[cols]
+    nav = m.xp.maximum(s.equity[:, cols], 0.0)
+    return m.xp.where(fund[None, :], m.xp.maximum(buffer, share * nav), buffer)
+
+
+def _fund_runs(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    rg, p = m.p.regime, m.params
+    s, breach, paid = funds.fund_runs(m.xp, m.book, s, p.is_fund, p.redemption_base, p.redemption_sensitivity,
+                                      rg.fund_redemption_gate, rg.fund_leverage_cap, m.p.market.loan_sale_haircut)
+    return s, ctx.replace(funding_flows=ctx.funding_flows - paid, breach=breach)
+
+
+def _market_feedback(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    xp, mk = m.xp, m.p.market
+    losses = xp.sum(s.credit_loss, axis=1) - ctx.loss_start
+    loans = ctx.loans_start
+    rate = losses / xp.where(loans > 0, loans, 1.0)
+    ai_new = xp.sum(xp.astype(ctx.new_defaults & m.params.is_ai[None, :], xp.float64), axis=1)
+    spread, sentiment = feedback.update(xp, s.market_spread, s.sentiment, m.p.scenario.sentiment, rate, ai_new, mk)
+    return s.replace(market_spread=spread, sentiment=sentiment), ctx
+
+
+# --------------------------------------------------------------------------- the registry
+CHANNELS: tuple[Channel, ...] = (
+    Channel(
+        "clearing", "greatest clearing vector (Eisenberg-Noe / Rogers-Veraart); off: monotone lower iteration",
+        kernel="aisim.kernels.clearing", cite="Eisenberg and Noe (2001); Rogers and Veraart (2013)",
+        params=ClearingParams, key="clearing", on={"settle_options": _clearing_on},
+    ),
+    Channel(
+        "fire_sales", "GPUs sold by estates into a market of limited depth depress the collateral price",
+        kernel="aisim.kernels.collateral", cite="Cont and Schaanning (2017); Greenwood, Landier and Thesmar (2015)",
+        params=CollateralParams, key="collateral",
+        on={"macro": _fire_sales_heal, "liquidation": _fire_sales_price}, off={"liquidation": _at_market},
+    ),
+    Channel(
+        "covenants", "loan-to-value covenants on GPU-secured loans and margin calls",
+        kernel="aisim.kernels.covenants", params=CovenantParams, key="covenants",
+        on={"after_settlement": _margin_calls},
+    ),
+    Channel(
+        "contract_contagion", "offtakes, backstops, guarantees and stakes follow defaults; off: replaced",
+        kernel="aisim.kernels.resolution",
+        on={"resolve_options": _contagion(True), "feedback": _mark_stakes}, off={"resolve_options": _contagion(False)},
+    ),
+    Channel(
+        "bank_regulation", "capital, leverage, large-exposure and concentration limits bind on bank lending",
+        kernel="aisim.kernels.regulation", cite="BCBS CRE20, LEV30, LEX20, RBC30",
+        on={"lender_tests": _bank_lender_tests, "credit_offer": _concentration_limit,
+            "allocation": _large_exposures, "regulation": _deleveraging},
+    ),
+    Channel(
+        "fund_runs", "LP redemptions, gates, liquidity buffers, leverage caps and back-leverage NAV triggers",
+        kernel="aisim.kernels.funds", cite="Chevalier and Ellison (1997); Goldstein, Jiang and Ng (2017)",
+        on={"borrower_tests": _fund_leverage_cap, "lender_buffer": _fund_liquidity_buffer, "financing": _fund_runs},
+    ),
+    Channel(
+        "market_feedback", "credit spreads and equity sentiment respond to defaults and losses",
+        kernel="aisim.kernels.feedback", cite="Brunnermeier and Pedersen (2009), reduced form",
+        params=MarketParams, key="market", on={"feedback": _market_feedback},
+    ),
+)
+
+BY_NAME: dict[str, Channel] = {c.name: c for c in CHANNELS}
+NAMES: tuple[str, ...] = tuple(c.name for c in CHANNELS)
+
+
+@cache
+def switches_node() -> type:
+    """The config node ``channels``: one bool per channel, its default from the registry."""
+    node = make_dataclass("ChannelsConfig", [(c.name, bool, field(default=c.default)) for c in CHANNELS])
+    node.__doc__ = "Contagion channels, each switchable. Declared in aisim.channels; see docs/economics.md."
+    node.__module__ = __name__
+    return node
+
+
+@cache
+def param_nodes() -> tuple[tuple[str, type], ...]:
+    """(config key, config node) of each parameter node the channels read, once per key (the
+    same classes on every call; :mod:`aisim.schema` puts them in its ``Config``)."""
+    seen: dict[str, type] = {}
+    for c in CHANNELS:
+        if c.key is not None and c.key not in seen:
+            seen[c.key] = config_node(c.params)
+    return tuple(seen.items())
+
+
+def hooks(switches: Any) -> dict[str, list[Hook]]:
+    """Hook point -> the functions to run there, in registry order, for the given switches."""
+    out: dict[str, list[Hook]] = {p: [] for p in HOOK_POINTS}
+    for c in CHANNELS:
+        for point, fn in (c.on if getattr(switches, c.name) else c.off).items():
+            out[point].append(fn)
+    return out
+
+
+def docs_table() -> str:
+    """The markdown table of switches for docs/economics.md (tests check the docs match)."""
+    rows = ["| switch | default | what it does | kernel | after |", "|---|---|---|---|---|"]
+    for c in CHANNELS:
+        params = f"`{c.key}.*`" if c.key else ""
+        rows.append(f"| `channels.{c.name}` | {'on' if c.default else 'off'} | {c.doc}"
+                    f"{'; parameters ' + params if params else ''} | `{c.kernel}` | {c.cite} |")
+    return "\n".join(rows)

@@ -1,0 +1,211 @@
+"""The run's outputs, each declared once: per-month metrics and per-path outcomes.
+
+A per-month metric is one :class:`MonthMetric` in :data:`MONTH_METRICS`: a name, a line of doc
+and a function of the model, the end-of-month state and the month's context returning (paths,)
+values; ``timeseries.parquet`` aggregates it over paths. A per-path outcome is one
+:class:`PathOutcome` in :data:`PATH_OUTCOMES`: a function of the final state (and the running
+aggregates of :class:`PathTracker`) giving one value per path in ``paths.parquet``. Families
+(one column per sector or default cause) expand from the sector registry, so a new sector shows
+up in every table by itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from aisim import sectors
+from aisim.kernels import accounting
+from aisim.kernels.backend import to_numpy
+from aisim.kernels.state import CAUSE_NAMES
+
+
+@dataclass(frozen=True)
+class MonthMetric:
+    """fn(model, state, context) -> (paths,) array (or None where it does not apply)."""
+
+    name: str
+    doc: str
+    fn: Callable[..., Any]
+
+
+@dataclass(frozen=True)
+class PathOutcome:
+    """fn(model, final state as NumPy arrays, tracker) -> (paths,) array (or None)."""
+
+    name: str
+    doc: str
+    fn: Callable[..., Any]
+
+
+def _sum(m: Any, x: Any) -> Any:
+    return m.xp.sum(x, axis=1)
+
+
+def _sector_equity() -> Iterator[MonthMetric]:
+    for sec in sectors.NAMES:
+        def fn(m: Any, s: Any, ctx: Any, sec: str = sec) -> Any:
+            cols = m.world.blocks[sec]
+            return _sum(m, s.equity[:, cols]) if cols.stop > cols.start else None
+        yield MonthMetric(f"equity_{sec}", f"book equity of the {sec} sector, USD bn", fn)
+
+
+def _bank_min(field: str) -> Callable[..., Any]:
+    def fn(m: Any, s: Any, ctx: Any) -> Any:
+        banks = m.world.trait_block("bank")
+        return None if banks is None else m.xp.min(getattr(s, field)[:, banks], axis=1)
+    return fn
+
+
+def _identity(m: Any, s: Any, ctx: Any) -> Any:
+    bs_res, cash_res = accounting.identity_residual(m.xp, m.book, s, m.total_cash0)
+    return m.xp.maximum(bs_res, cash_res)
+
+
+MONTH_METRICS: tuple[MonthMetric, ...] = (
+    MonthMetric("demand", "AI demand index", lambda m, s, ctx: s.demand),
+    MonthMetric("rental_price", "GPU rental price index", lambda m, s, ctx: s.price),
+    MonthMetric("base_rate", "base rate, annual", lambda m, s, ctx: s.base_rate),
+    MonthMetric("gpu_collateral_index", "rental price x fire-sale discount index", lambda m, s, ctx: s.price * s.q),
+    MonthMetric("market_spread", "spread add-on from losses, annual", lambda m, s, ctx: s.market_spread),
+    MonthMetric("sentiment", "equity-market sentiment", lambda m, s, ctx: s.sentiment),
+    MonthMetric("defaults", "agents defaulted so far", lambda m, s, ctx: _sum(m, m.xp.astype(~s.alive, m.xp.float64))),
+    MonthMetric("credit_losses", "cumulative credit losses, USD bn", lambda m, s, ctx: _sum(m, s.credit_loss)),
+    MonthMetric("ai_capex", "GPU capex this month, USD bn", lambda m, s, ctx: _sum(m, ctx.capex)),
+    MonthMetric("credit_supply", "cumulative new AI lending and refinancing, USD bn",
+                lambda m, s, ctx: s.credit_supply),
+    MonthMetric("redemptions", "cumulative LP redemptions paid, USD bn", lambda m, s, ctx: s.redemptions),
+    MonthMetric("fire_sale_loss", "cumulative GPU fire-sale discount, USD bn", lambda m, s, ctx: s.fire_sale_loss),
+    MonthMetric("forced_sales", "cumulative loans sold in a hurry, USD bn", lambda m, s, ctx: s.forced_sales),
+    MonthMetric("identity_residual", "largest relative accounting-identity residual", _identity),
+    *_sector_equity(),
+    MonthMetric("bank_capital_ratio_min", "lowest bank capital ratio", _bank_min("capital_ratio")),
+    MonthMetric("bank_leverage_ratio_min", "lowest bank leverage ratio", _bank_min("leverage_ratio")),
+)
+
+
+def month_metrics(m: Any, s: Any, ctx: Any) -> dict[str, Any]:
+    """The month's metrics, (paths,) arrays on the model's backend, by name."""
+    out = {}
+    for metric in MONTH_METRICS:
+        v = metric.fn(m, s, ctx)
+        if v is not None:
+            out[metric.name] = v
+    return out
+
+
+class PathTracker:
+    """Per-path running aggregates of one chunk over the months, from the month metrics."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        P = model.n_paths
+        self.min_capital = np.full(P, np.inf)
+        self.min_leverage = np.full(P, np.inf)
+        self.min_price = np.full(P, float(model.cfg.scenario.rental_price.start))
+        self.first_default = np.full(P, -1, dtype=np.int64)
+
+    def update(self, m: dict[str, np.ndarray]) -> None:
+        if "bank_capital_ratio_min" in m:
+            self.min_capital = np.minimum(self.min_capital, m["bank_capital_ratio_min"])
+            self.min_leverage = np.minimum(self.min_leverage, m["bank_leverage_ratio_min"])
+        self.min_price = np.minimum(self.min_price, m["gpu_collateral_index"])
+        month = self.model.state.month - 1
+        self.first_default = np.where((self.first_default < 0) & (m["defaults"] > 0), month, self.first_default)
+
+    def table(self, idx: np.ndarray) -> pd.DataFrame:
+        """One row per path of the chunk (``idx``: their global numbers), :data:`PATH_OUTCOMES` in order."""
+        final = _Final(self.model)
+        cols: dict[str, Any] = {"path": idx}
+        for outcome in PATH_OUTCOMES:
+            v = outcome.fn(self.model, final, self)
+            if v is not None:
+                cols[outcome.name] = v
+        return pd.DataFrame(cols)
+
+
+class _Final:
+    """The final state's fields as NumPy arrays, converted once on first use."""
+
+    def __init__(self, model: Any) -> None:
+        self._s = model.state
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __getattr__(self, name: str) -> np.ndarray:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._cache:
+            self._cache[name] = to_numpy(getattr(self._s, name))
+        return self._cache[name]
+
+
+def _dead(f: _Final) -> np.ndarray:
+    return ~f.alive
+
+
+def _by_sector(kind: str) -> Iterator[PathOutcome]:
+    for sec in sectors.NAMES:
+        if kind == "defaults":
+            def fn(m: Any, f: _Final, t: PathTracker, sec: str = sec) -> Any:
+                return _dead(f)[:, m.world.blocks[sec]].sum(axis=1)
+            yield PathOutcome(f"defaults_{sec}", f"{sec} members defaulted", fn)
+        else:
+            def fn(m: Any, f: _Final, t: PathTracker, sec: str = sec) -> Any:
+                return f.credit_loss[:, m.world.blocks[sec]].sum(axis=1)
+            yield PathOutcome(f"credit_losses_{sec}", f"credit losses of {sec} creditors, USD bn", fn)
+
+
+def _by_cause() -> Iterator[PathOutcome]:
+    for code, name in enumerate(CAUSE_NAMES[1:], start=1):
+        def fn(m: Any, f: _Final, t: PathTracker, code: int = code) -> Any:
+            return (_dead(f) & (f.default_cause == code)).sum(axis=1)
+        yield PathOutcome(f"defaults_{name}", f"defaults caused by {name}", fn)
+
+
+def _systemic(m: Any, f: _Final, t: PathTracker) -> Any:
+    w = m.world
+    lender_cols = np.concatenate([np.arange(w.blocks[x].start, w.blocks[x].stop) for x in sectors.names_with("lender")])
+    eq0 = m.initial_equity
+    lender_equity = float(eq0[lender_cols].sum()) if lender_cols.size else 0.0
+    loss = f.credit_loss
+    lender_loss = loss[:, lender_cols].sum(axis=1) if lender_cols.size else np.zeros(loss.shape[0])
+    bank_cols = np.concatenate([np.arange(w.blocks[x].start, w.blocks[x].stop) for x in sectors.names_with("bank")])
+    bank_default = _dead(f)[:, bank_cols].sum(axis=1) > 0
+    return bank_default | (lender_loss > m.cfg.systemic.loss_share * max(lender_equity, 0.0))
+
+
+def _cumulative(field: str, doc: str) -> PathOutcome:
+    return PathOutcome(field, doc, lambda m, f, t: getattr(f, field))
+
+
+PATH_OUTCOMES: tuple[PathOutcome, ...] = (
+    PathOutcome("defaults", "agents defaulted", lambda m, f, t: _dead(f).sum(axis=1)),
+    *_by_sector("defaults"),
+    *_by_cause(),
+    PathOutcome("credit_losses", "credit losses of all creditors, USD bn", lambda m, f, t: f.credit_loss.sum(axis=1)),
+    *_by_sector("credit_losses"),
+    PathOutcome("credit_losses_external", "credit losses of outside creditors, USD bn",
+                lambda m, f, t: f.credit_loss[:, -1]),
+    PathOutcome("systemic_event", "a bank defaults, or lenders' losses exceed systemic.loss_share of their equity",
+                _systemic),
+    PathOutcome("ai_capex", "cumulative AI capex, USD bn", lambda m, f, t: f.capex_cum),
+    _cumulative("fire_sale_loss", "GPU sale proceeds below pre-sale market value, USD bn"),
+    _cumulative("stake_loss", "equity stakes written off, USD bn"),
+    _cumulative("default_costs", "Rogers-Veraart costs of default, USD bn"),
+    _cumulative("forced_sales", "loans sold by banks and funds, USD bn"),
+    _cumulative("redemptions", "paid to redeeming LPs, USD bn"),
+    _cumulative("credit_supply", "new AI lending and refinancing from other lenders, USD bn"),
+    PathOutcome("min_bank_capital_ratio", "lowest bank capital ratio over the run",
+                lambda m, f, t: np.where(np.isinf(t.min_capital), np.nan, t.min_capital)),
+    PathOutcome("min_bank_leverage_ratio", "lowest bank leverage ratio over the run",
+                lambda m, f, t: np.where(np.isinf(t.min_leverage), np.nan, t.min_leverage)),
+    PathOutcome("gpu_price_drawdown", "largest fall of the GPU collateral index from its start",
+                lambda m, f, t: 1.0 - t.min_price / float(m.cfg.scenario.rental_price.start)),
+    PathOutcome("first_default_month", "month of the first default, -1 if none", lambda m, f, t: t.first_default),
+    PathOutcome("final_demand", "AI demand index at the end", lambda m, f, t: f.demand),
+    PathOutcome("final_rental_price", "GPU rental price index at the end", lambda m, f, t: f.price),
+)
