@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from aisim import results as results_io
-from aisim.calibration import with_long_tail
 from aisim.kernels.accounting import balance_sheet
 from aisim.kernels.backend import Backend, resolve, to_numpy
 from aisim.kernels.debtrank import systemic_importance
 from aisim.kernels.state import CAUSE_NAMES, EQUITY, LOAN
+from aisim.longtail import with_long_tail
 from aisim.model import AIFinanceModel
 from aisim.schema import LENDER_SECTORS, SECTORS, validate
 from aisim.world import World, build_world
@@ -118,7 +118,7 @@ def run(cfg: Any, run_dir: str | Path | None = None, *, progress: Any = None) ->
     mistakes before any work starts.
     """
     validate(cfg)
-    cfg = with_long_tail(cfg)  # the synthetic long tail (sim.calibration); cfg itself when off
+    cfg = with_long_tail(cfg)  # the synthetic long tail (aisim.longtail); cfg itself when off
     backend = resolve(str(cfg.backend))
     world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits),
                         regime=cfg.regime, covenants=cfg.covenants)
