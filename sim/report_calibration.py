@@ -27,10 +27,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-import aisim.cli  # noqa: F401 -- registers the config schema in Hydra's ConfigStore
 import hydra
 import numpy as np
 import pandas as pd
+from aisim.config import CONFIG_PATH, register
 from aisim.kernels.backend import BackendError, resolve
 from aisim.longtail import with_long_tail, world_of
 from aisim.results import write_table
@@ -39,7 +39,6 @@ from aisim.targets import dynamic_targets, start_targets
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-CONFIG_PATH = "pkg://aisim.conf"
 MAX_REPORT_PATHS = 20_000  # the dynamic targets need means, not tails
 
 
@@ -142,6 +141,7 @@ def main(argv: Any = None) -> None:
     """Entry point (``python -m aisim.report_calibration``)."""
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
+    register()
     _main()
 
 
