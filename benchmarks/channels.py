@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import aisim.cli  # noqa: E402, F401 -- registers the config schema with Hydra
+from aisim.config import register  # noqa: E402
 from aisim.runner import run  # noqa: E402
 from aisim.schema import ChannelsConfig  # noqa: E402
 from hydra import compose, initialize_config_dir  # noqa: E402
@@ -40,6 +40,7 @@ def main(argv: list[str] | None = None) -> None:
         "all channels on": base,
         "all channels off": base + [f"channels.{c}=false" for c in CHANNELS],
     }
+    register()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         cfgs = {k: compose(config_name="config", overrides=v) for k, v in variants.items()}
     best: dict[str, float] = {}

@@ -39,8 +39,9 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import aisim.cli  # noqa: E402, F401 -- registers the config schema with Hydra
+from aisim.config import register  # noqa: E402
 from aisim.kernels.backend import resolve, to_numpy  # noqa: E402
+from aisim.longtail import with_long_tail  # noqa: E402
 from aisim.model import AIFinanceModel  # noqa: E402
 from aisim.runner import run  # noqa: E402
 from aisim.world import build_world  # noqa: E402
@@ -48,17 +49,11 @@ from hydra import compose, initialize_config_dir  # noqa: E402
 
 from tests.reference import CHANNELS, ReferenceModel, compare  # noqa: E402
 
-try:  # the synthetic long tail of small agents, where the calibration asks for one
-    from aisim.calibration import with_long_tail  # noqa: E402
-except ImportError:  # pragma: no cover -- older trees without it
-
-    def with_long_tail(cfg: Any) -> Any:
-        return cfg
-
 MiB = 2**20
 
 
 def compose_cfg(overrides: list[str]) -> Any:
+    register()
     with initialize_config_dir(config_dir=str(ROOT / "conf"), version_base="1.3"):
         return compose(config_name="config", overrides=overrides)
 

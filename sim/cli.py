@@ -12,16 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import hydra
-from aisim.kernels.backend import BackendError
-from aisim.schema import Config, ConfigError
-from aisim.summary import summary_table
-from hydra.core.config_store import ConfigStore
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-CONFIG_PATH = "pkg://aisim.conf"
-
-ConfigStore.instance().store(name="aisim_schema", node=Config)
+from aisim.config import CONFIG_PATH, register
+from aisim.kernels.backend import BackendError
+from aisim.schema import ConfigError
+from aisim.summary import summary_table
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_PATH, config_name="config")
@@ -48,4 +45,5 @@ def main(argv: Any = None) -> None:
     """Console-script entry point."""
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
+    register()
     _main()

@@ -43,11 +43,6 @@ from typing import Any
 import hydra
 import numpy as np
 import pandas as pd
-from aisim import results as results_io
-from aisim.cli import CONFIG_PATH
-from aisim.kernels.backend import BackendError
-from aisim.schema import SECTORS, Config, ConfigError, RegimeConfig, ScenarioConfig, validate
-from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.override_parser.overrides_parser import OverridesParser
@@ -56,6 +51,11 @@ from hydra.types import RunMode
 from hydra.utils import to_absolute_path
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
+
+from aisim import results as results_io
+from aisim.config import CONFIG_PATH, register
+from aisim.kernels.backend import BackendError
+from aisim.schema import SECTORS, Config, ConfigError, RegimeConfig, ScenarioConfig, validate
 
 Z95 = 1.96  # two-sided 95% normal quantile
 COLUMNS = ("scenario", "regime", "metric", "value", "diff", "ci_low", "ci_high")
@@ -800,7 +800,7 @@ def main(argv: Any = None) -> None:
         sys.argv = [sys.argv[0], *argv]
     # In this process the main config's schema is the main schema plus the `compare` node, so that
     # conf/compare.yaml can include conf/config.yaml (and its defaults) as it is.
-    ConfigStore.instance().store(name="aisim_schema", node=CompareAppConfig)
+    register(CompareAppConfig)
     _main()
 
 

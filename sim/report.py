@@ -27,10 +27,11 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from omegaconf import DictConfig, OmegaConf
+
 from aisim import results as results_io
 from aisim.schema import EXTERNAL, SECTORS, Config
 from aisim.summary import summary_table
-from omegaconf import DictConfig, OmegaConf
 
 SECTOR_COLOURS = dict(zip(SECTORS, ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#d62728", "#7f7f7f"),
                           strict=True))
@@ -167,6 +168,7 @@ def pd_figure(res: Any) -> Any:
 def network_figure(res: Any, cfg: DictConfig) -> tuple[Any, str]:
     """The calibrated contract network; returns the figure and a caption."""
     import networkx as nx
+
     from aisim.kernels.state import KIND_NAMES
     from aisim.world import build_world
 

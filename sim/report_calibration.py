@@ -11,28 +11,77 @@ Examples::
     python -m aisim.report_calibration calibration=ai_2025 paths.n=200 seed=3
 
 Exit status 0 when every banded target is met, 1 when some are not, 2 on a configuration error.
+
+The targets themselves are computed in :mod:`aisim.targets`; this module puts them in one table
+(:func:`calibration_report`), formats it (:func:`report_markdown`) and writes the files.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import sys
 import tempfile
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
-import aisim.cli  # noqa: F401 -- registers the config schema in Hydra's ConfigStore
 import hydra
-from aisim.calibration import calibration_report, report_markdown
-from aisim.kernels.backend import BackendError, resolve
-from aisim.results import write_table
-from aisim.schema import ConfigError
+import numpy as np
+import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-CONFIG_PATH = "pkg://aisim.conf"
+from aisim.config import CONFIG_PATH, register
+from aisim.kernels.backend import BackendError, resolve
+from aisim.longtail import with_long_tail, world_of
+from aisim.results import write_table
+from aisim.schema import ConfigError, validate
+from aisim.targets import dynamic_targets, start_targets
+
 MAX_REPORT_PATHS = 20_000  # the dynamic targets need means, not tails
+
+
+def calibration_report(cfg: Any, n_paths: int = 200, xp: ModuleType = np) -> pd.DataFrame:
+    """The report table: start targets and 2026-2028 targets from ``n_paths`` paths.
+
+    Columns: group (start or period), target_name, model, p05, p95, target (the public figure),
+    low, high (the band), unit, ok (None where there is no band), source.
+    """
+    validate(cfg)
+    cfg = with_long_tail(cfg)
+    world = world_of(cfg)
+    targets = start_targets(cfg, world) + dynamic_targets(cfg, world, int(n_paths), xp)
+    rows = [dict(group=t.group, target_name=t.name, model=t.model, p05=t.p05, p95=t.p95, target=t.target,
+                 low=t.low, high=t.high, unit=t.unit, ok=t.ok, source=t.source) for t in targets]
+    return pd.DataFrame(rows)
+
+
+def _fmt(v: float, unit: str) -> str:
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if unit in ("share", "probability"):
+        return f"{100 * v:.1f}%"
+    if unit in ("flag",):
+        return "yes" if v >= 0.5 else "no"
+    if unit == "month":
+        return f"{v:.0f}"
+    return f"{v:,.2f}" if abs(v) < 100 else f"{v:,.0f}"
+
+
+def report_markdown(df: pd.DataFrame, header: str = "") -> str:
+    """A Markdown table of the report (one row per target)."""
+    lines = [header] if header else []
+    lines += ["| period | target | model | p05-p95 | public figure | band | ok | source |",
+              "|---|---|---|---|---|---|---|---|"]
+    for r in df.itertuples(index=False):
+        band = f"{_fmt(r.low, r.unit)} to {_fmt(r.high, r.unit)}"
+        spread = "" if math.isnan(r.p05) else f"{_fmt(r.p05, r.unit)} to {_fmt(r.p95, r.unit)}"
+        ok = {True: "yes", False: "**NO**", None: ""}[r.ok]
+        lines.append(f"| {r.group} | {r.target_name} | {_fmt(r.model, r.unit)} | {spread} | {r.target} | {band} | {ok} "
+                     f"| {r.source} |")
+    return "\n".join(lines)
 
 
 def _write_text(path: Path, text: str) -> None:
@@ -93,6 +142,7 @@ def main(argv: Any = None) -> None:
     """Entry point (``python -m aisim.report_calibration``)."""
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
+    register()
     _main()
 
 

@@ -22,11 +22,11 @@ import pandas as pd
 from omegaconf import OmegaConf
 
 from aisim import results as results_io
-from aisim.calibration import with_long_tail
 from aisim.kernels.accounting import balance_sheet
 from aisim.kernels.backend import Backend, resolve, to_numpy
 from aisim.kernels.debtrank import systemic_importance
 from aisim.kernels.state import EQUITY, LOAN
+from aisim.longtail import with_long_tail
 from aisim.model import AIFinanceModel
 from aisim.outputs import PathTracker
 from aisim.schema import validate
@@ -120,7 +120,7 @@ def run(cfg: Any, run_dir: str | Path | None = None, *, progress: Any = None) ->
     mistakes before any work starts.
     """
     validate(cfg)
-    cfg = with_long_tail(cfg)  # the synthetic long tail (sim.calibration); cfg itself when off
+    cfg = with_long_tail(cfg)  # the synthetic long tail (aisim.longtail); cfg itself when off
     backend = resolve(str(cfg.backend))
     world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits),
                         regime=cfg.regime, covenants=cfg.covenants)

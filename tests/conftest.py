@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import aisim.cli  # noqa: F401 -- registers the schema in Hydra's ConfigStore
 import pytest
+from aisim.config import register
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
 
@@ -14,6 +14,7 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 
 def make_cfg(*overrides: str) -> DictConfig:
     """The real config composed from conf/, with overrides (Hydra syntax)."""
+    register()
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides))
 
