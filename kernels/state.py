@@ -193,6 +193,10 @@ class State:
         return State(**out)
 
 
+#: The behavioural parameters, in one place: the calibration's numeric entity fields that reach
+#: the kernels (aisim.world builds them, scenarios may load them on indices).
+BEHAVIOUR_FIELDS = tuple(f.name for f in fields(AgentParams) if f.name != "sector" and not f.name.startswith("is_"))
+
 AGENT_FIELDS = (
     "cash", "securities", "gpu", "other_assets", "other_liab", "equity",
     "alive", "default_month", "default_cause",

@@ -59,7 +59,8 @@ class Channel:
     """One contagion channel.
 
     name: the switch ``channels.<name>``. default: on or off unless the config says otherwise.
-    doc: one line for the docs table. cite: the paper or rule its kernel implements.
+    doc, off_doc: what happens when it is on, and off (docs table). cite: the paper or rule
+    its kernel implements.
     kernel: the kernel module holding its economics. params: its frozen parameter dataclass
     and key: the config node it is read from (several channels may share a node). on / off:
     hook point -> function, run when the channel is on / off.
@@ -68,6 +69,7 @@ class Channel:
     name: str
     doc: str
     kernel: str
+    off_doc: str = "none"
     cite: str = ""
     default: bool = True
     params: type | None = None
@@ -186,39 +188,47 @@ def _market_feedback(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
 # --------------------------------------------------------------------------- the registry
 CHANNELS: tuple[Channel, ...] = (
     Channel(
-        "clearing", "greatest clearing vector (Eisenberg-Noe / Rogers-Veraart); off: monotone lower iteration",
+        "clearing",
+        "greatest clearing vector (Eisenberg-Noe; Rogers-Veraart with `clearing.alpha`, `clearing.beta` < 1)",
+        off_doc="each agent pays from what it holds plus receipts from those that pay, iterated upward "
+        "(always feasible, can leave circular obligations unpaid)",
         kernel="aisim.kernels.clearing", cite="Eisenberg and Noe (2001); Rogers and Veraart (2013)",
         params=ClearingParams, key="clearing", on={"settle_options": _clearing_on},
     ),
     Channel(
-        "fire_sales", "GPUs sold by estates into a market of limited depth depress the collateral price",
+        "fire_sales", "defaulted agents' GPUs move the used-GPU price index by `exp(-sold/depth)` (or linearly) "
+        "and the estate sells at the average impacted price; the discount heals", off_doc="no price impact",
         kernel="aisim.kernels.collateral", cite="Cont and Schaanning (2017); Greenwood, Landier and Thesmar (2015)",
         params=CollateralParams, key="collateral",
         on={"macro": _fire_sales_heal, "liquidation": _fire_sales_price}, off={"liquidation": _at_market},
     ),
     Channel(
-        "covenants", "loan-to-value covenants on GPU-secured loans and margin calls",
+        "covenants", "secured loans' LTV covenants (`covenants.ltv_max` or the contract's `ltv_max`) force "
+        "repayment of `cure_share` of the excess, or default",
         kernel="aisim.kernels.covenants", params=CovenantParams, key="covenants",
         on={"after_settlement": _margin_calls},
     ),
     Channel(
-        "contract_contagion", "offtakes, backstops, guarantees and stakes follow defaults; off: replaced",
+        "contract_contagion", "a defaulted buyer's offtakes, leases, backstops and guarantees end; stakes are "
+        "marked monthly", off_doc="a replacement counterparty (the external sector) takes over those "
+        "obligations; stakes stay at their starting marks",
         kernel="aisim.kernels.resolution",
         on={"resolve_options": _contagion(True), "feedback": _mark_stakes}, off={"resolve_options": _contagion(False)},
     ),
     Channel(
-        "bank_regulation", "capital, leverage, large-exposure and concentration limits bind on bank lending",
+        "bank_regulation", "capital, leverage, large-exposure and concentration limits gate lending and "
+        "refinancing; deleveraging", off_doc="banks lend while alive",
         kernel="aisim.kernels.regulation", cite="BCBS CRE20, LEV30, LEX20, RBC30",
         on={"lender_tests": _bank_lender_tests, "credit_offer": _concentration_limit,
             "allocation": _large_exposures, "regulation": _deleveraging},
     ),
     Channel(
-        "fund_runs", "LP redemptions, gates, liquidity buffers, leverage caps and back-leverage NAV triggers",
+        "fund_runs", "redemptions, gates, liquidity buffers, leverage caps, NAV triggers",
         kernel="aisim.kernels.funds", cite="Chevalier and Ellison (1997); Goldstein, Jiang and Ng (2017)",
         on={"borrower_tests": _fund_leverage_cap, "lender_buffer": _fund_liquidity_buffer, "financing": _fund_runs},
     ),
     Channel(
-        "market_feedback", "credit spreads and equity sentiment respond to defaults and losses",
+        "market_feedback", "spreads and sentiment respond to losses and AI defaults", off_doc="constant",
         kernel="aisim.kernels.feedback", cite="Brunnermeier and Pedersen (2009), reduced form",
         params=MarketParams, key="market", on={"feedback": _market_feedback},
     ),
@@ -258,10 +268,9 @@ def hooks(switches: Any) -> dict[str, list[Hook]]:
 
 
 def docs_table() -> str:
-    """The markdown table of switches for docs/economics.md (tests check the docs match)."""
-    rows = ["| switch | default | what it does | kernel | after |", "|---|---|---|---|---|"]
+    """The markdown table of switches in docs/economics.md (tests/test_docs.py checks it)."""
+    rows = ["| switch | default | on | off | kernel | parameters |", "|---|---|---|---|---|---|"]
     for c in CHANNELS:
-        params = f"`{c.key}.*`" if c.key else ""
-        rows.append(f"| `channels.{c.name}` | {'on' if c.default else 'off'} | {c.doc}"
-                    f"{'; parameters ' + params if params else ''} | `{c.kernel}` | {c.cite} |")
+        rows.append(f"| `channels.{c.name}` | {'on' if c.default else 'off'} | {c.doc} | {c.off_doc} | "
+                    f"`{c.kernel}` | {f'`{c.key}.*`' if c.key else ''} |")
     return "\n".join(rows)

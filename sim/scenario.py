@@ -22,13 +22,9 @@ import numpy as np
 
 from aisim.kernels import indices, rng
 from aisim.kernels.macro import MacroParams
-from aisim.kernels.state import AgentParams
+from aisim.kernels.state import BEHAVIOUR_FIELDS, AgentParams
 
-LOADABLE = (
-    "revenue", "non_ai_cash_flow", "opex", "cost_share", "capacity_yield", "utilisation", "gpu_life_months",
-    "capex", "price_elasticity", "chip_share", "cash_buffer", "equity_raise", "payout", "spread",
-    "max_leverage", "lend_rate", "redemption_base", "redemption_sensitivity",
-)
+LOADABLE = BEHAVIOUR_FIELDS  # any behavioural parameter can load on an index
 
 
 def piecewise(base: float, changes: dict, horizon: int) -> list[float]:

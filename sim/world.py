@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from aisim.kernels.state import (
+    BEHAVIOUR_FIELDS,
     BULLET,
     EQUITY,
     KIND_NAMES,
@@ -28,11 +29,7 @@ from aisim.kernels.state import (
 from aisim.schema import COMPUTE_SECTORS, EXTERNAL, SECTORS, CovenantConfig, RegimeConfig
 from aisim.sectors import BY_NAME
 
-PARAM_FIELDS = (
-    "revenue", "non_ai_cash_flow", "opex", "cost_share", "capacity_yield", "utilisation",
-    "gpu_life_months", "capex", "price_elasticity", "chip_share", "cash_buffer", "equity_raise",
-    "payout", "spread", "max_leverage", "lend_rate", "redemption_base", "redemption_sensitivity",
-)
+PARAM_FIELDS = BEHAVIOUR_FIELDS  # declared once, as the fields of AgentParams
 BALANCE_FIELDS = ("cash", "securities", "gpu", "other_assets", "other_liabilities")
 
 

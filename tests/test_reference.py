@@ -23,12 +23,13 @@ from typing import Any
 
 import numpy as np
 import pytest
-from aisim.kernels.state import COVENANT, EQUITY, INSOLVENCY, State
-from aisim.model import AIFinanceModel
 from omegaconf import DictConfig
 
+from aisim.channels import NAMES as REGISTERED
+from aisim.kernels.state import COVENANT, EQUITY, INSOLVENCY, State
+from aisim.model import AIFinanceModel
 from tests.conftest import make_cfg
-from tests.reference import CHANNELS, Events, ReferenceModel, RefState, compare, from_model_state
+from tests.reference import Events, ReferenceModel, RefState, compare, from_model_state
 from tests.worlds import world_cfg
 
 BASE = ("calibration=mini", "paths.n=3", "horizon=36", "backend=numpy", "output.progress=false")
@@ -56,10 +57,11 @@ SCHEDULE = (  # piecewise drifts, rate jumps and offtake exits
     "+scenario.offtake_exits={OpenAI:9,Microsoft:20}",
     "scenario.base_rate.vol=0.003",
 )
+# from the channel registry, so a new channel (on or off by default) is tested on and off
 SWITCHES = {
-    "all_on": (),
-    "all_off": tuple(f"channels.{c}=false" for c in CHANNELS),
-    **{f"no_{c}": (f"channels.{c}=false",) for c in CHANNELS},
+    "all_on": tuple(f"channels.{c}=true" for c in REGISTERED),
+    "all_off": tuple(f"channels.{c}=false" for c in REGISTERED),
+    **{f"no_{c}": tuple(f"channels.{o}={'false' if o == c else 'true'}" for o in REGISTERED) for c in REGISTERED},
 }
 REGIMES = ("basel3_endgame", "gpu_collateral_rules", "macroprudential", "nbfi_oversight", "spv_transparency")
 
