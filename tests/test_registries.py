@@ -127,7 +127,8 @@ def test_a_power_price_shock_is_yaml_only_and_raises_neocloud_costs(power: tuple
     np.testing.assert_array_equal(np.asarray(base.state.demand), np.asarray(shock.state.demand))
     np.testing.assert_array_equal(np.asarray(base.state.price), np.asarray(shock.state.price))
     # costs went up: neoclouds' equity is lower; nobody else's parameters moved
-    assert np.all(np.asarray(shock.state.equity)[:, neo].sum(axis=1) < np.asarray(base.state.equity)[:, neo].sum(axis=1))
+    neo_equity = [np.asarray(m.state.equity)[:, neo].sum(axis=1) for m in (shock, base)]
+    assert np.all(neo_equity[0] < neo_equity[1])
     np.testing.assert_allclose(np.asarray(shock.params.opex)[:, neo],
                                np.asarray(base.params.opex)[None, neo] * level[:, None], rtol=1e-12)
     hyper = base.world.blocks["hyperscaler"]
