@@ -274,3 +274,22 @@ def docs_table() -> str:
         rows.append(f"| `channels.{c.name}` | {'on' if c.default else 'off'} | {c.doc} | {c.off_doc} | "
                     f"`{c.kernel}` | {f'`{c.key}.*`' if c.key else ''} |")
     return "\n".join(rows)
+
+
+DOCS_START = "<!-- channels table: generated from aisim.channels.docs_table() -->\n"
+DOCS_END = "\n<!-- end of channels table -->"
+
+
+def write_docs_table(path: str) -> None:
+    """Rewrite the channels table between its markers in ``path`` (docs/economics.md)."""
+    from pathlib import Path
+
+    text = Path(path).read_text()
+    i, j = text.index(DOCS_START) + len(DOCS_START), text.index(DOCS_END)
+    Path(path).write_text(text[:i] + docs_table() + text[j:])
+
+
+if __name__ == "__main__":  # python -m aisim.channels docs/economics.md
+    import sys
+
+    write_docs_table(sys.argv[1] if len(sys.argv) > 1 else "docs/economics.md")

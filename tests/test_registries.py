@@ -23,9 +23,8 @@ SMALL = ("paths.n=8", "horizon=6", "backend=numpy", "output.progress=false")
 
 def test_docs_table_of_channels_matches_the_registry() -> None:
     text = (ROOT / "docs" / "economics.md").read_text()
-    start = text.index("<!-- channels table: generated from aisim.channels.docs_table() -->\n")
-    end = text.index("\n<!-- end of channels table -->")
-    assert text[text.index("\n", start) + 1:end] == channels.docs_table()
+    start, end = text.index(channels.DOCS_START) + len(channels.DOCS_START), text.index(channels.DOCS_END)
+    assert text[start:end] == channels.docs_table(), "regenerate: python -m aisim.channels docs/economics.md"
 
 
 def test_the_reference_implements_every_registered_channel() -> None:
