@@ -30,11 +30,11 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from aisim import results as results_io
+from aisim import sectors as sector_registry
 from aisim.schema import EXTERNAL, SECTORS, Config
 from aisim.summary import summary_table
 
-SECTOR_COLOURS = dict(zip(SECTORS, ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#d62728", "#7f7f7f"),
-                          strict=True))
+SECTOR_COLOURS = {s.name: s.colour for s in sector_registry.SECTORS}  # declared with the sectors
 KIND_STYLE = {  # contract kind -> (colour, line style)
     "loan": ("#1f77b4", "solid"), "lease": ("#8c564b", "dashed"), "offtake": ("#2ca02c", "solid"),
     "backstop": ("#ff7f0e", "dotted"), "equity": ("#9467bd", "dashdot"), "rvg": ("#e377c2", "dashed"),
