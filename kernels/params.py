@@ -143,3 +143,25 @@ def config_node(cls: Any, name: str | None = None) -> Any:
 def freeze(node: Any, cls: Any) -> Any:
     """The frozen parameters ``cls`` from a config node with the same fields."""
     return cls(**{f.name: getattr(node, f.name) for f in fields(cls)})
+
+
+_FROZEN: dict[type, type] = {}
+
+
+def frozen_copy(obj: Any) -> Any:
+    """A deep, immutable copy of a config object: dataclass instances become instances of a
+    frozen dataclass with the same fields, dicts read-only mappings, lists tuples."""
+    from types import MappingProxyType
+
+    if is_dataclass(obj) and not isinstance(obj, type):
+        cls = type(obj)
+        if cls not in _FROZEN:
+            from dataclasses import make_dataclass
+
+            _FROZEN[cls] = make_dataclass(f"Frozen{cls.__name__}", [(f.name, Any) for f in fields(cls)], frozen=True)
+        return _FROZEN[cls](**{f.name: frozen_copy(getattr(obj, f.name)) for f in fields(obj)})
+    if isinstance(obj, dict):
+        return MappingProxyType({k: frozen_copy(v) for k, v in obj.items()})
+    if isinstance(obj, list | tuple):
+        return tuple(frozen_copy(v) for v in obj)
+    return obj

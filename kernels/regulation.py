@@ -24,17 +24,18 @@ from typing import Any
 
 from .accounting import to_payees
 from .backend import segment_sum
-from .state import LOAN, Book
+from .state import LOAN, Book, State
 
 
-def risk_weighted_assets(
-    xp: ModuleType, book: Book, alive: Any, c_alive: Any, outstanding: Any, loan_weight: Any,
-    other_assets: Any, securities: Any, stakes: Any, w_other: float, w_sec: float, w_eq: float,
-) -> Any:
-    """(paths, agents) RWA, USD bn. loan_weight: (contracts,) risk weight of each loan."""
-    loan = c_alive & (book.kind == LOAN)[None, :]
-    weighted, _ = to_payees(xp, book, alive, xp.where(loan, outstanding * loan_weight[None, :], 0.0))
-    return weighted + w_other * other_assets + w_sec * securities + w_eq * stakes
+def risk_weighted_assets(xp: ModuleType, book: Book, state: State, stakes: Any, weights: Any) -> Any:
+    """(paths, agents) RWA, USD bn: loans held at their book risk weights (``book.risk_weight``,
+    by the borrower's risk class), other assets, securities and equity stakes (``stakes``,
+    (paths, agents) marks) at ``weights.other_assets``, ``weights.securities`` and
+    ``weights.equity_stakes`` (the regime's risk weights)."""
+    loan = state.c_alive & (book.kind == LOAN)[None, :]
+    weighted, _ = to_payees(xp, book, state.alive, xp.where(loan, state.outstanding * book.risk_weight[None, :], 0.0))
+    return (weighted + weights.other_assets * state.other_assets + weights.securities * state.securities
+            + weights.equity_stakes * stakes)
 
 
 def capital_ratio(xp: ModuleType, is_bank: Any, alive: Any, equity: Any, rwa: Any) -> Any:

@@ -25,15 +25,53 @@ ROOT = Path(__file__).resolve().parents[1]
 TABLES = ("paths.parquet", "agents.parquet")
 
 
+def _import_run(src: Path) -> tuple:
+    """``run`` and the schema registration of the code in ``src``, imported from ``src`` itself.
+
+    The installed (editable) ``aisim`` points at this checkout, so an exported revision is put
+    first on ``sys.path`` under the name it expects: ``sim``/``kernels`` before the package
+    rename; after it, an ``aisim`` folder laid out as pyproject maps it (sim/ with kernels/ and
+    conf/ inside).
+    """
+    if src.resolve() == ROOT:
+        from aisim import config
+        from aisim.runner import run
+
+        return run, config.register
+    if "aisim.kernels" not in (src / "pyproject.toml").read_text():
+        sys.path.insert(0, str(src))
+        import sim.cli  # noqa: F401 -- before the rename: registers the schema on import
+        from sim.runner import run
+
+        return run, lambda: None
+    shim = src / "_shim"
+    shim.mkdir(exist_ok=True)
+    for name in ("kernels", "conf"):
+        if not (src / "sim" / name).exists():
+            (src / "sim" / name).symlink_to(src / name)
+    if not (shim / "aisim").exists():
+        (shim / "aisim").symlink_to(src / "sim")
+    sys.path.insert(0, str(shim))
+    import aisim
+
+    try:
+        from aisim import config
+
+        register = config.register
+    except ImportError:
+        import aisim.cli  # noqa: F401 -- registers the schema on import
+        register = lambda: None  # noqa: E731
+    from aisim.runner import run
+
+    assert Path(aisim.__file__).resolve().is_relative_to(src.resolve()), aisim.__file__
+    return run, register
+
+
 def _child(src: Path, out: Path, combos: list[str], paths: int, horizon: int | None) -> None:
     """Run every combination with the code in ``src`` (this checkout or an exported revision)."""
-    sys.path.insert(0, str(src))
-    try:
-        import aisim.cli  # noqa: F401 -- registers the schema (newer revisions)
-        from aisim.runner import run
-    except ImportError:
-        import sim.cli  # noqa: F401 -- revisions before the rename
-        from sim.runner import run
+    run, register = _import_run(src)
+    register()
+    print(f"  code from {Path(run.__code__.co_filename).resolve()}", flush=True)
     from hydra import compose, initialize_config_dir
 
     for combo in combos:

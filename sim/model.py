@@ -45,7 +45,7 @@ from aisim.kernels import (
     settlement,
 )
 from aisim.kernels.backend import segment_sum, to_numpy
-from aisim.kernels.params import freeze
+from aisim.kernels.params import freeze, frozen_copy
 from aisim.kernels.state import EQUITY, LOAN, NEVER, REVOLVING, AgentParams, State, per_agent
 from aisim.scenario import Schedule
 from aisim.world import World, build_world, initial_stake_marks
@@ -102,7 +102,7 @@ class AIFinanceModel(mesa.Model):
             agent_class(e.sector)(self, e.name, col, e)
         self._by_name = {a.name: a for a in self.agents}
         self.sector_groups = _sector_groups(self.agents)
-        self.schedule = Schedule.from_config(cfg.scenario, int(cfg.horizon), world, xp)
+        self.schedule = Schedule.from_config(self.p.scenario, int(cfg.horizon), world, xp)
         self.state = self._initial_state()
         self.total_cash0 = xp.sum(self.state.cash, axis=1)
         self.initial_equity = to_numpy(self.state.equity[0, :])  # identical on every path
@@ -227,12 +227,9 @@ class AIFinanceModel(mesa.Model):
 
     def _ratios_rwa(self, state: State) -> tuple[State, Any]:
         """The state with banks' capital and leverage ratios, and the RWA behind them."""
-        xp, rw = self.xp, self.p.regime.risk_weights
+        xp = self.xp
         bs = self.balance(state)
-        rwa = regulation.risk_weighted_assets(
-            xp, self.book, state.alive, state.c_alive, state.outstanding, self.book.risk_weight,
-            state.other_assets, state.securities, bs["stakes"], rw.other_assets, rw.securities, rw.equity_stakes,
-        )
+        rwa = regulation.risk_weighted_assets(xp, self.book, state, bs["stakes"], self.p.regime.risk_weights)
         p = self.params
         return state.replace(
             capital_ratio=regulation.capital_ratio(xp, p.is_bank, state.alive, state.equity, rwa),
@@ -430,9 +427,9 @@ class _RunParams:
     def __init__(self, cfg: Any) -> None:
         for key, cls in ((c.key, c.params) for c in channel_registry.CHANNELS if c.key is not None):
             setattr(self, key, freeze(getattr(cfg, key), cls))
-        self.regime = cfg.regime
-        self.scenario = cfg.scenario
-        self.investment = cfg.investment
+        self.regime = frozen_copy(cfg.regime)
+        self.scenario = frozen_copy(cfg.scenario)
+        self.investment = frozen_copy(cfg.investment)
 
 
 def _sector_groups(agents: mesa.agent.AgentSet) -> list[tuple[type[SectorAgent], slice]]:
