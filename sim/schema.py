@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from aisim.shards import shard_range
 from omegaconf import MISSING
 
 SECTORS = ("chipmaker", "hyperscaler", "neocloud", "ai_lab", "private_credit", "bank", "spv")
@@ -198,6 +199,7 @@ class RegimeConfig:
 class PathsConfig:
     n: int = 1000
     chunk: Any = "auto"  # int >= 1, or "auto"
+    shard: str | None = None  # I/N: only shard I of N of the paths; A:B: only paths A..B-1 (sim/shards.py)
 
 
 @dataclass
@@ -309,6 +311,10 @@ def validate(cfg: Any) -> None:
     if chunk != "auto":
         ok = isinstance(chunk, int) and not isinstance(chunk, bool) and chunk >= 1
         _check(ok, f"paths.chunk={chunk!r}: use a whole number of paths >= 1, or 'auto'")
+    try:
+        shard_range(getattr(cfg.paths, "shard", None), int(cfg.paths.n))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     _check(cfg.horizon >= 1, f"horizon={cfg.horizon}: the horizon must be at least 1 month")
     _check(
         bool(re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", str(cfg.start))),
