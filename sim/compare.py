@@ -338,8 +338,20 @@ def compose_all(config_name: str, overrides: list[str], regimes: list[str],
     return out
 
 
-def run_comparison(cfg: DictConfig, run_dir: Path) -> RunSet:
-    """Compose and validate every (scenario, regime) run, then run them all (same seed, paths)."""
+OUTPUTS = ("comparison.parquet", "comparison.md", "frontier.png", "pd_by_sector.png")
+
+
+@dataclass
+class _Plan:
+    configs: dict[tuple[str, str], DictConfig]
+    regimes: list[str]
+    scenarios: list[str]
+    reference: str
+    keep: list[str]
+
+
+def _plan(cfg: DictConfig) -> _Plan:
+    """Compose and validate every (scenario, regime) run before any work."""
     from aisim.runner import run
 
     cc = cfg.compare
@@ -358,16 +370,51 @@ def run_comparison(cfg: DictConfig, run_dir: Path) -> RunSet:
     reference = _reference(cc, regimes)
     metrics = list(cc.metrics)
 
-    # compose and validate everything before any work
     configs = compose_all(config_name, lookup, regimes, scenarios)
     first = configs[(scenarios[0], regimes[0])]
     probe = copy.deepcopy(first)
     probe.paths.n, probe.paths.chunk, probe.horizon = 1, "auto", 1
+    probe.paths.shard = None
     probe.output.progress = False
     probed = run(probe, None, progress=False).results
     _check_metrics(metrics, probed.paths.columns)
     _check_agents(list(cc.agents), list(probed.agents["name"]))
+    return _Plan(configs, regimes, scenarios, reference, keep)
 
+
+def _tidy(run_dir: Path, plan: _Plan, save_runs: bool) -> None:
+    """Before any work in a (claimed) comparison folder: move aside the outputs of an earlier
+    comparison and every kept run that is not complete for this comparison's config of its
+    pair, so the folder never mixes runs of two configurations; complete ones are reused."""
+    from aisim.runner import config_hash
+    from aisim.shards import shard_range
+
+    stale = [n for n in OUTPUTS if (run_dir / n).exists()]
+    runs = run_dir / "runs"
+    if runs.is_dir():
+        for sdir in sorted(p for p in runs.iterdir() if p.is_dir()):
+            for rdir in sorted(p for p in sdir.iterdir() if p.is_dir()):
+                c = plan.configs.get((sdir.name, rdir.name))
+                ok = save_runs and c is not None and results_io.status(
+                    rdir, config_hash(c), shard_range(c.paths.shard, int(c.paths.n))).complete
+                if not ok:
+                    stale.append(str(rdir.relative_to(run_dir)))
+    moved = results_io.move_aside(run_dir, stale)
+    if moved is not None:
+        print(f"aisim-compare: moved {len(stale)} earlier outputs and runs of {run_dir} that are not this comparison's "
+              f"to {moved}", file=sys.stderr)
+
+
+def run_comparison(cfg: DictConfig, run_dir: Path, plan: _Plan | None = None) -> RunSet:
+    """Run every planned (scenario, regime) pair (same seed, same paths). Pairs whose folder under
+    ``runs/`` already holds their complete results are not rerun."""
+    from aisim.runner import run
+
+    cc = cfg.compare
+    plan = plan or _plan(cfg)
+    configs, regimes, scenarios, reference, keep = (plan.configs, plan.regimes, plan.scenarios, plan.reference,
+                                                    plan.keep)
+    first = configs[(scenarios[0], regimes[0])]
     paths: dict[tuple[str, str], pd.DataFrame] = {}
     agents: dict[tuple[str, str], pd.DataFrame] = {}
     total, k = len(configs), 0
@@ -375,15 +422,16 @@ def run_comparison(cfg: DictConfig, run_dir: Path) -> RunSet:
     for (s, r), c in configs.items():
         k += 1
         out = run_dir / "runs" / s / r if cc.save_runs else None
-        res = run(c, out, progress=False)
         if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
             OmegaConf.save(c, out / "config.yaml", resolve=True)
+        res = run(c, out, progress=False)
         backend_note = backend_note or res.backend.reason
         paths[(s, r)] = res.results.paths
         agents[(s, r)] = res.results.agents
         m = res.results.manifest
-        print(f"aisim-compare: [{k:>{len(str(total))}}/{total}] scenario={s} regime={r}  {m['wall_s']:.1f} s",
-              flush=True)
+        note = "already complete, reused" if res.resumed else f"{m['wall_s']:.1f} s"
+        print(f"aisim-compare: [{k:>{len(str(total))}}/{total}] scenario={s} regime={r}  {note}", flush=True)
     if backend_note:
         print(f"aisim-compare: {backend_note}", file=sys.stderr)
     meta = {
@@ -861,9 +909,20 @@ def terminal_summary(table: pd.DataFrame, rs: RunSet, run_dir: Path) -> str:
 
 def compare(cfg: DictConfig, run_dir: Path) -> pd.DataFrame:
     """Run (or load) the comparison, write its outputs into ``run_dir``, return the table."""
-    rs = load_multirun(cfg) if cfg.compare.from_multirun else run_comparison(cfg, run_dir)
-    table = comparison_table(rs, list(cfg.compare.metrics))
-    write_outputs(table, rs, run_dir)
+    from_mr = bool(cfg.compare.from_multirun)
+    rs = load_multirun(cfg) if from_mr else None  # checks everything before any work
+    plan = None if from_mr else _plan(cfg)
+    if from_mr:
+        table = comparison_table(rs, list(cfg.compare.metrics))
+    with results_io.claim(run_dir, "aisim-compare"):
+        if plan is not None:
+            _tidy(run_dir, plan, bool(cfg.compare.save_runs))
+            rs = run_comparison(cfg, run_dir, plan)
+            table = comparison_table(rs, list(cfg.compare.metrics))
+        else:
+            results_io.move_aside(run_dir, [n for n in OUTPUTS if (run_dir / n).exists()])
+        assert rs is not None
+        write_outputs(table, rs, run_dir)
     print(terminal_summary(table, rs, run_dir))
     return table
 
@@ -876,7 +935,7 @@ def _main(cfg: DictConfig) -> None:
     t0 = time.perf_counter()
     try:
         compare(cfg, run_dir)
-    except (ConfigError, BackendError) as exc:
+    except (ConfigError, BackendError, results_io.RunDirBusy) as exc:
         print(f"aisim-compare: error: {exc}", file=sys.stderr)
         sys.exit(2)
     print(f"aisim-compare: done in {time.perf_counter() - t0:.1f} s")
