@@ -60,7 +60,10 @@ class Part:
 
 # --------------------------------------------------------------------------- finding parts
 def is_run_dir(d: Path) -> bool:
-    return (d / ".hydra" / "hydra.yaml").is_file() or (d / "manifest.json").is_file() or (d / "config.yaml").is_file()
+    """A folder an aisim run wrote into (or is writing into): its Hydra files, a saved config, a
+    lock or any result file."""
+    names = (".hydra/hydra.yaml", "config.yaml", results_io.LOCK, *results_io.RESULT_FILES)
+    return any((d / n).is_file() for n in names)
 
 
 def find_run_dirs(root: Path) -> list[Path]:
