@@ -205,8 +205,11 @@ def merge_parts(parts: list[Part]) -> Merged:
     first_agents = pd.read_parquet(ordered[0].folder / "agents.parquet")
     static = first_agents[list(STATIC_AGENT_COLUMNS)]
     m0 = source.manifest
+    final = [p for p, a in zip(ordered, arrays, strict=True) if int(a.get("quantiles_final", 0))]
+    quantiles = pd.read_parquet(final[0].folder / "timeseries.parquet") if final else None
     try:
-        timeseries, agents = tables_from_partials(arrays, 0, n, static, names, str(m0["start"]), keep)
+        timeseries, agents = tables_from_partials(arrays, 0, n, static, names, str(m0["start"]), keep,
+                                                  quantiles=quantiles)
     except ValueError as exc:
         raise MergeError(f"the parts' partial sums do not tile the paths: {exc}") from exc
     paths = pd.concat([pd.read_parquet(p.folder / "paths.parquet") for p in ordered], ignore_index=True)
@@ -235,19 +238,23 @@ def merge_parts(parts: list[Part]) -> Merged:
 
 def _union(arrays: list[dict[str, np.ndarray]], n: int, keep: int) -> dict[str, np.ndarray]:
     """The partial sums of the merged run: the parts' block sums and rows side by side, and the
-    kept rows of its first ``keep`` paths."""
-    from aisim.runner import BLOCK, kept_values
+    values of its paths below ``keep`` that are not among those rows (none when n >= keep: its
+    quantiles are then final)."""
+    from aisim.runner import BLOCK, stored_kept
 
     out: dict[str, np.ndarray] = {
         "lo": np.int64(0), "hi": np.int64(n), "paths_n": np.int64(n), "block": np.int64(BLOCK),
-        "keep": np.int64(keep), "metric_names": arrays[0]["metric_names"],
+        "keep": np.int64(keep), "quantiles_final": np.int64(n >= keep), "metric_names": arrays[0]["metric_names"],
     }
     for prefix in ("ts", "ag"):
         for key in ("block_ids", "block_sums", "row_index", "rows"):
             out[f"{prefix}_{key}"] = np.concatenate([a[f"{prefix}_{key}"] for a in arrays])
-    kept = kept_values(arrays, 0, n, keep)
-    out["kept_index"] = np.arange(kept.shape[0], dtype=np.int64)
-    out["kept"] = kept
+    store = stored_kept(0, n, keep, out["ts_row_index"])
+    idx = np.concatenate([a["kept_index"] for a in arrays])
+    vals = np.concatenate([a["kept"] for a in arrays])
+    pos = {int(i): k for k, i in enumerate(idx)}
+    out["kept_index"] = store
+    out["kept"] = vals[[pos[int(i)] for i in store]] if store.size else np.zeros((0, *vals.shape[1:]))
     return out
 
 

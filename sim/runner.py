@@ -179,12 +179,19 @@ def combine(parts: list[dict[str, np.ndarray]], prefix: str, lo: int, hi: int) -
     return _seq_sum(zero, np.stack(block_sums))
 
 
-def kept_values(parts: list[dict[str, np.ndarray]], lo: int, hi: int, keep: int) -> np.ndarray:
-    """The per-path monthly metrics of the paths ``[lo, min(hi, lo + keep))``, from the parts'
-    kept rows (each part keeps its first ``keep`` paths), in path order: (paths, months, metrics)."""
+def kept_values(parts: list[dict[str, np.ndarray]], lo: int, hi: int, keep: int) -> np.ndarray | None:
+    """The per-path monthly metrics of the paths the quantiles of the run ``[lo, hi)`` are taken
+    over, ``[lo, min(hi, lo + keep))``, in path order: (paths, months, metrics).
+
+    A part stores the values of its paths below ``keep`` (in ``kept``, or among its block rows
+    ``ts_rows``), except a part that covers ``[0, keep)`` by itself, whose quantiles are final:
+    then None, and the quantiles are that part's (``quantiles_final``).
+    """
+    if lo == 0 and any(int(p.get("quantiles_final", 0)) for p in parts):
+        return None
     stop = min(hi, lo + keep)
-    idx = np.concatenate([p["kept_index"] for p in parts])
-    vals = np.concatenate([p["kept"] for p in parts])
+    idx = np.concatenate([p["kept_index"] for p in parts] + [p["ts_row_index"] for p in parts])
+    vals = np.concatenate([p["kept"] for p in parts] + [p["ts_rows"] for p in parts])
     sel = (idx >= lo) & (idx < stop)
     idx, vals = idx[sel], vals[sel]
     order = np.argsort(idx, kind="stable")
@@ -193,17 +200,34 @@ def kept_values(parts: list[dict[str, np.ndarray]], lo: int, hi: int, keep: int)
     return vals[order]
 
 
-def timeseries_table(total: np.ndarray, n: int, kept: np.ndarray, names: list[str], start: str) -> pd.DataFrame:
+def stored_kept(lo: int, hi: int, keep: int, row_index: np.ndarray) -> np.ndarray:
+    """The paths whose monthly values a run over ``[lo, hi)`` stores for later quantiles: its paths
+    below ``keep`` that are not among its block rows; none when it covers ``[0, keep)`` itself."""
+    if lo == 0 and hi >= keep:
+        return np.zeros(0, dtype=np.int64)
+    cand = np.arange(lo, min(hi, keep), dtype=np.int64)
+    return cand[~np.isin(cand, row_index)]
+
+
+def timeseries_table(total: np.ndarray, n: int, kept: np.ndarray | None, names: list[str], start: str,
+                     quantiles: pd.DataFrame | None = None) -> pd.DataFrame:
     """total: (months, metrics) canonical sums over n paths; kept: (paths, months, metrics) values
-    of the paths the quantiles are taken over."""
+    of the paths the quantiles are taken over, or None to take the quantile columns of
+    ``quantiles`` (a timeseries table whose quantiles are final)."""
     H = total.shape[0]
     months = pd.period_range(start=start, periods=H, freq="M").astype(str)
     out = []
     for j, name in enumerate(names):
         for t in range(H):
-            q = np.quantile(kept[:, t, j], QUANTILES)
+            q = np.quantile(kept[:, t, j], QUANTILES) if kept is not None else (np.nan,) * len(QUANTILES)
             out.append((t, months[t], name, total[t, j] / n, *q))
-    return pd.DataFrame(out, columns=["month", "date", "metric", "mean", "p05", "p50", "p95"])
+    df = pd.DataFrame(out, columns=["month", "date", "metric", "mean", "p05", "p50", "p95"])
+    if kept is None:
+        assert quantiles is not None
+        src = quantiles.set_index(["metric", "month"])
+        for c in ("p05", "p50", "p95"):
+            df[c] = src[c].reindex(pd.MultiIndex.from_frame(df[["metric", "month"]])).to_numpy()
+    return df
 
 
 def agents_table(static: pd.DataFrame, sums: np.ndarray, n: int) -> pd.DataFrame:
@@ -231,10 +255,16 @@ STATIC_AGENT_COLUMNS = ("name", "sector", "cash_0", "securities_0", "gpu_0", "lo
 
 
 def tables_from_partials(parts: list[dict[str, np.ndarray]], lo: int, hi: int, static: pd.DataFrame,
-                         names: list[str], start: str, keep: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(timeseries, agents) tables of the paths ``[lo, hi)`` from partial sums that tile them."""
+                         names: list[str], start: str, keep: int, *, kept: np.ndarray | None = None,
+                         quantiles: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(timeseries, agents) tables of the paths ``[lo, hi)`` from partial sums that tile them.
+
+    kept: the quantile paths' values when the caller has them (a run); else they come from the
+    parts, or, when one part's quantiles are final, from ``quantiles`` (that part's timeseries)."""
     n = hi - lo
-    ts = timeseries_table(combine(parts, "ts", lo, hi), n, kept_values(parts, lo, hi, keep), names, start)
+    if kept is None:
+        kept = kept_values(parts, lo, hi, keep)
+    ts = timeseries_table(combine(parts, "ts", lo, hi), n, kept, names, start, quantiles)
     ag = agents_table(static, combine(parts, "ag", lo, hi).reshape(len(AGENT_SUMS), -1), n)
     return ts, ag
 
@@ -371,14 +401,17 @@ def _simulate(cfg: Any, backend: Backend, lo: int, hi: int, chash: str, bhash: s
         bar.close()
     wall = time.perf_counter() - t0
     assert initial is not None and ts is not None and kept is not None
+    store = stored_kept(lo, hi, keep, ts.row_index)
     partials = {
         "lo": np.int64(lo), "hi": np.int64(hi), "paths_n": np.int64(n), "block": np.int64(BLOCK),
-        "keep": np.int64(keep), "metric_names": np.asarray(names, dtype=str),
-        "kept_index": np.arange(lo, lo + n_kept, dtype=np.int64), "kept": kept,
+        "keep": np.int64(keep), "quantiles_final": np.int64(lo == 0 and hi >= keep),
+        "metric_names": np.asarray(names, dtype=str),
+        "kept_index": store, "kept": kept[store - lo],
         **ts.arrays("ts"), **ag.arrays("ag"),
     }
     static = _static_agents(world, initial)
-    timeseries, agents_df = tables_from_partials([partials], lo, hi, static, names, str(cfg.start), keep)
+    timeseries, agents_df = tables_from_partials([partials], lo, hi, static, names, str(cfg.start), keep,
+                                                 kept=kept)
     paths_df = pd.concat(path_parts, ignore_index=True)
     manifest = {
         "seed": int(cfg.seed), "paths": P, "horizon": H, "chunk": chunk, "start": str(cfg.start),

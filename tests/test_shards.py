@@ -70,15 +70,17 @@ def test_a_sweep_folder_of_shards_merges_too(shards: dict[str, Path]) -> None:
     same_tables(tmp / "merged_sweep", shards["single"])
 
 
-def test_extending_200_paths_to_500_equals_a_500_path_run(tmp_path: Path) -> None:
-    small = go(tmp_path, "n200", "paths.n=200")
-    ext = go(tmp_path, "ext", "paths.n=500", "paths.shard=200:500")
-    big = go(tmp_path, "n500", "paths.n=500", "paths.chunk=128")
+@pytest.mark.parametrize("keep", [900, 150])  # quantiles over more paths than the first run has, or fewer
+def test_extending_200_paths_to_500_equals_a_500_path_run(tmp_path: Path, keep: int) -> None:
+    q = f"output.quantile_paths={keep}"
+    small = go(tmp_path, "n200", "paths.n=200", q)
+    ext = go(tmp_path, "ext", "paths.n=500", "paths.shard=200:500", q)
+    big = go(tmp_path, "n500", "paths.n=500", "paths.chunk=128", q)
     merge.main([str(small), str(ext), "--out", str(tmp_path / "n500_merged")])
     same_tables(tmp_path / "n500_merged", big)
     # the merged run is a run like any other: it can be extended again
-    ext2 = go(tmp_path, "ext2", "paths.n=1100", "paths.shard=500:1100")
-    big2 = go(tmp_path, "n1100", "paths.n=1100")
+    ext2 = go(tmp_path, "ext2", "paths.n=1100", "paths.shard=500:1100", q)
+    big2 = go(tmp_path, "n1100", "paths.n=1100", q)
     merge.main([str(tmp_path / "n500_merged"), str(ext2), "--out", str(tmp_path / "n1100_merged")])
     same_tables(tmp_path / "n1100_merged", big2)
     from aisim.report import build_report
