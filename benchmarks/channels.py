@@ -22,10 +22,11 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from hydra import compose, initialize_config_dir  # noqa: E402
+
 from aisim.config import register  # noqa: E402
 from aisim.runner import run  # noqa: E402
 from aisim.schema import ChannelsConfig  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
 
 CHANNELS = list(ChannelsConfig.__dataclass_fields__)
 

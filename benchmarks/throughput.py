@@ -39,14 +39,14 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from hydra import compose, initialize_config_dir  # noqa: E402
+
 from aisim.config import register  # noqa: E402
 from aisim.kernels.backend import resolve, to_numpy  # noqa: E402
 from aisim.longtail import with_long_tail  # noqa: E402
 from aisim.model import AIFinanceModel  # noqa: E402
 from aisim.runner import run  # noqa: E402
 from aisim.world import build_world  # noqa: E402
-from hydra import compose, initialize_config_dir  # noqa: E402
-
 from tests.reference import CHANNELS, ReferenceModel, compare  # noqa: E402
 
 MiB = 2**20

@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
                    "--combos", ";".join(combos)]
             if args.horizon is not None:
                 cmd += ["--horizon", str(args.horizon)]
-            print(f"running {len(combos)} configurations with {label} code ({src if label == 'old' else 'this checkout'})",
-                  flush=True)
+            where = src if label == "old" else "this checkout"
+            print(f"running {len(combos)} configurations with {label} code ({where})", flush=True)
             subprocess.run(cmd, check=True, cwd=tmp_path)
         differ = 0
         for combo in combos:

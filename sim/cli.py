@@ -17,6 +17,7 @@ from omegaconf import DictConfig
 
 from aisim.config import CONFIG_PATH, register
 from aisim.kernels.backend import BackendError
+from aisim.results import RunDirBusy
 from aisim.schema import ConfigError
 from aisim.summary import summary_table
 
@@ -29,13 +30,20 @@ def _main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         result = run(cfg, run_dir)
-    except (ConfigError, BackendError) as exc:
+    except (ConfigError, BackendError, RunDirBusy) as exc:
         print(f"aisim: error: {exc}", file=sys.stderr)
         sys.exit(2)
-    if result.backend.reason:
+    m = result.results.manifest
+    if result.resumed:
+        print(f"aisim: {run_dir} already holds complete results for config hash {m['config_hash']} (paths "
+              f"{m['path_range'][0]}:{m['path_range'][1]}); nothing recomputed", file=sys.stderr)
+    if result.moved is not None:
+        print(f"aisim: moved the results found in {run_dir} ({result.moved_reason}) to {result.moved}",
+              file=sys.stderr)
+    if result.backend.reason and not result.resumed:
         print(f"aisim: {result.backend.reason}", file=sys.stderr)
     print(summary_table(result.results, run_dir))
-    if cfg.report:
+    if cfg.report and not (result.resumed and (run_dir / "report.html").is_file()):
         from aisim.report import build_report
 
         print(f"report: {build_report(run_dir)}")

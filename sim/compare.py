@@ -338,8 +338,20 @@ def compose_all(config_name: str, overrides: list[str], regimes: list[str],
     return out
 
 
-def run_comparison(cfg: DictConfig, run_dir: Path) -> RunSet:
-    """Compose and validate every (scenario, regime) run, then run them all (same seed, paths)."""
+OUTPUTS = ("comparison.parquet", "comparison.md", "frontier.png", "pd_by_sector.png")
+
+
+@dataclass
+class _Plan:
+    configs: dict[tuple[str, str], DictConfig]
+    regimes: list[str]
+    scenarios: list[str]
+    reference: str
+    keep: list[str]
+
+
+def _plan(cfg: DictConfig) -> _Plan:
+    """Compose and validate every (scenario, regime) run before any work."""
     from aisim.runner import run
 
     cc = cfg.compare
@@ -358,16 +370,51 @@ def run_comparison(cfg: DictConfig, run_dir: Path) -> RunSet:
     reference = _reference(cc, regimes)
     metrics = list(cc.metrics)
 
-    # compose and validate everything before any work
     configs = compose_all(config_name, lookup, regimes, scenarios)
     first = configs[(scenarios[0], regimes[0])]
     probe = copy.deepcopy(first)
     probe.paths.n, probe.paths.chunk, probe.horizon = 1, "auto", 1
+    probe.paths.shard = None
     probe.output.progress = False
     probed = run(probe, None, progress=False).results
     _check_metrics(metrics, probed.paths.columns)
     _check_agents(list(cc.agents), list(probed.agents["name"]))
+    return _Plan(configs, regimes, scenarios, reference, keep)
 
+
+def _tidy(run_dir: Path, plan: _Plan, save_runs: bool) -> None:
+    """Before any work in a (claimed) comparison folder: move aside the outputs of an earlier
+    comparison and every kept run that is not complete for this comparison's config of its
+    pair, so the folder never mixes runs of two configurations; complete ones are reused."""
+    from aisim.runner import config_hash
+    from aisim.shards import shard_range
+
+    stale = [n for n in OUTPUTS if (run_dir / n).exists()]
+    runs = run_dir / "runs"
+    if runs.is_dir():
+        for sdir in sorted(p for p in runs.iterdir() if p.is_dir()):
+            for rdir in sorted(p for p in sdir.iterdir() if p.is_dir()):
+                c = plan.configs.get((sdir.name, rdir.name))
+                ok = save_runs and c is not None and results_io.status(
+                    rdir, config_hash(c), shard_range(c.paths.shard, int(c.paths.n))).complete
+                if not ok:
+                    stale.append(str(rdir.relative_to(run_dir)))
+    moved = results_io.move_aside(run_dir, stale)
+    if moved is not None:
+        print(f"aisim-compare: moved {len(stale)} earlier outputs and runs of {run_dir} that are not this comparison's "
+              f"to {moved}", file=sys.stderr)
+
+
+def run_comparison(cfg: DictConfig, run_dir: Path, plan: _Plan | None = None) -> RunSet:
+    """Run every planned (scenario, regime) pair (same seed, same paths). Pairs whose folder under
+    ``runs/`` already holds their complete results are not rerun."""
+    from aisim.runner import run
+
+    cc = cfg.compare
+    plan = plan or _plan(cfg)
+    configs, regimes, scenarios, reference, keep = (plan.configs, plan.regimes, plan.scenarios, plan.reference,
+                                                    plan.keep)
+    first = configs[(scenarios[0], regimes[0])]
     paths: dict[tuple[str, str], pd.DataFrame] = {}
     agents: dict[tuple[str, str], pd.DataFrame] = {}
     total, k = len(configs), 0
@@ -375,15 +422,16 @@ def run_comparison(cfg: DictConfig, run_dir: Path) -> RunSet:
     for (s, r), c in configs.items():
         k += 1
         out = run_dir / "runs" / s / r if cc.save_runs else None
-        res = run(c, out, progress=False)
         if out is not None:
+            out.mkdir(parents=True, exist_ok=True)
             OmegaConf.save(c, out / "config.yaml", resolve=True)
+        res = run(c, out, progress=False)
         backend_note = backend_note or res.backend.reason
         paths[(s, r)] = res.results.paths
         agents[(s, r)] = res.results.agents
         m = res.results.manifest
-        print(f"aisim-compare: [{k:>{len(str(total))}}/{total}] scenario={s} regime={r}  {m['wall_s']:.1f} s",
-              flush=True)
+        note = "already complete, reused" if res.resumed else f"{m['wall_s']:.1f} s"
+        print(f"aisim-compare: [{k:>{len(str(total))}}/{total}] scenario={s} regime={r}  {note}", flush=True)
     if backend_note:
         print(f"aisim-compare: {backend_note}", file=sys.stderr)
     meta = {
@@ -404,40 +452,129 @@ class _Job:
     scenario: str
     overrides: dict[str, str]
     manifest: dict[str, Any]
+    paths: pd.DataFrame | None = None  # in memory (shards merged); else read from folder
+    agents: pd.DataFrame | None = None
 
 
-def _read_job(folder: Path) -> _Job:
-    import json
+def _task(folder: Path) -> list[str]:
+    hy = OmegaConf.load(folder / ".hydra" / "hydra.yaml")
+    return [str(o) for o in (OmegaConf.select(hy, "hydra.overrides.task") or [])]
 
+
+def _job_header(folder: Path) -> tuple[str | None, str | None, int, dict[str, str]]:
+    """(regime, scenario, job number, overrides other than the groups and paths.shard) from
+    the job's .hydra/hydra.yaml."""
     hy = OmegaConf.load(folder / ".hydra" / "hydra.yaml")
     regime = OmegaConf.select(hy, "hydra.runtime.choices.regime")
     scenario = OmegaConf.select(hy, "hydra.runtime.choices.scenario")
     num = OmegaConf.select(hy, "hydra.job.num")
     task = list(OmegaConf.select(hy, "hydra.overrides.task") or [])
-    mpath = folder / "manifest.json"
-    if not mpath.is_file() or not (folder / "paths.parquet").is_file():
-        raise ConfigError(f"compare.from_multirun: the job in {folder} did not complete (no manifest.json or "
-                          "paths.parquet); rerun it or move the folder away")
-    manifest = json.loads(mpath.read_text())
-    regime = str(regime) if regime is not None else str(manifest["regime"])
-    scenario = str(scenario) if scenario is not None else str(manifest["scenario"])
     parsed = OverridesParser.create().parse_overrides(task)
-    ov = {o.key_or_group: o.input_line for o in parsed if o.key_or_group not in GROUPS}
-    return _Job(folder, int(num) if num is not None else 0, regime, scenario, ov, manifest)
+    ov = {o.key_or_group: o.input_line for o in parsed if o.key_or_group not in (*GROUPS, "paths.shard")}
+    return (None if regime is None else str(regime), None if scenario is None else str(scenario),
+            int(num) if num is not None else 0, ov)
+
+
+def _expected_jobs(sweep_dir: Path) -> list[list[str]] | None:
+    """The override lists of the jobs an ``aisim -m`` sweep launched (Hydra's basic sweeper, read
+    back from its multirun.yaml), in job-number order; None when they cannot be told."""
+    try:
+        from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+        mr = OmegaConf.load(sweep_dir / "multirun.yaml")
+        if OmegaConf.select(mr, "hydra.runtime.choices.hydra/sweeper") not in (None, "basic"):
+            return None
+        params = OmegaConf.select(mr, "hydra.sweeper.params") or {}
+        args = [f"{k}={v}" for k, v in params.items()] + [str(o) for o in OmegaConf.select(mr, "hydra.overrides.task")]
+        return BasicSweeper.split_arguments(OverridesParser.create().parse_overrides(args), None)[0]
+    except Exception:  # another sweeper, or a sweep this version cannot parse: only the folders tell
+        return None
+
+
+def _key(o: str) -> str:
+    return o.split("=", 1)[0].lstrip("+~")
+
+
+def _read_jobs(root: Path) -> list[_Job]:
+    """The sweep's jobs, shards of one job merged (:mod:`aisim.merge`); raises ConfigError naming
+    every job that is incomplete, not started, mismatched or missing a shard."""
+    from aisim import merge
+
+    folders = sorted({p.parent.parent for p in root.rglob(".hydra/hydra.yaml")
+                      if not any(x in merge.SKIP_DIRS for x in p.parent.parent.relative_to(root).parts)})
+    if not folders:
+        raise ConfigError(f"compare.from_multirun={root}: no job folders (with .hydra/hydra.yaml) in {root}")
+    tasks = {f: _task(f) for f in folders}
+    heads = {f: _job_header(f) for f in folders}
+    sweeps = sorted({p.parent for p in root.rglob("multirun.yaml")} | ({root} if (root / "multirun.yaml").is_file()
+                                                                        else set()))
+    expected = {sw: _expected_jobs(sw) for sw in sweeps}
+    all_tasks = list(tasks.values()) + [ov for e in expected.values() if e for ov in e]
+    values: dict[str, set[str]] = {}
+    for t in all_tasks:
+        for o in t:
+            values.setdefault(_key(o), set()).add(o)
+    swept = {k for k, v in values.items() if len(v) > 1}
+
+    def short(task: list[str]) -> str:
+        return " ".join(o for o in task if _key(o) in swept) or "the only job"
+
+    def unsharded(sweep: Path, task: list[str]) -> tuple[str, ...]:
+        return (str(sweep), *sorted(o for o in task if _key(o) != "paths.shard"))
+
+    problems: list[str] = []
+    troubled: set[tuple[str, ...]] = set()
+    for sw, exp in expected.items():
+        if not exp:
+            continue
+        nums = {heads[f][2] for f in folders if f.parent == sw}
+        for i, ov in enumerate(exp):
+            if i not in nums:
+                problems.append(f"job {i} ({short(ov)}) in {sw}: not started")
+                troubled.add(unsharded(sw, ov))
+    groups: dict[tuple[str, ...], list[tuple[Path, Any]]] = {}
+    for f in folders:
+        part, why = merge.read_part(f)
+        key = unsharded(f.parent, tasks[f])
+        if part is None:
+            problems.append(f"{f} ({short(tasks[f])}): {why}")
+            troubled.add(key)
+            continue
+        groups.setdefault(key, []).append((f, part))
+    jobs: list[_Job] = []
+    for key, members in groups.items():
+        f0, p0 = members[0]
+        regime, scenario, num, ov = heads[f0]
+        m0 = p0.manifest
+        if len(members) == 1 and not m0.get("shard"):
+            jobs.append(_Job(f0, num, regime or str(m0["regime"]), scenario or str(m0["scenario"]), ov, m0))
+            continue
+        if key in troubled:
+            continue  # its missing shard is named above
+        try:
+            merged = merge.merge_parts([p for _, p in members])
+        except merge.MergeError as exc:
+            problems.append(f"{f0} ({short(tasks[f0])}) and its other shards: {exc}")
+            continue
+        res = merged.results
+        jobs.append(_Job(f0, num, regime or str(m0["regime"]), scenario or str(m0["scenario"]), ov, res.manifest,
+                         paths=res.paths, agents=res.agents))
+    if problems:
+        raise ConfigError(
+            f"compare.from_multirun: {root} has incomplete jobs: " + "; ".join(problems)
+            + f". Rerun the same aisim -m command with hydra.sweep.dir={root}: the jobs already complete are not "
+            "recomputed")
+    return jobs
 
 
 def load_multirun(cfg: DictConfig) -> RunSet:
-    """The run set of the job folders under ``compare.from_multirun``."""
+    """The run set of the job folders under ``compare.from_multirun`` (shards of a job merged)."""
     cc = cfg.compare
     root = Path(to_absolute_path(str(cc.from_multirun)))
     if not root.is_dir():
         raise ConfigError(f"compare.from_multirun={cc.from_multirun}: no such folder")
-    folders = sorted({p.parent.parent for p in root.rglob(".hydra/hydra.yaml")})
-    if not folders:
-        raise ConfigError(f"compare.from_multirun={cc.from_multirun}: no job folders (with .hydra/hydra.yaml) "
-                          f"in {root}")
     # sweep order: by sweep folder, then job number (a retry sweep in a subfolder comes after)
-    jobs = sorted((_read_job(f) for f in folders), key=lambda j: (str(j.folder.parent), j.num, str(j.folder)))
+    jobs = sorted(_read_jobs(root), key=lambda j: (str(j.folder.parent), j.num, str(j.folder)))
     for key in ("seed", "paths"):
         seen = sorted({j.manifest[key] for j in jobs})
         if len(seen) > 1:
@@ -473,9 +610,8 @@ def load_multirun(cfg: DictConfig) -> RunSet:
     paths, agents = {}, {}
     for (s, r), j in by_pair.items():
         if s in scenarios and r in regimes:
-            paths[(s, r)] = pd.read_parquet(j.folder / "paths.parquet")
-            ap = j.folder / "agents.parquet"
-            agents[(s, r)] = pd.read_parquet(ap) if ap.is_file() else pd.DataFrame(columns=["name", "sector", "pd"])
+            paths[(s, r)] = j.paths if j.paths is not None else pd.read_parquet(j.folder / "paths.parquet")
+            agents[(s, r)] = j.agents if j.agents is not None else pd.read_parquet(j.folder / "agents.parquet")
     missing = [f"{s}/{r}" for s in scenarios for r in regimes if (s, r) not in paths]
     if missing:
         print(f"aisim-compare: no job for {', '.join(missing)}; left out", file=sys.stderr)
@@ -773,9 +909,20 @@ def terminal_summary(table: pd.DataFrame, rs: RunSet, run_dir: Path) -> str:
 
 def compare(cfg: DictConfig, run_dir: Path) -> pd.DataFrame:
     """Run (or load) the comparison, write its outputs into ``run_dir``, return the table."""
-    rs = load_multirun(cfg) if cfg.compare.from_multirun else run_comparison(cfg, run_dir)
-    table = comparison_table(rs, list(cfg.compare.metrics))
-    write_outputs(table, rs, run_dir)
+    from_mr = bool(cfg.compare.from_multirun)
+    rs = load_multirun(cfg) if from_mr else None  # checks everything before any work
+    plan = None if from_mr else _plan(cfg)
+    if from_mr:
+        table = comparison_table(rs, list(cfg.compare.metrics))
+    with results_io.claim(run_dir, "aisim-compare"):
+        if plan is not None:
+            _tidy(run_dir, plan, bool(cfg.compare.save_runs))
+            rs = run_comparison(cfg, run_dir, plan)
+            table = comparison_table(rs, list(cfg.compare.metrics))
+        else:
+            results_io.move_aside(run_dir, [n for n in OUTPUTS if (run_dir / n).exists()])
+        assert rs is not None
+        write_outputs(table, rs, run_dir)
     print(terminal_summary(table, rs, run_dir))
     return table
 
@@ -788,7 +935,7 @@ def _main(cfg: DictConfig) -> None:
     t0 = time.perf_counter()
     try:
         compare(cfg, run_dir)
-    except (ConfigError, BackendError) as exc:
+    except (ConfigError, BackendError, results_io.RunDirBusy) as exc:
         print(f"aisim-compare: error: {exc}", file=sys.stderr)
         sys.exit(2)
     print(f"aisim-compare: done in {time.perf_counter() - t0:.1f} s")

@@ -279,8 +279,13 @@ def build_report(run_dir: str | Path) -> Path:
         raise ReportError(f"{d}: no such run directory")
     try:
         res = results_io.load(d)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, results_io.ResultsError) as exc:
         raise ReportError(str(exc)) from exc
+    from aisim.merge import check_config
+
+    why = check_config(d, res.manifest)
+    if why:
+        raise ReportError(f"{d}: {why}; rerun it into this folder (or another) before reporting")
     cfg = load_config(d)
     m = res.manifest
     parts = [

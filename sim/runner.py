@@ -2,12 +2,20 @@
 
 :func:`run` is the plain function behind the CLI; tests call it directly with a composed config.
 Paths are simulated in chunks; per-path outcomes are kept (a few numbers each), time series
-are aggregated on the fly (exact means over all paths, quantiles over the first
-``output.quantile_paths`` paths), so memory does not grow with ``paths.n``.
+and agent statistics are aggregated on the fly in one canonical order (:class:`BlockSums`:
+fixed blocks of paths), so memory does not grow with ``paths.n`` and the sums are the same
+whatever the chunk size, and whether the paths ran in one run or in shards merged later
+(:mod:`aisim.merge`). Time-series quantiles are taken over the first ``output.quantile_paths``
+paths' stored values.
+
+``paths.shard`` restricts a run to a share of the paths (:mod:`aisim.shards`). A run directory
+is claimed for the run, and a run whose directory already holds its complete results returns
+them at once (:func:`run`).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import math
@@ -30,6 +38,7 @@ from aisim.longtail import with_long_tail
 from aisim.model import AIFinanceModel
 from aisim.outputs import PathTracker
 from aisim.schema import validate
+from aisim.shards import is_set, shard_range
 from aisim.world import World, build_world
 
 AUTO_CHUNK_BYTES = 256 * 2**20  # working memory for one chunk when paths.chunk=auto
@@ -44,14 +53,6 @@ def chunk_size(cfg: Any, world: World) -> int:
     # ~40 live (paths, agents|contracts) float64 arrays during a month, measured loosely
     per_path = 40 * 8 * (2 * world.n_agents + world.n_contracts + 16)
     return max(1, min(n, MAX_AUTO_CHUNK, AUTO_CHUNK_BYTES // per_path))
-
-
-def config_hash(cfg: Any) -> str:
-    """SHA-256 of the resolved config (without Hydra's own settings), first 16 hex digits."""
-    d = OmegaConf.to_container(cfg, resolve=True)
-    if isinstance(d, dict):
-        d.pop("hydra", None)
-    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def git_revision() -> str | None:
@@ -74,36 +75,200 @@ def package_version() -> str:
         return "0+unknown"
 
 
-class TimeseriesRecorder:
-    """Per month and metric: exact sums over all paths, raw values of the first ``keep`` paths."""
+# --------------------------------------------------------------------------- canonical sums
+#: Paths per block of the canonical aggregation order (see :class:`BlockSums`).
+BLOCK = 1024
+QUANTILES = (0.05, 0.5, 0.95)
+AGENT_SUMS = ("defaults", "default_month_sum", "loss_caused_sum", "equity_end_sum")
 
-    def __init__(self, horizon: int, keep: int) -> None:
-        self.horizon = horizon
-        self.keep = keep
-        self.sums: dict[str, np.ndarray] = {}
-        self.count = np.zeros(horizon)
-        self.kept: dict[str, list[list[np.ndarray]]] = {}
 
-    def add(self, month: int, path_index: np.ndarray, metrics: dict[str, np.ndarray]) -> None:
-        rows = path_index < self.keep
-        for name, v in metrics.items():
-            if name not in self.sums:
-                self.sums[name] = np.zeros(self.horizon)
-                self.kept[name] = [[] for _ in range(self.horizon)]
-            self.sums[name][month] += float(np.sum(v))
-            if rows.any():
-                self.kept[name][month].append(v[rows])
-        self.count[month] += len(path_index)
+def _seq_sum(start: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """``start + rows[0] + rows[1] + ...`` element by element, strictly in row order.
 
-    def table(self, start: str) -> pd.DataFrame:
-        months = pd.period_range(start=start, periods=self.horizon, freq="M").astype(str)
-        out = []
-        for name in self.sums:
-            for t in range(self.horizon):
-                kept = np.concatenate(self.kept[name][t]) if self.kept[name][t] else np.array([np.nan])
-                q = np.quantile(kept, [0.05, 0.5, 0.95])
-                out.append((t, months[t], name, self.sums[name][t] / self.count[t], *q))
-        return pd.DataFrame(out, columns=["month", "date", "metric", "mean", "p05", "p50", "p95"])
+    ``np.add.accumulate`` along axis 0 adds the rows one after another whatever the shape (a plain
+    ``sum`` would use pairwise summation along a contiguous axis); for a C-contiguous
+    (paths, agents) array with more than one agent this is the order ``x.sum(axis=0)`` uses.
+    """
+    if rows.shape[0] == 0:
+        return start
+    return np.add.accumulate(np.concatenate([start[None], rows]), axis=0)[-1]
+
+
+class BlockSums:
+    """Sums over paths in one canonical order, whatever the chunks and shards.
+
+    The paths ``0..n-1`` fall into fixed blocks of :data:`BLOCK`: block ``k`` is paths
+    ``[k*BLOCK, (k+1)*BLOCK)``. A block's sum adds its paths' rows one by one in path order,
+    starting from 0; the total adds the block sums the same way, in block order. A run that
+    computes the paths ``[lo, hi)`` keeps the sum of every block it covers whole and the per-path
+    rows of the (at most two) blocks it covers only in part, so runs whose ranges tile the paths
+    combine (:func:`combine`) into exactly the sums one run over all of them makes. For a run of at
+    most BLOCK paths in one chunk this is the order NumPy's ``x.sum(axis=0)`` uses.
+
+    Values per path have shape ``(slots, width)``; :meth:`add` gives one slot (a month) for a run
+    of consecutive paths.
+    """
+
+    def __init__(self, lo: int, hi: int, slots: int, width: int) -> None:
+        self.lo, self.hi, self.slots, self.width = lo, hi, slots, width
+        self.sums: dict[int, np.ndarray] = {}
+        part: list[int] = []
+        k0, k1 = lo // BLOCK, (hi - 1) // BLOCK
+        for k in sorted({k0, k1}):
+            blo, bhi = max(lo, k * BLOCK), min(hi, (k + 1) * BLOCK)
+            if not self.whole(k):
+                part.extend(range(blo, bhi))
+        self.row_index = np.asarray(part, dtype=np.int64)
+        self.rows = np.zeros((len(part), slots, width))
+
+    def whole(self, k: int) -> bool:
+        return self.lo <= k * BLOCK and (k + 1) * BLOCK <= self.hi
+
+    def add(self, slot: int, start: int, x: np.ndarray) -> None:
+        """x: (p, width) float64, the rows of paths ``start .. start+p-1`` for ``slot``."""
+        stop = start + x.shape[0]
+        for k in range(start // BLOCK, (stop - 1) // BLOCK + 1):
+            a, b = max(start, k * BLOCK), min(stop, (k + 1) * BLOCK)
+            seg = x[a - start:b - start]
+            if self.whole(k):
+                s = self.sums.setdefault(k, np.zeros((self.slots, self.width)))
+                s[slot] = _seq_sum(s[slot], seg)
+            else:
+                pos = np.searchsorted(self.row_index, a)
+                self.rows[pos:pos + (b - a), slot] = seg
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        ids = sorted(self.sums)
+        return {
+            f"{prefix}_block_ids": np.asarray(ids, dtype=np.int64),
+            f"{prefix}_block_sums": (np.stack([self.sums[k] for k in ids]) if ids
+                                     else np.zeros((0, self.slots, self.width))),
+            f"{prefix}_row_index": self.row_index,
+            f"{prefix}_rows": self.rows,
+        }
+
+
+def combine(parts: list[dict[str, np.ndarray]], prefix: str, lo: int, hi: int) -> np.ndarray:
+    """The canonical total over paths ``[lo, hi)`` of the partial sums ``parts`` (each the
+    :meth:`BlockSums.arrays` of a run), which must cover those paths exactly once."""
+    sums: dict[int, np.ndarray] = {}
+    idx, rows = [], []
+    for p in parts:
+        for k, s in zip(p[f"{prefix}_block_ids"].tolist(), p[f"{prefix}_block_sums"], strict=True):
+            if k in sums:
+                raise ValueError(f"block {k} (paths {k * BLOCK}:{(k + 1) * BLOCK}) is covered twice")
+            sums[k] = s
+        idx.append(p[f"{prefix}_row_index"])
+        rows.append(p[f"{prefix}_rows"])
+    shape = next(p[f"{prefix}_rows"].shape[1:] for p in parts)
+    all_idx = np.concatenate(idx) if idx else np.zeros(0, dtype=np.int64)
+    all_rows = np.concatenate(rows) if rows else np.zeros((0, *shape))
+    order = np.argsort(all_idx, kind="stable")
+    all_idx, all_rows = all_idx[order], all_rows[order]
+    zero = np.zeros(shape)
+    block_sums = []
+    for k in range(lo // BLOCK, (hi - 1) // BLOCK + 1):
+        blo, bhi = max(lo, k * BLOCK), min(hi, (k + 1) * BLOCK)
+        a, b = np.searchsorted(all_idx, blo), np.searchsorted(all_idx, bhi)
+        if k in sums:
+            if b > a or (blo, bhi) != (k * BLOCK, (k + 1) * BLOCK):
+                raise ValueError(f"block {k} (paths {blo}:{bhi}) is covered twice")
+            block_sums.append(sums[k])
+            continue
+        if not np.array_equal(all_idx[a:b], np.arange(blo, bhi)):
+            raise ValueError(f"paths {blo}:{bhi} are not covered exactly once")
+        block_sums.append(_seq_sum(zero, all_rows[a:b]))
+    return _seq_sum(zero, np.stack(block_sums))
+
+
+def kept_values(parts: list[dict[str, np.ndarray]], lo: int, hi: int, keep: int) -> np.ndarray | None:
+    """The per-path monthly metrics of the paths the quantiles of the run ``[lo, hi)`` are taken
+    over, ``[lo, min(hi, lo + keep))``, in path order: (paths, months, metrics).
+
+    A part stores the values of its paths below ``keep`` (in ``kept``, or among its block rows
+    ``ts_rows``), except a part that covers ``[0, keep)`` by itself, whose quantiles are final:
+    then None, and the quantiles are that part's (``quantiles_final``).
+    """
+    if lo == 0 and any(int(p.get("quantiles_final", 0)) for p in parts):
+        return None
+    stop = min(hi, lo + keep)
+    idx = np.concatenate([p["kept_index"] for p in parts] + [p["ts_row_index"] for p in parts])
+    vals = np.concatenate([p["kept"] for p in parts] + [p["ts_rows"] for p in parts])
+    sel = (idx >= lo) & (idx < stop)
+    idx, vals = idx[sel], vals[sel]
+    order = np.argsort(idx, kind="stable")
+    if not np.array_equal(idx[order], np.arange(lo, stop)):
+        raise ValueError(f"the kept paths {lo}:{stop} are not covered exactly once")
+    return vals[order]
+
+
+def stored_kept(lo: int, hi: int, keep: int, row_index: np.ndarray) -> np.ndarray:
+    """The paths whose monthly values a run over ``[lo, hi)`` stores for later quantiles: its paths
+    below ``keep`` that are not among its block rows; none when it covers ``[0, keep)`` itself."""
+    if lo == 0 and hi >= keep:
+        return np.zeros(0, dtype=np.int64)
+    cand = np.arange(lo, min(hi, keep), dtype=np.int64)
+    return cand[~np.isin(cand, row_index)]
+
+
+def timeseries_table(total: np.ndarray, n: int, kept: np.ndarray | None, names: list[str], start: str,
+                     quantiles: pd.DataFrame | None = None) -> pd.DataFrame:
+    """total: (months, metrics) canonical sums over n paths; kept: (paths, months, metrics) values
+    of the paths the quantiles are taken over, or None to take the quantile columns of
+    ``quantiles`` (a timeseries table whose quantiles are final)."""
+    H = total.shape[0]
+    months = pd.period_range(start=start, periods=H, freq="M").astype(str)
+    out = []
+    for j, name in enumerate(names):
+        for t in range(H):
+            q = np.quantile(kept[:, t, j], QUANTILES) if kept is not None else (np.nan,) * len(QUANTILES)
+            out.append((t, months[t], name, total[t, j] / n, *q))
+    df = pd.DataFrame(out, columns=["month", "date", "metric", "mean", "p05", "p50", "p95"])
+    if kept is None:
+        assert quantiles is not None
+        src = quantiles.set_index(["metric", "month"])
+        for c in ("p05", "p50", "p95"):
+            df[c] = src[c].reindex(pd.MultiIndex.from_frame(df[["metric", "month"]])).to_numpy()
+    return df
+
+
+def agents_table(static: pd.DataFrame, sums: np.ndarray, n: int) -> pd.DataFrame:
+    """static: name, sector and the starting balance sheet of each agent; sums: (4, agents) the
+    canonical sums of :data:`AGENT_SUMS` over n paths."""
+    acc = dict(zip(AGENT_SUMS, sums, strict=True))
+    d = acc["defaults"]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_month = np.where(d > 0, acc["default_month_sum"] / np.maximum(d, 1), np.nan)
+    dynamic = pd.DataFrame({
+        "pd": d / n,
+        "pd_se": np.sqrt((d / n) * (1 - d / n) / n),
+        "mean_default_month": mean_month,
+        "expected_loss_caused": acc["loss_caused_sum"] / n,
+        "equity_end_mean": acc["equity_end_sum"] / n,
+    })
+    head = static[["name", "sector"]].reset_index(drop=True)
+    tail = static.drop(columns=["name", "sector"]).reset_index(drop=True)
+    return pd.concat([head, dynamic, tail], axis=1)
+
+
+STATIC_AGENT_COLUMNS = ("name", "sector", "cash_0", "securities_0", "gpu_0", "loans_held_0", "stakes_0",
+                        "total_assets_0", "total_debt_0", "total_liabilities_0", "equity_0", "capital_ratio_0",
+                        "systemic_importance")
+
+
+def tables_from_partials(parts: list[dict[str, np.ndarray]], lo: int, hi: int, static: pd.DataFrame,
+                         names: list[str], start: str, keep: int, *, kept: np.ndarray | None = None,
+                         quantiles: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(timeseries, agents) tables of the paths ``[lo, hi)`` from partial sums that tile them.
+
+    kept: the quantile paths' values when the caller has them (a run); else they come from the
+    parts, or, when one part's quantiles are final, from ``quantiles`` (that part's timeseries)."""
+    n = hi - lo
+    if kept is None:
+        kept = kept_values(parts, lo, hi, keep)
+    ts = timeseries_table(combine(parts, "ts", lo, hi), n, kept, names, start, quantiles)
+    ag = agents_table(static, combine(parts, "ag", lo, hi).reshape(len(AGENT_SUMS), -1), n)
+    return ts, ag
 
 
 @dataclass
@@ -111,32 +276,101 @@ class RunResult:
     results: results_io.Results
     run_dir: Path | None
     backend: Backend
+    resumed: bool = False  # the run directory already held complete results for this config
+    moved: Path | None = None  # where stale results found in the run directory were moved
+    moved_reason: str = ""
+
+
+NON_RESULT_KEYS = (("paths", "shard"), ("paths", "chunk"), ("output", "progress"), ("report",))
+
+
+def _hash_dict(cfg: Any, drop: tuple[tuple[str, ...], ...]) -> str:
+    d = OmegaConf.to_container(cfg, resolve=True) if OmegaConf.is_config(cfg) else cfg
+    d = copy.deepcopy(d) if isinstance(d, dict) else d
+    if isinstance(d, dict):
+        d.pop("hydra", None)
+        for keys in drop:
+            node = d
+            for k in keys[:-1]:
+                node = node.get(k, {}) if isinstance(node, dict) else {}
+            if isinstance(node, dict):
+                node.pop(keys[-1], None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def config_hash(cfg: Any) -> str:
+    """SHA-256 of the resolved config, first 16 hex digits: what the results depend on.
+
+    Hydra's own settings and the keys that do not change any result are left out: the shard
+    (``paths.shard``), the chunk size, the progress bar and ``report``. So the shards of a run,
+    and the run merged from them, have the hash of the single run.
+    """
+    return _hash_dict(cfg, NON_RESULT_KEYS)
+
+
+def base_hash(cfg: Any) -> str:
+    """:func:`config_hash` without ``paths.n``: runs with the same base hash compute the same
+    results for every path they share, so path ranges of them can be merged (extend)."""
+    return _hash_dict(cfg, (*NON_RESULT_KEYS, ("paths", "n")))
 
 
 def run(cfg: Any, run_dir: str | Path | None = None, *, progress: Any = None) -> RunResult:
     """Simulate ``cfg`` and, when ``run_dir`` is given, write the result files there.
 
+    With a ``run_dir``, the folder is claimed first (a second run into it is refused with
+    :class:`aisim.results.RunDirBusy`); when it already holds complete results for the same
+    config hash and paths they are returned at once (``resumed``), otherwise results found there
+    are moved aside into ``.stale/`` before any work.
+
     Raises :class:`aisim.schema.ConfigError` (or :class:`aisim.kernels.backend.BackendError`) for user
     mistakes before any work starts.
     """
     validate(cfg)
-    cfg = with_long_tail(cfg)  # the synthetic long tail (aisim.longtail); cfg itself when off
+    n = int(cfg.paths.n)
+    lo, hi = shard_range(getattr(cfg.paths, "shard", None), n)
+    chash, bhash = config_hash(cfg), base_hash(cfg)
     backend = resolve(str(cfg.backend))
+    if run_dir is None:
+        res, partials = _simulate(cfg, backend, lo, hi, chash, bhash, None, progress)
+        return RunResult(results=res, run_dir=None, backend=backend)
+    run_dir = Path(run_dir)
+    with results_io.claim(run_dir, f"aisim config {chash}") as claim:
+        st = results_io.status(run_dir, chash, (lo, hi))
+        if st.complete:
+            return RunResult(results=results_io.load(run_dir), run_dir=run_dir, backend=backend, resumed=True)
+        moved = claim.clear()
+        res, partials = _simulate(cfg, backend, lo, hi, chash, bhash, claim, progress)
+        results_io.write(run_dir, res, partials)
+    return RunResult(results=res, run_dir=run_dir, backend=backend, moved=moved,
+                     moved_reason=st.reason if moved is not None else "")
+
+
+def _simulate(cfg: Any, backend: Backend, lo: int, hi: int, chash: str, bhash: str, claim: Any,
+              progress: Any) -> tuple[results_io.Results, dict[str, np.ndarray]]:
+    """Run the paths ``[lo, hi)`` of ``cfg`` in chunks; the results and their partial sums."""
+    shard = getattr(cfg.paths, "shard", None)
+    cfg = with_long_tail(cfg)  # the synthetic long tail (aisim.longtail); cfg itself when off
     world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits),
                         regime=cfg.regime, covenants=cfg.covenants)
     xp = backend.xp
     n, H = int(cfg.paths.n), int(cfg.horizon)
-    chunk = chunk_size(cfg, world)
-    recorder = TimeseriesRecorder(H, int(cfg.output.quantile_paths))
+    P = hi - lo
+    chunk = min(chunk_size(cfg, world), P)
+    keep = int(cfg.output.quantile_paths)
+    ag = BlockSums(lo, hi, 1, len(AGENT_SUMS) * world.n_agents)
+    ts: BlockSums | None = None
+    names: list[str] = []
+    kept: np.ndarray | None = None
+    n_kept = min(keep, P)
     t0 = time.perf_counter()
     path_parts: list[pd.DataFrame] = []
-    agent_acc: dict[str, np.ndarray] = {}
     initial: dict[str, np.ndarray] | None = None
     max_residual = 0.0
-    n_chunks = math.ceil(n / chunk)
+    n_chunks = math.ceil(P / chunk)
     bar = _progress(progress, cfg, n_chunks * H)
     for k in range(n_chunks):
-        idx = np.arange(k * chunk, min(n, (k + 1) * chunk), dtype=np.int64)
+        a = lo + k * chunk
+        idx = np.arange(a, min(hi, a + chunk), dtype=np.int64)
         model = AIFinanceModel(cfg, world, idx, xp)
         if initial is None:
             initial = _initial_sheet(model)
@@ -145,33 +379,55 @@ def run(cfg: Any, run_dir: str | Path | None = None, *, progress: Any = None) ->
             model.step()
             m = {key: to_numpy(v) for key, v in model.metrics.items()}
             max_residual = max(max_residual, float(np.max(m.pop("identity_residual"))))
-            recorder.add(t, idx, m)
+            if ts is None:
+                names = list(m)
+                ts = BlockSums(lo, hi, H, len(names))
+                kept = np.zeros((n_kept, H, len(names)))
+            if list(m) != names:
+                raise RuntimeError(f"the month's metrics changed from {names} to {list(m)}")
+            x = np.column_stack([np.asarray(m[name], dtype=np.float64) for name in names])
+            ts.add(t, a, x)
+            sel = idx < lo + n_kept
+            if sel.any():
+                assert kept is not None
+                kept[idx[sel] - lo, t] = x[sel]
             tracker.update(m)
             if bar is not None:
                 bar.update(1)
+            if claim is not None:
+                claim.heartbeat()
         path_parts.append(tracker.table(idx))
-        _accumulate_agents(agent_acc, model)
+        ag.add(0, a, _agent_rows(model))
+        del model, tracker
     if bar is not None:
         bar.close()
     wall = time.perf_counter() - t0
+    assert initial is not None and ts is not None and kept is not None
+    store = stored_kept(lo, hi, keep, ts.row_index)
+    partials = {
+        "lo": np.int64(lo), "hi": np.int64(hi), "paths_n": np.int64(n), "block": np.int64(BLOCK),
+        "keep": np.int64(keep), "quantiles_final": np.int64(lo == 0 and hi >= keep),
+        "metric_names": np.asarray(names, dtype=str),
+        "kept_index": store, "kept": kept[store - lo],
+        **ts.arrays("ts"), **ag.arrays("ag"),
+    }
+    static = _static_agents(world, initial)
+    timeseries, agents_df = tables_from_partials([partials], lo, hi, static, names, str(cfg.start), keep,
+                                                 kept=kept)
     paths_df = pd.concat(path_parts, ignore_index=True)
-    assert initial is not None
-    agents_df = _agents_table(world, initial, agent_acc, n)
     manifest = {
-        "seed": int(cfg.seed), "paths": n, "horizon": H, "chunk": chunk, "start": str(cfg.start),
+        "seed": int(cfg.seed), "paths": P, "horizon": H, "chunk": chunk, "start": str(cfg.start),
         "backend": backend.name, "device": backend.device, "backend_note": backend.reason,
         "calibration": str(cfg.calibration.name), "scenario": str(cfg.scenario.name),
-        "regime": str(cfg.regime.name), "config_hash": config_hash(cfg),
+        "regime": str(cfg.regime.name), "config_hash": chash, "base_hash": bhash,
+        "paths_n": n, "path_range": [lo, hi], "shard": str(shard) if is_set(shard) else None,
         "version": package_version(), "git_revision": git_revision(), "wall_s": wall,
         "agents": world.n_agents, "contracts": world.n_contracts,
-        "agent_path_steps_per_s": world.n_agents * n * H / wall if wall > 0 else None,
+        "agent_path_steps_per_s": world.n_agents * P * H / wall if wall > 0 else None,
         "max_identity_residual": max_residual,
     }
-    res = results_io.Results(paths=paths_df, timeseries=recorder.table(str(cfg.start)),
-                             agents=agents_df, manifest=manifest)
-    if run_dir is not None:
-        results_io.write(Path(run_dir), res)
-    return RunResult(results=res, run_dir=Path(run_dir) if run_dir is not None else None, backend=backend)
+    res = results_io.Results(paths=paths_df, timeseries=timeseries, agents=agents_df, manifest=manifest)
+    return res, partials
 
 
 def _progress(progress: Any, cfg: Any, total: int) -> Any:
@@ -207,33 +463,24 @@ def _initial_sheet(model: AIFinanceModel) -> dict[str, np.ndarray]:
     return out
 
 
-def _accumulate_agents(acc: dict[str, np.ndarray], model: AIFinanceModel) -> None:
+def _agent_rows(model: AIFinanceModel) -> np.ndarray:
+    """(paths, 4 * agents) per-path values of :data:`AGENT_SUMS` at the end of a chunk."""
     s = model.state
     dead = ~to_numpy(s.alive)
     month = to_numpy(s.default_month)
-    parts = {
-        "defaults": dead.sum(axis=0).astype(float),
-        "default_month_sum": np.where(dead, month, 0).sum(axis=0).astype(float),
-        "loss_caused_sum": to_numpy(s.loss_caused).sum(axis=0),
-        "equity_end_sum": to_numpy(s.equity).sum(axis=0),
-    }
-    for k, v in parts.items():
-        acc[k] = acc.get(k, 0.0) + v
+    return np.concatenate([
+        dead.astype(np.float64),
+        np.where(dead, month, 0).astype(np.float64),
+        np.asarray(to_numpy(s.loss_caused), dtype=np.float64),
+        np.asarray(to_numpy(s.equity), dtype=np.float64),
+    ], axis=1)
 
 
-def _agents_table(world: World, initial: dict[str, np.ndarray], acc: dict[str, np.ndarray], n: int) -> pd.DataFrame:
-    d = acc["defaults"]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean_month = np.where(d > 0, acc["default_month_sum"] / np.maximum(d, 1), np.nan)
+def _static_agents(world: World, initial: dict[str, np.ndarray]) -> pd.DataFrame:
     cap = initial["capital_ratio"]
     return pd.DataFrame({
         "name": world.names,
         "sector": world.sectors,
-        "pd": d / n,
-        "pd_se": np.sqrt((d / n) * (1 - d / n) / n),
-        "mean_default_month": mean_month,
-        "expected_loss_caused": acc["loss_caused_sum"] / n,
-        "equity_end_mean": acc["equity_end_sum"] / n,
         "cash_0": initial["cash"],
         "securities_0": initial["securities"],
         "gpu_0": initial["gpu"],

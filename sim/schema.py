@@ -15,6 +15,7 @@ from omegaconf import MISSING
 
 from aisim import channels as channel_registry
 from aisim import sectors as sector_registry
+from aisim.shards import shard_range
 
 SECTORS = sector_registry.NAMES  # declared once, with their traits, in aisim.sectors
 COMPUTE_SECTORS = sector_registry.names_with("compute")
@@ -216,6 +217,7 @@ class RegimeConfig:
 class PathsConfig:
     n: int = 1000
     chunk: Any = "auto"  # int >= 1, or "auto"
+    shard: str | None = None  # I/N: only shard I of N of the paths; A:B: only paths A..B-1 (sim/shards.py)
 
 
 @dataclass
@@ -293,6 +295,10 @@ def validate(cfg: Any) -> None:
     if chunk != "auto":
         ok = isinstance(chunk, int) and not isinstance(chunk, bool) and chunk >= 1
         _check(ok, f"paths.chunk={chunk!r}: use a whole number of paths >= 1, or 'auto'")
+    try:
+        shard_range(getattr(cfg.paths, "shard", None), int(cfg.paths.n))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     _check(cfg.horizon >= 1, f"horizon={cfg.horizon}: the horizon must be at least 1 month")
     _check(
         bool(re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", str(cfg.start))),

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from aisim.config import register
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig
+
+from aisim.config import register
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import array_api_strict as xps
 import numpy as np
+
 from aisim.kernels.backend import to_numpy
 from aisim.kernels.state import State
 from aisim.model import AIFinanceModel
-
 from tests.conftest import make_cfg
 
 

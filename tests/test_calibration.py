@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+
 from aisim.kernels.state import BACKSTOP, EQUITY, LOAN, OFFTAKE, RVG
 from aisim.longtail import build_long_tail, with_long_tail, world_of
 from aisim.runner import run
 from aisim.schema import ContractConfig, EntityConfig
 from aisim.targets import BANDS, contract_value, dynamic_targets, principal_schedule, start_revenue, start_targets
 from aisim.world import World
-
 from tests.conftest import CONF
 from tests.conftest import make_cfg as _make_cfg
 

@@ -7,8 +7,8 @@ should have, and that switching it off removes it.
 from __future__ import annotations
 
 import numpy as np
-from aisim.kernels.state import COVENANT
 
+from aisim.kernels.state import COVENANT
 from tests.worlds import run_model, with_channel, world_cfg
 
 BANK = dict(name="Bank", sector="bank", cash=100.0, other_assets=500.0, other_liabilities=500.0)

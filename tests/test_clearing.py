@@ -8,10 +8,11 @@ import itertools
 import array_api_strict
 import numpy as np
 import pytest
-from aisim.kernels.clearing import clearing_vector
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
+
+from aisim.kernels.clearing import clearing_vector
 
 ATOL = 1e-9
 

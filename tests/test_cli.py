@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from aisim import results
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+
 from aisim import results
 from aisim.compare import COLUMNS, paired_difference, unpaired_difference
-
 from tests.conftest import CONF
 
 SMALL = ["calibration=mini", "paths.n=64", "horizon=12", "backend=numpy", "output.progress=false"]
@@ -180,7 +180,8 @@ def test_compare_experiments_compose(tmp_path: Path, experiment: str) -> None:
 
 
 def test_compare_yaml_lists_the_default_metrics() -> None:
-    from aisim.compare import DEFAULT_METRICS
     from omegaconf import OmegaConf
+
+    from aisim.compare import DEFAULT_METRICS
 
     assert list(OmegaConf.load(CONF / "compare.yaml").compare.metrics) == list(DEFAULT_METRICS)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import array_api_strict
 import numpy as np
 import pytest
-from aisim.kernels.debtrank import debtrank, systemic_importance
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+from aisim.kernels.debtrank import debtrank, systemic_importance
 
 # Node 0 is exposed to nodes 1 and 2, node 1 to node 2: A[i, j] = what i loses if j fails.
 TRI_A = np.array([[0.0, 4.0, 3.0], [0.0, 0.0, 6.0], [0.0, 0.0, 0.0]])

@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
+
 from aisim.kernels.state import ILLIQUIDITY
 from aisim.model import AIFinanceModel
 from aisim.schema import validate
 from aisim.world import build_world
-from omegaconf import OmegaConf
-
 from tests.conftest import make_cfg
 
 DETERMINISTIC = (

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from aisim.kernels.backend import BackendError, resolve, to_numpy
 from aisim.model import AIFinanceModel
-
 from tests.conftest import make_cfg
 
 pytestmark = pytest.mark.gpu

@@ -31,6 +31,10 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from omegaconf import OmegaConf
+
 from aisim.kernels.accounting import identity_residual
 from aisim.kernels.state import LOAN, replaceable
 from aisim.model import AIFinanceModel
@@ -42,10 +46,6 @@ from aisim.schema import (
     EntityConfig,
     validate,
 )
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from omegaconf import OmegaConf
-
 from tests.conftest import make_cfg
 from tests.reference import CHANNELS, ReferenceModel, compare
 

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from omegaconf import OmegaConf
+
 from aisim.kernels.state import NEVER, OFFTAKE
 from aisim.runner import run
 from aisim.world import build_world
-from omegaconf import OmegaConf
-
 from tests.conftest import CONF
 from tests.conftest import make_cfg as _make_cfg
 

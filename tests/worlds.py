@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from dataclasses import fields
+from typing import Any
 
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
