@@ -567,15 +567,17 @@ def simulate_series(
     runner sizes them, and the horizon is ``months`` whatever ``cfg.horizon`` says.
     """
     from aisim.model import AIFinanceModel
-    from aisim.runner import chunk_size
+    from aisim.runner import chunk_size, release
 
     if int(cfg.horizon) != months:
         cfg = cfg.copy()
         cfg.horizon = months
     chunk = min(chunk_size(cfg, world), n_paths)
-    parts = [_simulate_chunk(AIFinanceModel(cfg, world, np.arange(a, min(a + chunk, n_paths), dtype=np.int64), xp),
-                             world, months)
-             for a in range(0, n_paths, chunk)]
+    parts = []
+    for a in range(0, n_paths, chunk):
+        model = AIFinanceModel(cfg, world, np.arange(a, min(a + chunk, n_paths), dtype=np.int64), xp)
+        parts.append(_simulate_chunk(model, world, months))
+        release(model)  # free the chunk now (see aisim.runner.release)
     return {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
 
 

@@ -149,6 +149,8 @@ def run(cfg: Any, run_dir: str | Path | None = None, *, progress: Any = None) ->
                 bar.update(1)
         path_parts.append(tracker.table(idx))
         _accumulate_agents(agent_acc, model)
+        release(model)  # its arrays go now, not at the next full garbage collection
+        del model, tracker
     if bar is not None:
         bar.close()
     wall = time.perf_counter() - t0
@@ -170,6 +172,19 @@ def run(cfg: Any, run_dir: str | Path | None = None, *, progress: Any = None) ->
     if run_dir is not None:
         results_io.write(Path(run_dir), res)
     return RunResult(results=res, run_dir=Path(run_dir) if run_dir is not None else None, backend=backend)
+
+
+def release(model: AIFinanceModel) -> None:
+    """Free a finished chunk's model, and its arrays, now rather than at the next full collection.
+
+    A Mesa model sits in several reference cycles -- with its agents (``model.members``, Mesa's
+    agent sets), with the bound methods Mesa stores on it (``step``), its event generator and
+    its scenario -- so dropping the last name does not free it: only the cyclic garbage
+    collector does, which runs rarely on long-lived objects, and dead chunks' states piled up.
+    Emptying the instance dictionary breaks every cycle through it, and reference counting then
+    frees the model when the caller's name goes. The model is unusable afterwards.
+    """
+    vars(model).clear()
 
 
 def _progress(progress: Any, cfg: Any, total: int) -> Any:
