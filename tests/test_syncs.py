@@ -140,7 +140,8 @@ def test_counting_namespace_runs_the_month_as_numpy_does(calibration, months, ov
     assert not plain.state.alive.all(), "no agent defaulted: the stress branches did not run"
 
 
-@pytest.mark.xfail(strict=True, reason="the month still synchronises; removed by the month redesign")
+@pytest.mark.xfail(strict=True, raises=AssertionError,
+                   reason="the month still synchronises; removed by the month redesign")
 @pytest.mark.parametrize(("calibration", "months", "overrides"), MONTHS)
 def test_month_does_not_synchronise(calibration, months, overrides) -> None:
     xp = counting_namespace()
