@@ -304,16 +304,21 @@ def forwarded(args: argparse.Namespace) -> list[str]:
     return [*out, *args.overrides]
 
 
+def commit_of(rev: str) -> str | None:
+    """The commit ``rev`` names in this repository, or None."""
+    try:
+        out = subprocess.run(["git", "rev-parse", "--verify", "--quiet", f"{rev}^{{commit}}"], cwd=ROOT,
+                             capture_output=True, text=True, check=False)
+    except OSError:
+        return None
+    return out.stdout.strip() if out.returncode == 0 and out.stdout.strip() else None
+
+
 def run_against(rev: str, args: argparse.Namespace) -> dict:
     """This benchmark on git revision ``rev``: a temporary worktree, imported in a subprocess."""
-    sha = subprocess.run(["git", "rev-parse", "--verify", f"{rev}^{{commit}}"], cwd=ROOT, capture_output=True,
-                         text=True, check=False)
-    if sha.returncode != 0:
-        raise SystemExit(f"--against {rev}: not a git revision of {ROOT} ({sha.stderr.strip()})")
     with tempfile.TemporaryDirectory(prefix="aisim-bench-") as tmp:
         tree = Path(tmp) / "tree"
-        subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(tree), sha.stdout.strip()],
-                       cwd=ROOT, check=True)
+        subprocess.run(["git", "worktree", "add", "--detach", "--quiet", str(tree), rev], cwd=ROOT, check=True)
         try:
             out = Path(tmp) / "result.json"
             env = dict(os.environ, PYTHONPATH=os.pathsep.join(filter(None, [str(tree), os.environ.get("PYTHONPATH")])))
@@ -379,11 +384,20 @@ def main(argv: list[str] | None = None) -> dict:
     if args.chunk != "auto" and not args.chunk.isdigit():
         ap.error(f"--chunk {args.chunk!r}: use a positive number of paths or auto")
 
+    commit = None
+    if args.against is not None:
+        commit = commit_of(args.against)
+        if commit is None:
+            ap.error(f"--against {args.against!r}: not a git revision of {ROOT} (a commit, tag or branch)")
     tree = load_tree(args.tree.resolve() if args.tree else ROOT, isolate=args.tree is not None)
+    try:  # a wrong calibration or override: one line, before any work
+        compose_cfg(tree.root, [f"calibration={args.calibration}", f"backend={args.backend}", *args.overrides])
+    except Exception as exc:  # Hydra's and OmegaConf's config errors
+        ap.error(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else exc!r}")
     result = benchmark(tree, args)
     if args.against is not None:
-        print(f"\n--- the same benchmark on {args.against} ---", flush=True)
-        old = run_against(args.against, args)
+        print(f"\n--- the same benchmark on {args.against} ({commit[:12]}) ---", flush=True)
+        old = run_against(commit, args)
         side_by_side(result, old, args.against)
         result = {"this": result, "against": {"rev": args.against, **old}}
     if args.json is not None:
