@@ -359,7 +359,7 @@ def side_by_side(new: dict, old: dict, rev: str) -> list[tuple[str, float, float
     return rows
 
 
-def main(argv: list[str] | None = None) -> dict:
+def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--calibration", default="ai_2025", help="calibration config name (conf/calibration/)")
@@ -380,6 +380,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", type=Path, default=None, help="also write the results here as JSON")
     ap.add_argument("--tree", type=Path, default=None, help=argparse.SUPPRESS)  # the --against subprocess
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. scenario=severe")
+    return ap
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = build_parser()
     args = ap.parse_args(argv)
     if args.chunk != "auto" and not args.chunk.isdigit():
         ap.error(f"--chunk {args.chunk!r}: use a positive number of paths or auto")
