@@ -16,7 +16,7 @@ and memory against the chunk are visible.
 Roofline: a month reads and writes every array of the State at least once, so
 ``2 x (sum of the State arrays' bytes) x months / wall`` is a lower bound on the memory traffic
 the run achieved; it is printed as a fraction of a large-array copy bandwidth (``copyto`` of
-``--copy-mib`` MiB, read + write bytes over time, best of three) measured in the same process.
+``--copy-mib`` MiB, read + write bytes over time, best of five) measured in the same process.
 
 ``--against REV`` runs this same benchmark, with the same arguments, on git revision ``REV``
 in the same invocation: a temporary ``git worktree`` of REV, imported in a subprocess (with
@@ -149,7 +149,8 @@ def available_bytes() -> int | None:
 
 def copy_bandwidth(xp: Any, to_numpy: Callable, mib: int) -> dict:
     """Large-array copy bandwidth of this process: ``copyto`` of ``mib`` MiB (less where memory
-    is short), read + write bytes over the time, best of three after a warm-up copy."""
+    is short), read + write bytes over the time, best of five after a warm-up copy (the best
+    is the machine's, not its neighbours')."""
     avail = available_bytes()
     size = mib * MiB
     if avail is not None and xp is np:
@@ -159,7 +160,7 @@ def copy_bandwidth(xp: Any, to_numpy: Callable, mib: int) -> dict:
     dst = xp.zeros((n,), dtype=xp.float64)
     copyto = getattr(xp, "copyto", None) or np.copyto
     best = float("inf")
-    for i in range(4):
+    for i in range(6):
         t0 = time.perf_counter()
         copyto(dst, src)
         to_numpy(dst[-1:])  # waits for a device copy to finish
