@@ -4,14 +4,14 @@ Kernels are written against the array API standard. The operations the standard 
 that aisim needs on the hot path, live here with one implementation per backend:
 
 * :func:`segment_sum` -- scatter-add of per-contract values onto agents (the sparse
-  incidence product ``values @ incidence``).
-
-Any other namespace (for example ``array_api_strict`` in tests) gets a generic dense
-fallback, so code that only a GPU could reject is caught on a CPU-only machine.
+  incidence product ``values @ incidence``): ``bincount`` on NumPy; on every other namespace
+  (CuPy, and ``array_api_strict`` in tests) a sorted reduction in a fixed order that uses only
+  array-API operations, so the code a GPU runs is the code tests run on a CPU-only machine.
 """
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -92,43 +92,162 @@ def _is(xp: ModuleType, name: str) -> bool:
     return parts[0] == name or (parts[0] == "array_api_compat" and parts[-1] == name)
 
 
-_OFFSETS: dict[tuple[int, int, int], tuple[Any, Any]] = {}
-_OFFSETS_MAX = 64
+# Caches keyed by the identity of an index array. An entry lives as long as its index does (a
+# weak reference evicts it), so a finished chunk's book takes its cached offsets and plans with
+# it; namespaces whose arrays take no weak reference keep a strong one, in a bounded cache.
+_CACHE: dict[tuple, tuple[Any, Any]] = {}
+_STRONG_MAX = 64
+
+
+def _cached(index: Any, key: tuple, build: Any) -> Any:
+    full = (id(index), *key)
+    hit = _CACHE.get(full)
+    if hit is not None:
+        ref = hit[0]
+        if (ref() if isinstance(ref, weakref.ref) else ref) is index:
+            return hit[1]
+    value = build()
+    try:
+        ref = weakref.ref(index, lambda _, k=full: _CACHE.pop(k, None))
+    except TypeError:  # no weak references: hold the index itself, and bound the cache
+        strong = [k for k, v in _CACHE.items() if not isinstance(v[0], weakref.ref)]
+        if len(strong) >= _STRONG_MAX:
+            _CACHE.pop(strong[0])
+        ref = index
+    _CACHE[full] = (ref, value)
+    return value
 
 
 def _flat_offsets(xp: ModuleType, index: Any, paths: int, n: int) -> Any:
     """Flattened bin numbers ``path * n + index[c]``, cached: the same book is aggregated many
-    times a month. The cache keeps a reference to ``index``, so its id cannot be reused."""
-    key = (id(index), paths, n)
-    hit = _OFFSETS.get(key)
-    if hit is not None and hit[0] is index:
-        return hit[1]
-    flat = ((xp.arange(paths, dtype=xp.int64) * n)[:, None] + index[None, :]).reshape(-1)
-    if len(_OFFSETS) >= _OFFSETS_MAX:
-        _OFFSETS.pop(next(iter(_OFFSETS)))
-    _OFFSETS[key] = (index, flat)
-    return flat
+    times a month."""
+    return _cached(index, ("offsets", paths, n),
+                   lambda: ((xp.arange(paths, dtype=xp.int64) * n)[:, None] + index[None, :]).reshape(-1))
+
+
+#: Longest run of elements a sorted segment sum adds one after the other; longer segments are
+#: summed in chunks of this many, then the chunks' sums (again in order, in chunks).
+SEGMENT_CHUNK = 32
+
+
+@dataclass(frozen=True)
+class _Level:
+    """One pass of a sorted segment sum: ``sizes[k]`` outputs receive input ``cols[k]`` at slot k.
+
+    Outputs are ordered by how many inputs they take (most first), so the outputs still
+    receiving at slot k are the first ``sizes[k]``: each pass adds one (paths, sizes[k]) gather
+    per slot and every input is read exactly once.
+    """
+
+    cols: tuple[Any, ...]  # per slot: (sizes[k],) int64 input columns
+    sizes: tuple[int, ...]  # non-increasing; sizes[0] is the number of outputs
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """A fixed-order reduction of (paths, elements) columns into ``n`` bins, built on the host.
+
+    levels: the passes, each reducing its input to one column per chunk (of at most
+    :data:`SEGMENT_CHUNK` consecutive elements of one bin); gather: (n,) int64, the column of the
+    last pass's output holding each bin's sum, or one past the last for an empty bin.
+    """
+
+    n: int
+    levels: tuple[_Level, ...]
+    gather: Any
+
+
+def segment_plan(xp: ModuleType, index: Any, n: int, chunk: int = SEGMENT_CHUNK) -> SegmentPlan:
+    """The :class:`SegmentPlan` of ``index`` ((elements,) int64 in [0, n)) for namespace ``xp``.
+
+    Built once per index array on the host -- reading ``index`` there is the one host
+    synchronisation, on a GPU -- and cached while the array lives. An index array made afresh
+    for every call (``payer * N + payee`` inside a kernel, say) is read again every call: keep
+    such arrays with the book.
+    """
+    return _cached(index, ("plan", n, chunk), lambda: _build_plan(xp, to_numpy(index), n, chunk))
+
+
+def _build_plan(xp: ModuleType, index: np.ndarray, n: int, chunk: int) -> SegmentPlan:
+    if chunk < 2:
+        raise ValueError(f"chunk must be at least 2, got {chunk}")
+    seg = np.asarray(index, dtype=np.int64).reshape(-1)
+    if seg.size == 0:
+        return SegmentPlan(n=n, levels=(), gather=xp.asarray(np.zeros(n, dtype=np.int64)))
+    if seg.min() < 0 or seg.max() >= n:
+        raise ValueError(f"segment index out of range [0, {n}): min {seg.min()}, max {seg.max()}")
+    n_seg = n
+    levels = []
+    while True:
+        order = np.argsort(seg, kind="stable")  # by bin; within a bin, in element order
+        counts = np.bincount(seg, minlength=n_seg)
+        starts = np.cumsum(counts) - counts
+        n_chunks = -(-counts // chunk)
+        chunk_seg = np.repeat(np.arange(n_seg), n_chunks)
+        first = np.cumsum(n_chunks) - n_chunks
+        j = np.arange(chunk_seg.size) - first[chunk_seg]  # chunk number within its bin
+        c_start = starts[chunk_seg] + j * chunk
+        c_len = np.minimum(chunk, counts[chunk_seg] - j * chunk)
+        pos = np.argsort(-c_len, kind="stable")  # output column p is chunk pos[p]
+        lens = c_len[pos]
+        sizes = tuple(int(np.count_nonzero(lens > k)) for k in range(int(lens[0])))
+        cols = tuple(xp.asarray(order[c_start[pos[:m]] + k]) for k, m in enumerate(sizes))
+        levels.append(_Level(cols=cols, sizes=sizes))
+        seg = chunk_seg[pos]  # the next pass's input columns, by bin
+        if n_chunks.max() <= 1:
+            break
+    gather = np.full(n, seg.size, dtype=np.int64)
+    gather[seg] = np.arange(seg.size)
+    return SegmentPlan(n=n, levels=tuple(levels), gather=xp.asarray(gather))
+
+
+def segment_sum_sorted(xp: ModuleType, values: Any, index: Any, n: int, chunk: int = SEGMENT_CHUNK) -> Any:
+    """:func:`segment_sum` by a sorted reduction in a fixed order, in array-API operations only.
+
+    No atomics and no host synchronisation (after the first call for an ``index`` array, which
+    builds its :func:`segment_plan`): ``take``, ``+``, slicing and ``concat``. Within a bin the
+    elements are added one after the other in element order, starting from zero -- the order of
+    ``numpy.bincount``, so a bin of at most :data:`SEGMENT_CHUNK` elements gets exactly
+    bincount's result -- and a longer bin adds its chunks' sums the same way. Each output is a
+    fixed sequence of additions of its own path's values: the result does not depend on the
+    backend's scheduling or on the other paths of the chunk.
+    """
+    paths = values.shape[0]
+    if values.shape[1] == 0:
+        return xp.zeros((paths, n), dtype=values.dtype)
+    plan = segment_plan(xp, index, n, chunk)
+    zero = xp.zeros((paths, 1), dtype=values.dtype)
+    x = values
+    for level in plan.levels:
+        acc = zero + xp.take(x, level.cols[0], axis=1)
+        done = []
+        for cols, m in zip(level.cols[1:], level.sizes[1:], strict=True):
+            if m < acc.shape[1]:
+                done.append(acc[:, m:])
+                acc = acc[:, :m]
+            acc = acc + xp.take(x, cols, axis=1)
+        x = xp.concat([acc, *reversed(done)], axis=1) if done else acc
+    return xp.take(xp.concat([x, zero], axis=1), plan.gather, axis=1)
 
 
 def segment_sum(xp: ModuleType, values: Any, index: Any, n: int) -> Any:
     """Sum columns of ``values`` into ``n`` bins: ``out[p, k] = sum(values[p, c] for index[c] == k)``.
 
     values: (paths, contracts) float64; index: (contracts,) int64 in [0, n); returns (paths, n).
-    This is the product of ``values`` with the (contracts, n) incidence matrix. The summation
-    order within a bin follows contract order on every backend and every chunk size, so results
-    do not depend on how paths are chunked.
+    This is the product of ``values`` with the (contracts, n) incidence matrix. Deterministic on
+    every backend: the summation order within a bin follows contract order, whatever the chunk
+    size. NumPy uses ``bincount`` (sequential, in element order). Every other namespace (CuPy,
+    array-api-strict) uses :func:`segment_sum_sorted`: CuPy's ``bincount`` adds with atomics, in
+    no fixed order, and synchronises with the host twice per call.
     """
     paths = values.shape[0]
     if values.shape[1] == 0:
         return xp.zeros((paths, n), dtype=values.dtype)
-    if _is(xp, "numpy") or _is(xp, "cupy"):
+    if _is(xp, "numpy"):
         offsets = _flat_offsets(xp, index, paths, n)
-        lib = np if _is(xp, "numpy") else __import__("cupy")
-        flat = lib.bincount(offsets, weights=values.reshape(-1), minlength=paths * n)
+        flat = np.bincount(offsets, weights=values.reshape(-1), minlength=paths * n)
         return flat.reshape(paths, n)
-    # Generic array-API fallback: a dense one-hot incidence matrix.
-    onehot = xp.astype(index[:, None] == xp.arange(n, dtype=index.dtype)[None, :], values.dtype)
-    return values @ onehot
+    return segment_sum_sorted(xp, values, index, n)
 
 
 def to_numpy(x: Any) -> np.ndarray:

@@ -112,8 +112,7 @@ def greatest_ratios(
     calm = ~xp.any(due > e + received_full + 1e-12 * xp.maximum(due, 1.0), axis=1)
     if shortcuts and bool(xp.all(calm)):
         return xp.ones_like(due), e
-    pair = book.payer * N + book.payee
-    to_ext = book.payer * N + n
+    pair, to_ext = book.clearing_cells  # fixed index arrays: a device plans their reduction once
     flat = segment_sum(xp, xp.where(payer_live & payee_live, due_c, zero), pair, N * N)
     flat = flat + segment_sum(xp, xp.where(payer_live & ~payee_live, due_c, zero), to_ext, N * N)
     L = xp.reshape(flat, (due.shape[0], N, N))

@@ -14,6 +14,7 @@ investors and bondholders, landlords, depositors), which closes the books.
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from functools import cached_property
 from typing import Any
 
 # contract kinds (Book.kind)
@@ -80,6 +81,14 @@ class Book:
     @property
     def n(self) -> int:
         return int(self.kind.shape[0])
+
+    @cached_property
+    def clearing_cells(self) -> tuple[Any, Any]:
+        """(contracts,) cells of the flattened (agents + 1)^2 liabilities matrix of the clearing
+        solve: each contract's (payer, payee) cell, and its (payer, external) cell. Computed once
+        per book, so every month's reduction uses the same index arrays."""
+        N = self.n_agents + 1
+        return self.payer * N + self.payee, self.payer * N + self.n_agents
 
 
 @dataclass(frozen=True)

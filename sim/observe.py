@@ -21,7 +21,7 @@ from aisim.kernels import contracts as kcontracts
 from aisim.kernels.backend import to_numpy
 from aisim.kernels.state import BACKSTOP, LOAN, OFFTAKE
 from aisim.model import AIFinanceModel
-from aisim.runner import chunk_size
+from aisim.runner import chunk_size, release
 from aisim.schema import COMPUTE_SECTORS
 from aisim.world import World
 
@@ -45,9 +45,11 @@ def simulate_series(
         cfg = cfg.copy()
         cfg.horizon = months
     chunk = min(chunk_size(cfg, world), n_paths)
-    parts = [_simulate_chunk(AIFinanceModel(cfg, world, np.arange(a, min(a + chunk, n_paths), dtype=np.int64), xp),
-                             world, months)
-             for a in range(0, n_paths, chunk)]
+    parts = []
+    for a in range(0, n_paths, chunk):
+        model = AIFinanceModel(cfg, world, np.arange(a, min(a + chunk, n_paths), dtype=np.int64), xp)
+        parts.append(_simulate_chunk(model, world, months))
+        release(model)  # free the chunk now (see aisim.runner.release)
     return {k: np.concatenate([p[k] for p in parts], axis=1) for k in parts[0]}
 
 

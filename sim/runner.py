@@ -398,6 +398,7 @@ def _simulate(cfg: Any, backend: Backend, lo: int, hi: int, chash: str, bhash: s
                 claim.heartbeat()
         path_parts.append(tracker.table(idx))
         ag.add(0, a, _agent_rows(model))
+        release(model)  # its arrays go now, not at the next full garbage collection
         del model, tracker
     if bar is not None:
         bar.close()
@@ -428,6 +429,19 @@ def _simulate(cfg: Any, backend: Backend, lo: int, hi: int, chash: str, bhash: s
     }
     res = results_io.Results(paths=paths_df, timeseries=timeseries, agents=agents_df, manifest=manifest)
     return res, partials
+
+
+def release(model: AIFinanceModel) -> None:
+    """Free a finished chunk's model, and its arrays, now rather than at the next full collection.
+
+    A Mesa model sits in several reference cycles -- with its agents (``model.members``, Mesa's
+    agent sets), with the bound methods Mesa stores on it (``step``), its event generator and
+    its scenario -- so dropping the last name does not free it: only the cyclic garbage
+    collector does, which runs rarely on long-lived objects, and dead chunks' states piled up.
+    Emptying the instance dictionary breaks every cycle through it, and reference counting then
+    frees the model when the caller's name goes. The model is unusable afterwards.
+    """
+    vars(model).clear()
 
 
 def _progress(progress: Any, cfg: Any, total: int) -> Any:
