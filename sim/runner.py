@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from aisim import results as results_io
 from aisim.kernels.accounting import balance_sheet
@@ -368,10 +368,12 @@ def _simulate(cfg: Any, backend: Backend, lo: int, hi: int, chash: str, bhash: s
     max_residual = 0.0
     n_chunks = math.ceil(P / chunk)
     bar = _progress(progress, cfg, n_chunks * H)
+    # plain dataclasses for the month loop, converted once for all chunks (the model would per chunk)
+    model_cfg = OmegaConf.to_object(cfg) if isinstance(cfg, DictConfig) else cfg
     for k in range(n_chunks):
         a = lo + k * chunk
         idx = np.arange(a, min(hi, a + chunk), dtype=np.int64)
-        model = AIFinanceModel(cfg, world, idx, xp)
+        model = AIFinanceModel(model_cfg, world, idx, xp)
         if initial is None:
             initial = _initial_sheet(model)
         tracker = PathTracker(model)
