@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from aisim import quality
 from aisim import results as results_io
 from aisim.calibration import with_long_tail
 from aisim.kernels.accounting import balance_sheet
@@ -142,7 +143,7 @@ def run(cfg: Any, run_dir: str | Path | None = None, *, progress: Any = None) ->
         for t in range(H):
             model.step()
             m = {key: to_numpy(v) for key, v in model.metrics.items()}
-            max_residual = max(max_residual, float(np.max(m.pop("identity_residual"))))
+            max_residual = quality.worst(max_residual, m.pop("identity_residual"))  # NaN-sticky
             recorder.add(t, idx, m)
             tracker.update(m)
             if bar is not None:
@@ -167,6 +168,7 @@ def run(cfg: Any, run_dir: str | Path | None = None, *, progress: Any = None) ->
     }
     res = results_io.Results(paths=paths_df, timeseries=recorder.table(str(cfg.start)),
                              agents=agents_df, manifest=manifest)
+    quality.mark(res, float(cfg.output.residual_tolerance))  # manifest: quality ok | failed, and why
     if run_dir is not None:
         results_io.write(Path(run_dir), res)
     return RunResult(results=res, run_dir=Path(run_dir) if run_dir is not None else None, backend=backend)
