@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from aisim import quality
+from aisim import estimate, quality
 from aisim import results as results_io
 from aisim.calibration import with_long_tail
 from aisim.kernels.accounting import balance_sheet
@@ -126,6 +126,7 @@ def run(cfg: Any, run_dir: str | Path | None = None, *, progress: Any = None) ->
     xp = backend.xp
     n, H = int(cfg.paths.n), int(cfg.horizon)
     chunk = chunk_size(cfg, world)
+    estimate.preflight(cfg, world, chunk, backend)  # refuses a chunk that cannot fit; one line for a large run
     recorder = TimeseriesRecorder(H, int(cfg.output.quantile_paths))
     t0 = time.perf_counter()
     path_parts: list[pd.DataFrame] = []
