@@ -44,7 +44,7 @@ import hydra
 import numpy as np
 import pandas as pd
 from aisim import results as results_io
-from aisim.cli import CONFIG_PATH
+from aisim.cli import CONFIG_PATH, hydra_entry
 from aisim.kernels.backend import BackendError
 from aisim.schema import SECTORS, Config, ConfigError, RegimeConfig, ScenarioConfig, validate
 from hydra.core.config_store import ConfigStore
@@ -801,7 +801,7 @@ def main(argv: Any = None) -> None:
     # In this process the main config's schema is the main schema plus the `compare` node, so that
     # conf/compare.yaml can include conf/config.yaml (and its defaults) as it is.
     ConfigStore.instance().store(name="aisim_schema", node=CompareAppConfig)
-    _main()
+    sys.exit(hydra_entry(_main, "aisim-compare"))  # Hydra's errors too: one line, exit status 2
 
 
 if __name__ == "__main__":
