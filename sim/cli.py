@@ -93,7 +93,8 @@ def check_writable(run_dir: Path) -> None:
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as exc:
-        raise ConfigError(f"hydra.run.dir={run_dir}: the run folder is not writable ({exc.strerror or exc})") from None
+        raise ConfigError(f"{run_dir}: the run folder is not writable ({exc.strerror or exc}); "
+                          "choose another with hydra.run.dir (hydra.sweep.dir for -m)") from None
 
 
 def run_and_summarise(cfg: DictConfig, run_dir: Path) -> None:
