@@ -89,14 +89,31 @@ def balance_sheet(xp: ModuleType, book: Book, state: State) -> dict[str, Any]:
 def identity_residual(xp: ModuleType, book: Book, state: State, total_cash0: Any) -> tuple[Any, Any]:
     """Largest relative violations, per path: (balance sheet, cash conservation).
 
-    Balance sheet: max over agents of |A - L - E| / max(1, A). Cash conservation: |sum of all
-    agents' cash + the external sector's net cash - the starting total| / max(1, starting total);
-    the external sector's cash starts at zero and moves with every flow to or from it.
-    total_cash0: (paths,) USD bn. Returns two (paths,) float64 arrays.
+    Each violation is scaled by the size of the books it measures, so that it reads the same on
+    a boom path, where balances grow by orders of magnitude, as on a calm one (rounding in
+    float64 grows with the magnitudes added, not with the starting cash):
+
+    * balance sheet: max over agents of |A - L - E| / max(1, |A| + |L| + |E|), A the sum of the
+      asset items, L of the liability items, E the equity tracked through the income statement;
+    * cash conservation: |sum of all agents' cash + the external sector's net cash - the
+      starting total| / max(1, sum of |cash| + |external net cash| + |starting total|); the
+      external sector's cash starts at zero and moves with every flow to or from it.
+
+    NaN-aware: a NaN or infinite value in the books makes that path's residual NaN (never 0), so
+    a broken path cannot pass for a balanced one. total_cash0: (paths,) USD bn. Returns two
+    (paths,) float64 arrays.
     """
     bs = balance_sheet(xp, book, state)
-    scale = xp.maximum(xp.abs(bs["assets"]), 1.0)
-    bs_res = xp.max(xp.abs(bs["assets"] - bs["liabilities"] - bs["equity"]) / scale, axis=1)
+    a, liab, e = bs["assets"], bs["liabilities"], bs["equity"]
+    scale = xp.maximum(xp.abs(a) + xp.abs(liab) + xp.abs(e), 1.0)
+    bs_res = _nan_aware(xp, xp.abs(a - liab - e) / scale)
     total = xp.sum(state.cash, axis=1) + state.ext_cash
-    cash_res = xp.abs(total - total_cash0) / xp.maximum(xp.abs(total_cash0), 1.0)
+    size = xp.sum(xp.abs(state.cash), axis=1) + xp.abs(state.ext_cash) + xp.abs(total_cash0)
+    cash_res = _nan_aware(xp, (xp.abs(total - total_cash0) / xp.maximum(size, 1.0))[:, None])
     return bs_res, cash_res
+
+
+def _nan_aware(xp: ModuleType, r: Any) -> Any:
+    """Max over axis 1 of (paths, k) residuals, NaN where any entry is NaN or infinite."""
+    bad = xp.any(~xp.isfinite(r), axis=1)
+    return xp.where(bad, xp.nan, xp.max(xp.where(bad[:, None], 0.0, r), axis=1))

@@ -38,9 +38,9 @@ EXPONENTIAL, LINEAR = "exponential", "linear"
 class CollateralParams:
     """The market for used GPUs."""
 
-    valuation_life_months: float = param(60.0, ge=1.0, unit="months",
+    valuation_life_months: float = param(60.0, ge=1.0, le=1200.0, unit="months",
                                          doc="economic life over which a GPU earns its rent (collateral value)")
-    depth: float = param(50.0, gt=0.0, unit="USD bn",
+    depth: float = param(50.0, gt=0.0, le=1e6, unit="USD bn",
                          doc="GPU book sold in a month that moves the price by ~63% (exponential impact)")
     impact: str = param(EXPONENTIAL, choices=(EXPONENTIAL, LINEAR), doc="price-impact function of fire sales")
     recovery: float = param(0.1, ge=0.0, le=1.0, unit="share a month", doc="share of the fire-sale discount that heals")

@@ -22,7 +22,7 @@ from .state import LOAN, Book, State
 
 @dataclass(frozen=True)
 class CovenantParams:
-    ltv_max: float = param(1.0, gt=0.0, unit="debt / collateral value",
+    ltv_max: float = param(1.0, gt=0.0, le=10.0, unit="debt / collateral value",
                            doc="default loan-to-value covenant of secured loans and fund lines")
     cure_share: float = param(1.0, ge=0.0, le=1.0, unit="share",
                               doc="share of the excess debt a breach forces the borrower to repay")

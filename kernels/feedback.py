@@ -24,10 +24,11 @@ from .params import param
 class MarketParams:
     """Feedback from the month's losses to spreads and sentiment; the loan market's discount."""
 
-    spread_per_loss: float = param(0.5, ge=0.0, unit="annual spread per loss rate",
+    spread_per_loss: float = param(0.5, ge=0.0, le=100.0, unit="annual spread per loss rate",
                                    doc="spread add-on per unit of loss rate (losses / AI debt)")
-    sentiment_per_loss: float = param(5.0, ge=0.0, unit="per loss rate", doc="sentiment drop per unit of loss rate")
-    sentiment_per_default: float = param(0.1, ge=0.0, unit="per default",
+    sentiment_per_loss: float = param(5.0, ge=0.0, le=1000.0, unit="per loss rate",
+                                      doc="sentiment drop per unit of loss rate")
+    sentiment_per_default: float = param(0.1, ge=0.0, le=10.0, unit="per default",
                                          doc="sentiment drop per defaulting AI company")
     recovery: float = param(0.05, ge=0.0, le=1.0, unit="share a month",
                             doc="monthly healing toward calm (spread 0, sentiment the scenario's)")

@@ -45,7 +45,7 @@ from aisim.kernels.clearing import ClearingParams
 from aisim.kernels.collateral import CollateralParams
 from aisim.kernels.covenants import CovenantParams
 from aisim.kernels.feedback import MarketParams
-from aisim.kernels.params import config_node
+from aisim.kernels.params import config_node, param
 
 Hook = Callable[..., Any]
 HOOK_POINTS = (
@@ -241,7 +241,7 @@ NAMES: tuple[str, ...] = tuple(c.name for c in CHANNELS)
 @cache
 def switches_node() -> type:
     """The config node ``channels``: one bool per channel, its default from the registry."""
-    node = make_dataclass("ChannelsConfig", [(c.name, bool, field(default=c.default)) for c in CHANNELS])
+    node = make_dataclass("ChannelsConfig", [(c.name, bool, param(c.default, doc=c.doc)) for c in CHANNELS])
     node.__doc__ = "Contagion channels, each switchable. Declared in aisim.channels; see docs/economics.md."
     node.__module__ = __name__
     return node

@@ -53,6 +53,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from aisim import results as results_io
+from aisim.cli import hydra_entry
 from aisim.config import CONFIG_PATH, register
 from aisim.kernels.backend import BackendError
 from aisim.schema import SECTORS, Config, ConfigError, RegimeConfig, ScenarioConfig, validate
@@ -948,7 +949,7 @@ def main(argv: Any = None) -> None:
     # In this process the main config's schema is the main schema plus the `compare` node, so that
     # conf/compare.yaml can include conf/config.yaml (and its defaults) as it is.
     register(CompareAppConfig)
-    _main()
+    sys.exit(hydra_entry(_main, "aisim-compare"))  # Hydra's errors too: one line, exit status 2
 
 
 if __name__ == "__main__":

@@ -277,6 +277,11 @@ def build_report(run_dir: str | Path) -> Path:
     d = Path(run_dir)
     if not d.is_dir():
         raise ReportError(f"{d}: no such run directory")
+    if (d / "comparison.parquet").is_file() and not (d / "manifest.json").is_file():
+        runs = sorted(str(p.parent) for p in d.glob("runs/*/*/manifest.json"))
+        hint = f"; report on one of its runs, e.g. aisim-report {runs[0]}" if runs else ""
+        raise ReportError(f"{d} is an aisim-compare folder, not a run: its results are comparison.md and "
+                          f"comparison.parquet{hint}")
     try:
         res = results_io.load(d)
     except (FileNotFoundError, results_io.ResultsError) as exc:

@@ -25,8 +25,8 @@ import hashlib
 import io
 import json
 import os
+import secrets
 import socket
-import tempfile
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -67,9 +67,20 @@ class Results:
 
 
 def _atomic(path: Path, write: Any) -> None:
+    """Write ``path`` through ``write(tmp)`` under a temporary name, then rename it into place.
+
+    The temporary file is created with mode 0666 less the umask, as ``open`` would create
+    ``path`` itself (``tempfile.mkstemp`` makes it 0600, which would keep colleagues on a shared
+    cluster from reading the results); it is removed if anything, Ctrl-C included, interrupts.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    while True:
+        tmp = str(path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            break
+        except FileExistsError:
+            continue
     try:
         write(tmp)
         os.replace(tmp, path)

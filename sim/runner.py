@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
+from aisim import estimate, quality
 from aisim import results as results_io
 from aisim.kernels.accounting import balance_sheet
 from aisim.kernels.backend import Backend, resolve, to_numpy
@@ -356,6 +357,7 @@ def _simulate(cfg: Any, backend: Backend, lo: int, hi: int, chash: str, bhash: s
     n, H = int(cfg.paths.n), int(cfg.horizon)
     P = hi - lo
     chunk = min(chunk_size(cfg, world), P)
+    estimate.preflight(cfg, world, chunk, backend)  # refuses a chunk that cannot fit; one line for a large run
     keep = int(cfg.output.quantile_paths)
     ag = BlockSums(lo, hi, 1, len(AGENT_SUMS) * world.n_agents)
     ts: BlockSums | None = None
@@ -380,7 +382,7 @@ def _simulate(cfg: Any, backend: Backend, lo: int, hi: int, chash: str, bhash: s
         for t in range(H):
             model.step()
             m = {key: to_numpy(v) for key, v in model.metrics.items()}
-            max_residual = max(max_residual, float(np.max(m.pop("identity_residual"))))
+            max_residual = quality.worst(max_residual, m.pop("identity_residual"))  # NaN-sticky
             if ts is None:
                 names = list(m)
                 ts = BlockSums(lo, hi, H, len(names))
@@ -430,6 +432,7 @@ def _simulate(cfg: Any, backend: Backend, lo: int, hi: int, chash: str, bhash: s
         "max_identity_residual": max_residual,
     }
     res = results_io.Results(paths=paths_df, timeseries=timeseries, agents=agents_df, manifest=manifest)
+    quality.mark(res, float(cfg.output.residual_tolerance))  # manifest: quality ok | failed, and why
     return res, partials
 
 

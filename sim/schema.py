@@ -1,20 +1,40 @@
-"""Structured-config schema: the types, defaults and ranges of every config group.
+"""Structured-config schema: the types, defaults, ranges and units of every config key.
 
-Hydra composes YAML files onto these dataclasses, so a wrong type or an unknown key fails at
-composition with the key named. :func:`validate` then checks the ranges and cross-references
-that types cannot express, before any work starts.
+Hydra composes YAML files onto these dataclasses, so a wrong type fails at composition with the
+key named. Every field is declared with :func:`aisim.kernels.params.param`, which attaches its
+valid range, unit and a one-line meaning. :func:`validate` then walks the composed config
+against the schema, before any work starts:
+
+* a key the schema does not know (added with ``+``, or through a YAML file) is refused with the
+  nearest valid keys; dictionary-valued keys such as ``scenario.demand.drift_changes`` stay open
+  for their entries, whose keys and values are typed;
+* every value with a spec is checked against it, every float is finite (the spec of a
+  dictionary- or list-valued key applies to each entry), and a mandatory value left out is named;
+* the cross-references a field spec cannot express (entity names, contract parties, stakes
+  adding up to at most 1, event months) are checked explicitly.
+
+Each problem is a :class:`ConfigError` with one line naming the full key. The walk is driven by
+field metadata only, so a new node declared with ``param()`` is validated without code here.
+``python -m aisim.schema docs/parameters.md`` writes the table of every key from the specs.
 """
 
 from __future__ import annotations
 
+import difflib
 import re
-from dataclasses import dataclass, field, make_dataclass
+import sys
+import types
+import typing
+from dataclasses import MISSING as DC_MISSING
+from dataclasses import dataclass, fields, is_dataclass, make_dataclass
 from typing import Any
 
-from omegaconf import MISSING
+from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from aisim import channels as channel_registry
 from aisim import sectors as sector_registry
+from aisim.kernels.params import Spec, param, spec_of
 from aisim.shards import shard_range
 
 SECTORS = sector_registry.NAMES  # declared once, with their traits, in aisim.sectors
@@ -24,51 +44,110 @@ CONTRACT_KINDS = ("loan", "lease", "offtake", "backstop", "equity", "rvg")
 AMORTISATIONS = ("bullet", "linear")
 EXTERNAL = "external"
 
+#: The longest horizon, months. Monthly drifts, volatilities and sizes are bounded so that every
+#: path of every valid configuration stays finite in float64 over this many months.
+HORIZON_MAX = 240
+#: Largest stock (balance-sheet item, contract amount), USD bn: about ten times world GDP.
+STOCK_MAX = 1e6
+#: Largest monthly flow, USD bn per month.
+FLOW_MAX = 1e5
+
 
 class ConfigError(ValueError):
     """A user mistake in the configuration; the message names the key and what is valid."""
 
 
+def _money(default: float, doc: str, *, flow: bool = False) -> Any:
+    return param(default, ge=0.0, le=FLOW_MAX if flow else STOCK_MAX,
+                 unit="USD bn / month" if flow else "USD bn", doc=doc)
+
+
+def _share(default: float, doc: str, unit: str = "share") -> Any:
+    return param(default, ge=0.0, le=1.0, unit=unit, doc=doc)
+
+
+def _months(default: int, doc: str, lo: int = 0, hi: int = HORIZON_MAX) -> Any:
+    return param(default, ge=lo, le=hi, unit="months", doc=doc)
+
+
+def _text(default: str, doc: str) -> Any:
+    return param(default, doc=doc)
+
+
+def _flag(default: bool, doc: str) -> Any:
+    return param(default, doc=doc)
+
+
+def _notes(doc: str) -> Any:
+    return param(default_factory=dict, doc=doc)
+
+
 # --------------------------------------------------------------------------- calibration
 @dataclass
-class EntityConfig:
-    """One named agent: its starting balance sheet (USD bn) and behavioural parameters.
+class _EntityIdentity:
+    name: str = _text(MISSING, "the agent's name, unique in the calibration (not `external`)")
+    sector: str = param(MISSING, choices=SECTORS, doc="the agent's sector")
 
-    Monthly flows are USD bn per month; rates are annual fractions.
-    """
 
-    name: str = MISSING
-    sector: str = MISSING
-    # starting balance sheet, USD bn
-    cash: float = 0.0
-    securities: float = 0.0
-    gpu: float = 0.0  # book value of GPUs and data-centre equipment
-    other_assets: float = 0.0
-    other_liabilities: float = 0.0
-    # operations, USD bn per month
-    revenue: float = 0.0  # AI end-user revenue at demand index 1 (AI labs)
-    non_ai_cash_flow: float = 0.0  # net operating cash flow of the non-AI business
-    opex: float = 0.0  # fixed operating cost
-    cost_share: float = 0.0  # variable cost, share of revenue (COGS, power, compute resale)
-    capacity_yield: float = 0.0  # spot revenue per USD bn of GPU book at rental index 1
-    utilisation: float = 0.8  # share of uncommitted capacity sold at demand index 1
-    gpu_life_months: float = 72.0  # accounting depreciation life
-    # investment and financing
-    capex: float = 0.0  # planned GPU capex per month at expected demand and price index 1
-    price_elasticity: float = 1.0  # capex response to the expected rental price index
-    chip_share: float = 0.0  # chipmakers: share of the others' GPU capex received
-    cash_buffer: float = 0.0  # cash kept back before borrowing or paying out
-    equity_raise: float = 0.0  # most equity raised from outside investors per month
-    payout: float = 0.0  # share of cash above 2x the buffer paid out per month
-    spread: float = 0.03  # credit spread on new floating borrowing, annual
-    max_leverage: float = 0.8  # refinancing test: debt / total assets at most this
-    lend_rate: float = 0.0  # lenders: share of spare cash lent to new AI borrowing per month
-    # private-credit funds (semi-liquid vehicles): LP redemptions, monthly shares of NAV
-    redemption_base: float = 0.0  # redemption requests in a calm month
-    redemption_sensitivity: float = 0.0  # extra requests per unit of last month's loss rate
-    # notes: every number should be traceable
-    sources: dict[str, str] = field(default_factory=dict)
-    assumptions: dict[str, str] = field(default_factory=dict)
+@dataclass
+class EntityBalance:
+    """An agent's starting balance sheet, USD bn (:data:`ENTITY_BALANCE_FIELDS`)."""
+
+    cash: float = _money(0.0, "cash at the start")
+    securities: float = _money(0.0, "liquid securities at par")
+    gpu: float = _money(0.0, "book value of GPUs and data-centre equipment")
+    other_assets: float = _money(0.0, "other assets (banks: the rest of the loan book)")
+    other_liabilities: float = _money(0.0, "liabilities other than the calibrated contracts")
+
+
+@dataclass
+class EntityBehaviour:
+    """An agent's behavioural parameters (:data:`ENTITY_PARAM_FIELDS`): monthly flows are USD bn
+    per month, rates annual fractions."""
+
+    revenue: float = _money(0.0, "AI end-user revenue at demand index 1 (AI labs)", flow=True)
+    non_ai_cash_flow: float = _money(0.0, "net operating cash flow of the non-AI business", flow=True)
+    opex: float = _money(0.0, "fixed operating cost", flow=True)
+    cost_share: float = _share(0.0, "variable cost as a share of revenue (COGS, power, compute resale)")
+    capacity_yield: float = param(0.0, ge=0.0, le=1.0, unit="USD bn / month per USD bn of GPU book",
+                                  doc="spot revenue per unit of GPU book at rental index 1")
+    utilisation: float = _share(0.8, "share of uncommitted capacity sold at demand index 1")
+    gpu_life_months: float = param(72.0, ge=1.0, le=1200.0, unit="months", doc="accounting depreciation life of GPUs")
+    capex: float = _money(0.0, "planned GPU capex at expected demand and price index 1", flow=True)
+    price_elasticity: float = param(1.0, ge=0.0, le=3.0, unit="",
+                                    doc="capex response to the expected rental price index (exponent)")
+    chip_share: float = _share(0.0, "chipmakers: share of the others' GPU capex received")
+    cash_buffer: float = _money(0.0, "cash kept back before borrowing or paying out")
+    equity_raise: float = _money(0.0, "most equity raised from outside investors", flow=True)
+    payout: float = _share(0.0, "share of cash above twice the buffer paid out", unit="share / month")
+    spread: float = _share(0.03, "credit spread on new floating borrowing", unit="annual fraction")
+    max_leverage: float = _share(0.8, "refinancing test: debt / total assets at most this")
+    lend_rate: float = _share(0.0, "lenders: share of spare cash lent to new AI borrowing", unit="share / month")
+    redemption_base: float = _share(0.0, "private-credit funds: LP redemption requests in a calm month",
+                                    unit="share of NAV / month")
+    redemption_sensitivity: float = param(0.0, ge=0.0, le=100.0, unit="share of NAV per unit of loss rate",
+                                          doc="funds: extra redemption requests per unit of last month's loss rate")
+
+
+@dataclass
+class _EntityNotes:
+    sources: dict[str, str] = _notes("where each number comes from: {key: source}")
+    assumptions: dict[str, str] = _notes("what is assumed: {key: assumption}")
+
+
+@dataclass
+class EntityConfig(_EntityNotes, EntityBehaviour, EntityBalance, _EntityIdentity):
+    """One named agent: name and sector, starting balance sheet (:class:`EntityBalance`),
+    behavioural parameters (:class:`EntityBehaviour`) and notes. Fields in that order."""
+
+
+#: The starting balance-sheet fields of an entity, in declaration order (one declaration:
+#: :class:`EntityBalance`). ``aisim.world.BALANCE_FIELDS`` can be this tuple.
+ENTITY_BALANCE_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EntityBalance))
+#: The behavioural parameters of an entity, in declaration order (:class:`EntityBehaviour`):
+#: ``aisim.world.PARAM_FIELDS``, the float fields of ``aisim.kernels.state.AgentParams`` and the
+#: reference's parameter list can all be derived from this tuple.
+ENTITY_PARAM_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(EntityBehaviour))
 
 
 @dataclass
@@ -79,153 +158,180 @@ class ContractConfig:
     seller, backstop writer -> beneficiary, equity investee -> holder, rvg guarantor -> SPV.
     """
 
-    name: str = MISSING
-    kind: str = MISSING
-    payer: str = MISSING
-    payee: str = MISSING
-    amount: float = 0.0  # loans: outstanding principal; rvg: guaranteed residual value, USD bn
-    monthly: float = 0.0  # leases, offtakes: payment per month; backstops: monthly cap, USD bn
-    rate: float = 0.0  # loans: fixed annual rate, or the spread when floating
-    floating: bool = False  # loans: rate = base rate + `rate`
-    maturity: int = 0  # months from start until the contract ends (loans: final maturity)
-    amortisation: str = "bullet"  # loans: bullet | linear
-    start: int = 0  # month (from the run's start) when payments begin
-    share: float = 0.0  # equity stakes: fraction of the investee held
-    secured: bool = False  # loans: secured on the borrower's GPUs
-    refinance: bool = True  # loans: lender rolls the bullet at maturity if the tests pass
-    # loans: loan-to-value covenant. Secured loans: debt / GPU collateral value; lines to
-    # private-credit funds: debt / NAV (the back-leverage trigger). 0 = covenants.ltv_max.
-    ltv_max: float = 0.0
-    source: str = ""
-    assumption: str = ""
+    name: str = _text(MISSING, "the contract's name, unique in the calibration")
+    kind: str = param(MISSING, choices=CONTRACT_KINDS, doc="what the contract is")
+    payer: str = _text(MISSING, "the paying party: an entity's name or `external`")
+    payee: str = _text(MISSING, "the receiving party: an entity's name or `external`")
+    amount: float = _money(0.0, "loans: outstanding principal; rvg: guaranteed residual value")
+    monthly: float = _money(0.0, "leases, offtakes: payment per month; backstops: monthly cap", flow=True)
+    rate: float = _share(0.0, "loans: fixed rate, or the spread over the base rate when floating",
+                         unit="annual fraction")
+    floating: bool = _flag(False, "loans: rate = base rate + `rate`")
+    maturity: int = _months(0, "months from the start until the contract ends (at least 1 unless equity)",
+                            hi=5 * HORIZON_MAX)
+    amortisation: str = param("bullet", choices=AMORTISATIONS, doc="loans: how principal is repaid")
+    start: int = _months(0, "month (from the run's start) when payments begin", hi=5 * HORIZON_MAX)
+    share: float = _share(0.0, "equity stakes: fraction of the investee held")
+    secured: bool = _flag(False, "loans: secured on the borrower's GPUs")
+    refinance: bool = _flag(True, "loans: the lender rolls the bullet at maturity if the tests pass")
+    ltv_max: float = param(0.0, ge=0.0, le=10.0, unit="ratio",
+                           doc="loans: loan-to-value covenant (GPU collateral, or NAV for fund lines); "
+                               "0 = covenants.ltv_max")
+    source: str = _text("", "where the terms come from")
+    assumption: str = _text("", "what is assumed")
 
 
 @dataclass
 class LongTailConfig:
-    neoclouds: int = 0
-    private_credit: int = 0
-    banks: int = 0
+    """Synthetic members added to the named ones (aisim.calibration.with_long_tail)."""
+
+    neoclouds: int = param(0, ge=0, le=10_000, unit="agents", doc="extra synthetic neoclouds")
+    private_credit: int = param(0, ge=0, le=10_000, unit="agents", doc="extra synthetic private-credit funds")
+    banks: int = param(0, ge=0, le=10_000, unit="agents", doc="extra synthetic banks")
 
 
 @dataclass
 class CalibrationConfig:
-    name: str = MISSING
-    description: str = ""
-    entities: list[EntityConfig] = field(default_factory=list)
-    contracts: list[ContractConfig] = field(default_factory=list)
-    long_tail: LongTailConfig = field(default_factory=LongTailConfig)
+    name: str = _text(MISSING, "the calibration's name")
+    description: str = _text("", "one line on what it represents")
+    entities: list[EntityConfig] = param(default_factory=list, doc="the named agents")
+    contracts: list[ContractConfig] = param(default_factory=list, doc="the calibrated contracts")
+    long_tail: LongTailConfig = param(default_factory=LongTailConfig, doc="synthetic long tail")
 
 
 # --------------------------------------------------------------------------- scenario
+DRIFT_MAX = 0.2  # monthly log drift: a factor of about 11 a year
+VOL_MAX = 0.5  # monthly log volatility
+
+
 @dataclass
 class ProcessConfig:
     """A log-normal monthly process: x_t = x_{t-1} * exp(drift_t - vol^2/2 + vol * z_t)."""
 
-    start: float = 1.0
-    drift: float = 0.0  # monthly log drift
-    vol: float = 0.0  # monthly log volatility
-    # piecewise changes of the drift: {month: new monthly drift}, month counted from the start
-    drift_changes: dict[int, float] = field(default_factory=dict)
+    start: float = param(1.0, gt=0.0, le=1000.0, unit="index", doc="level at the start")
+    drift: float = param(0.0, ge=-DRIFT_MAX, le=DRIFT_MAX, unit="log / month", doc="monthly log drift")
+    vol: float = param(0.0, ge=0.0, le=VOL_MAX, unit="log / month", doc="monthly log volatility")
+    drift_changes: dict[int, float] = param(
+        default_factory=dict, ge=-DRIFT_MAX, le=DRIFT_MAX, unit="log / month",
+        doc=f"piecewise changes of the drift: {{month: new drift}}, months in [0, {HORIZON_MAX}] from the start")
 
 
 @dataclass
 class RateConfig:
     """Base rate, annual: mean-reverting with normal shocks, floored at zero."""
 
-    start: float = 0.04
-    mean: float = 0.035
-    speed: float = 0.05  # monthly mean reversion
-    vol: float = 0.001  # monthly
-    jumps: dict[int, float] = field(default_factory=dict)  # {month: level shift}
+    start: float = param(0.04, ge=0.0, le=0.5, unit="annual fraction", doc="level at the start")
+    mean: float = param(0.035, ge=0.0, le=0.5, unit="annual fraction", doc="level it reverts to")
+    speed: float = param(0.05, ge=0.0, le=1.0, unit="share / month",
+                         doc="monthly mean reversion (share of the gap closed a month)")
+    vol: float = param(0.001, ge=0.0, le=0.05, unit="annual fraction / month", doc="monthly volatility")
+    jumps: dict[int, float] = param(
+        default_factory=dict, ge=-0.5, le=0.5, unit="annual fraction",
+        doc=f"level shifts: {{month: shift}}, months in [0, {HORIZON_MAX}]")
 
 
 @dataclass
 class LoadingConfig:
     """theta_i,t = theta_i x index_t ^ elasticity for the agents of ``sectors`` and ``agents``."""
 
-    parameter: str = MISSING  # a behavioural parameter of EntityConfig (aisim.scenario.LOADABLE)
-    index: str = MISSING  # a name in scenario.indices
-    elasticity: float = 1.0
-    sectors: list[str] = field(default_factory=list)
-    agents: list[str] = field(default_factory=list)
+    parameter: str = _text(MISSING, "a behavioural parameter of EntityConfig (aisim.scenario.LOADABLE)")
+    index: str = _text(MISSING, "a name in scenario.indices")
+    elasticity: float = param(1.0, ge=-10.0, le=10.0, unit="", doc="elasticity of the parameter to the index")
+    sectors: list[str] = param(default_factory=list, choices=SECTORS, doc="sectors whose members it applies to")
+    agents: list[str] = param(default_factory=list, doc="named agents it applies to")
 
 
 @dataclass
 class ScenarioConfig:
-    name: str = MISSING
-    description: str = ""
-    demand: ProcessConfig = field(default_factory=lambda: ProcessConfig(drift=0.02, vol=0.04))
-    rental_price: ProcessConfig = field(
-        default_factory=lambda: ProcessConfig(drift=-0.015, vol=0.04)
-    )
-    price_demand_beta: float = 0.5  # loading of price shocks on demand shocks
-    base_rate: RateConfig = field(default_factory=RateConfig)
-    expectation_weight: float = 0.2  # adaptive expectations: weight on the newest observation
-    sentiment: float = 1.0  # equity-market sentiment (scales equity raises)
-    # {agent name: month}: that agent's offtakes as buyer are not renewed from that month
-    offtake_exits: dict[str, int] = field(default_factory=dict)
-    # sectors that cannot raise equity from outside investors in months [from, from + months)
-    equity_freeze_sectors: list[str] = field(default_factory=list)
-    equity_freeze_from: int = 0
-    equity_freeze_months: int = 0
-    # the scenario's own exogenous indices, {name: process} (aisim.kernels.indices), and the
-    # loadings of agents' behavioural parameters on them: a new shock in YAML alone
-    indices: dict[str, ProcessConfig] = field(default_factory=dict)
-    loadings: list[LoadingConfig] = field(default_factory=list)
+    name: str = _text(MISSING, "the scenario's name")
+    description: str = _text("", "one line on what it represents")
+    demand: ProcessConfig = param(default_factory=lambda: ProcessConfig(drift=0.02, vol=0.04),
+                                  doc="AI demand index")
+    rental_price: ProcessConfig = param(default_factory=lambda: ProcessConfig(drift=-0.015, vol=0.04),
+                                        doc="GPU rental price index")
+    price_demand_beta: float = param(0.5, ge=-10.0, le=10.0, unit="", doc="loading of price shocks on demand shocks")
+    base_rate: RateConfig = param(default_factory=RateConfig, doc="base rate")
+    expectation_weight: float = param(0.2, gt=0.0, le=1.0, unit="share",
+                                      doc="adaptive expectations: weight on the newest observation")
+    sentiment: float = param(1.0, ge=0.0, le=10.0, unit="index",
+                             doc="equity-market sentiment (scales equity raises); the calm level")
+    offtake_exits: dict[str, int] = param(
+        default_factory=dict, ge=0, le=HORIZON_MAX, unit="months",
+        doc="{agent name: month}: that agent's offtakes as buyer are not renewed from that month")
+    equity_freeze_sectors: list[str] = param(
+        default_factory=list, choices=SECTORS,
+        doc="sectors that cannot raise outside equity in months [from, from + months)")
+    equity_freeze_from: int = _months(0, "first month of the equity freeze")
+    equity_freeze_months: int = _months(0, "length of the equity freeze")
+    indices: dict[str, ProcessConfig] = param(
+        default_factory=dict, doc="the scenario's own exogenous indices, {name: process} (aisim.kernels.indices)")
+    loadings: list[LoadingConfig] = param(
+        default_factory=list, doc="behavioural parameters loaded on the indices: parameter x index ^ elasticity")
 
 
 # --------------------------------------------------------------------------- regime
+def _weight(default: float, doc: str) -> Any:
+    return param(default, ge=0.0, le=12.5, unit="risk weight", doc=doc)
+
+
 @dataclass
 class RiskWeights:
-    ai_loans: float = 1.0  # bank loans to AI companies (chipmakers, hyperscalers, neoclouds, labs)
-    nbfi_loans: float = 1.0  # bank loans to private-credit funds (back-leverage lines)
-    spv_loans: float = 1.0  # bank loans to data-centre SPVs
-    other_assets: float = 1.0  # the rest of the loan book
-    securities: float = 0.0
-    equity_stakes: float = 2.5
+    ai_loans: float = _weight(1.0, "bank loans to AI companies (chipmakers, hyperscalers, neoclouds, labs)")
+    nbfi_loans: float = _weight(1.0, "bank loans to private-credit funds (back-leverage lines)")
+    spv_loans: float = _weight(1.0, "bank loans to data-centre SPVs")
+    other_assets: float = _weight(1.0, "the rest of the loan book")
+    securities: float = _weight(0.0, "securities")
+    equity_stakes: float = _weight(2.5, "equity stakes")
 
 
 @dataclass
 class RegimeConfig:
     """Regulatory parameters. Bank ratios are shares of RWA or of total exposure."""
 
-    name: str = MISSING
-    description: str = ""
+    name: str = _text(MISSING, "the regime's name")
+    description: str = _text("", "one line on what it represents")
     # banks
-    capital_requirement: float = 0.105  # CET1 minimum + conservation buffer + G-SIB surcharge
-    countercyclical_buffer: float = 0.0  # added to the requirement in calm months
-    release_buffer_in_stress: bool = False  # the countercyclical buffer drops to 0 in stress
-    risk_weights: RiskWeights = field(default_factory=RiskWeights)
-    leverage_requirement: float = 0.03  # Tier 1 / total exposure
-    large_exposure_limit: float = 0.25  # exposure to one counterparty / Tier 1
-    ai_concentration_limit: float = 0.0  # AI-sector exposure / Tier 1; 0 = no limit
-    deleveraging_speed: float = 0.05  # share of the RWA gap a bank sheds a month
+    capital_requirement: float = _share(0.105, "CET1 minimum + conservation buffer + G-SIB surcharge",
+                                        unit="share of RWA")
+    countercyclical_buffer: float = _share(0.0, "added to the requirement in calm months", unit="share of RWA")
+    release_buffer_in_stress: bool = _flag(False, "the countercyclical buffer drops to 0 in stress")
+    risk_weights: RiskWeights = param(default_factory=RiskWeights, doc="risk weights")
+    leverage_requirement: float = _share(0.03, "Tier 1 / total exposure at least this")
+    large_exposure_limit: float = param(0.25, ge=0.0, le=10.0, unit="share of Tier 1",
+                                        doc="exposure to one counterparty / Tier 1 at most this")
+    ai_concentration_limit: float = param(0.0, ge=0.0, le=100.0, unit="share of Tier 1",
+                                          doc="AI-sector exposure / Tier 1 at most this; 0 = no limit")
+    deleveraging_speed: float = _share(0.05, "share of the RWA gap a bank sheds a month", unit="share / month")
     # private-credit funds
-    fund_leverage_cap: float = 0.0  # debt / NAV; 0 = no cap
-    fund_liquidity_buffer: float = 0.0  # cash kept as a share of NAV
-    fund_redemption_gate: float = 1.0  # most of NAV paid out to redeeming LPs a month
-    # SPVs: consolidate SPV debt and residual-value guarantees into the sponsor's leverage
-    spv_consolidation: bool = False
+    fund_leverage_cap: float = param(0.0, ge=0.0, le=100.0, unit="ratio",
+                                     doc="fund debt / NAV at most this; 0 = no cap")
+    fund_liquidity_buffer: float = _share(0.0, "cash a fund keeps as a share of NAV")
+    fund_redemption_gate: float = _share(1.0, "most of NAV paid out to redeeming LPs a month",
+                                         unit="share of NAV / month")
+    spv_consolidation: bool = _flag(False, "SPV debt and residual-value guarantees count in the sponsor's leverage")
     # GPU collateral
-    gpu_haircut_floor: float = 0.0  # collateral counted at most (1 - floor) of market value
-    gpu_valuation_life_months: float = 0.0  # economic life for valuing collateral; 0 = scenario's
-    gpu_ltv_cap: float = 0.0  # most new GPU-secured lending per collateral value; 0 = no cap
+    gpu_haircut_floor: float = _share(0.0, "collateral counted at most (1 - floor) of market value")
+    gpu_valuation_life_months: float = param(
+        0.0, ge=0.0, le=1200.0, unit="months",
+        doc="economic life for valuing collateral: 0 = collateral.valuation_life_months, else at least 1")
+    gpu_ltv_cap: float = param(0.0, ge=0.0, le=10.0, unit="ratio",
+                               doc="most new GPU-secured lending per collateral value; 0 = no cap")
 
 
 # --------------------------------------------------------------------------- run
 @dataclass
 class PathsConfig:
-    n: int = 1000
-    chunk: Any = "auto"  # int >= 1, or "auto"
-    shard: str | None = None  # I/N: only shard I of N of the paths; A:B: only paths A..B-1 (sim/shards.py)
+    n: int = param(1000, ge=1, unit="paths", doc="Monte Carlo paths")
+    chunk: Any = param("auto", doc="paths per chunk: a whole number >= 1, or auto (sized to memory)")
+    shard: str | None = param(None, doc="I/N: only shard I of N of the paths; A:B: only paths A..B-1 (aisim.shards)")
 
 
 @dataclass
 class InvestmentConfig:
-    loan_term: int = 60  # months over which new capex loans amortise
-    refinance_term: int = 36  # months a refinanced bullet loan runs on
-    recovery_gpu: float = 0.75  # share of the GPUs' collateral (market) value recovered in liquidation
-    recovery_other: float = 0.7  # share of other assets recovered in liquidation
+    loan_term: int = _months(60, "months over which new capex loans amortise", lo=1, hi=600)
+    refinance_term: int = _months(36, "months a refinanced bullet loan runs on", lo=1, hi=600)
+    recovery_gpu: float = _share(0.75, "share of the GPUs' collateral (market) value recovered in liquidation")
+    recovery_other: float = _share(0.7, "share of other assets recovered in liquidation")
 
 
 # The contagion channels' switches and parameter nodes are declared with the channels
@@ -246,187 +352,326 @@ class SystemicConfig:
     """A path has a systemic event if a bank defaults, or if credit losses of banks and
     private-credit funds exceed ``loss_share`` of their combined starting equity."""
 
-    loss_share: float = 0.1
+    loss_share: float = param(0.1, ge=0.0, le=10.0, unit="share of lenders' equity",
+                              doc="lender losses above this share of their starting equity are a systemic event")
 
 
 @dataclass
 class OutputConfig:
-    quantile_paths: int = 10000  # time-series quantiles use the first this-many paths
-    progress: bool = True
+    quantile_paths: int = param(10000, ge=1, le=10_000_000, unit="paths",
+                                doc="time-series quantiles use the first this-many paths")
+    progress: bool = _flag(True, "show a progress bar")
+    residual_tolerance: float = param(
+        1e-9, gt=0.0, le=1.0, unit="relative",
+        doc="largest accounting identity residual accepted; a run above it fails its quality check")
 
 
 Config = make_dataclass("Config", [
-    ("seed", int, field(default=0)),
-    ("paths", PathsConfig, field(default_factory=PathsConfig)),
-    ("horizon", int, field(default=36)),
-    ("start", str, field(default="2026-01")),
-    ("backend", str, field(default="auto")),
-    ("report", bool, field(default=False)),  # also write report.html with figures into the run directory
-    ("calibration", CalibrationConfig, field(default=MISSING)),
-    ("scenario", ScenarioConfig, field(default=MISSING)),
-    ("regime", RegimeConfig, field(default=MISSING)),
-    ("investment", InvestmentConfig, field(default_factory=InvestmentConfig)),
-    ("channels", ChannelsConfig, field(default_factory=ChannelsConfig)),
+    ("seed", int, param(0, ge=0, le=2**64 - 1, unit="", doc="random seed: the 64-bit key of every draw")),
+    ("paths", PathsConfig, param(default_factory=PathsConfig, doc="Monte Carlo paths")),
+    ("horizon", int, _months(36, "months simulated", lo=1)),
+    ("start", str, _text("2026-01", "first simulated month, YYYY-MM")),
+    ("backend", str, param("auto", choices=("auto", "numpy", "cupy"), doc="array backend")),
+    ("report", bool, _flag(False, "also write report.html with figures into the run directory")),
+    ("calibration", CalibrationConfig, param(MISSING, doc="the agents and contracts (conf/calibration/)")),
+    ("scenario", ScenarioConfig, param(MISSING, doc="the macro paths (conf/scenario/)")),
+    ("regime", RegimeConfig, param(MISSING, doc="the regulatory regime (conf/regime/)")),
+    ("investment", InvestmentConfig, param(default_factory=InvestmentConfig, doc="new lending and recoveries")),
+    ("channels", ChannelsConfig, param(default_factory=ChannelsConfig, doc="contagion channels (aisim.channels)")),
     # one node per parameter dataclass the channels declare (clearing, collateral, covenants, market)
-    *((key, node, field(default_factory=node)) for key, node in CHANNEL_PARAM_NODES.items()),
-    ("systemic", SystemicConfig, field(default_factory=SystemicConfig)),
-    ("output", OutputConfig, field(default_factory=OutputConfig)),
+    *((key, node, param(default_factory=node, doc=f"parameters of the channels reading {key}"))
+      for key, node in CHANNEL_PARAM_NODES.items()),
+    ("systemic", SystemicConfig, param(default_factory=SystemicConfig, doc="systemic events")),
+    ("output", OutputConfig, param(default_factory=OutputConfig, doc="outputs")),
 ], module=__name__)
 Config.__doc__ = "The whole configuration of a run: the root of the structured-config schema."
 
 
-# --------------------------------------------------------------------------- validation
-_NONNEG_ENTITY = (
-    "cash securities gpu other_assets other_liabilities revenue non_ai_cash_flow opex capex "
-    "cash_buffer equity_raise capacity_yield chip_share redemption_sensitivity"
-).split()
-_UNIT_ENTITY = "cost_share utilisation payout lend_rate max_leverage redemption_base".split()
+# --------------------------------------------------------------------------- the generic walk
+_HINTS: dict[type, dict[str, Any]] = {}
 
 
+def _hints(cls: type) -> dict[str, Any]:
+    """Resolved type hints of a schema dataclass (cached)."""
+    if cls not in _HINTS:
+        _HINTS[cls] = typing.get_type_hints(cls)
+    return _HINTS[cls]
+
+
+def _strip_optional(hint: Any) -> Any:
+    args = typing.get_args(hint)
+    if typing.get_origin(hint) in (typing.Union, types.UnionType) and type(None) in args:
+        rest = [a for a in args if a is not type(None)]
+        return rest[0] if len(rest) == 1 else Any
+    return hint
+
+
+def _plain(value: Any) -> Any:
+    """The config as plain dicts, lists and scalars (mandatory values left out stay ``???``)."""
+    if isinstance(value, DictConfig) and value._get_parent() is None and "hydra" in value:
+        # Hydra's own node is not ours to check, and resolving it needs a running job
+        value = OmegaConf.masked_copy(value, [k for k in value if k != "hydra"])
+    if isinstance(value, DictConfig | ListConfig):
+        value = OmegaConf.to_container(value, resolve=True, throw_on_missing=False)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _plain(getattr(value, f.name)) for f in fields(value)}
+    if hasattr(value, "__dict__") and not isinstance(value, type):  # an opaque record (ExpandedCalibration)
+        return {k: _plain(v) for k, v in vars(value).items() if not k.startswith("_")}
+    return value
+
+
+def _key(prefix: str, name: Any) -> str:
+    return f"{prefix}.{name}" if prefix else str(name)
+
+
+def _show(value: Any) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def nearest(name: str, valid: list[str]) -> str:
+    """' did you mean x? valid: a, b, c' -- the nearest valid keys (difflib) and the valid ones."""
+    close = difflib.get_close_matches(str(name), valid, n=3, cutoff=0.6)
+    hint = f"; did you mean {' or '.join(close)}?" if close else ";"
+    listed = ", ".join(valid) if len(valid) <= 24 else ", ".join(valid[:24]) + ", ..."
+    return f"{hint} valid keys here: {listed}"
+
+
+def _unknown(key: str, name: Any, valid: list[str]) -> str:
+    return f"{key}: unknown key{nearest(str(name), valid)}"
+
+
+def _scalar_problem(key: str, value: Any, hint: Any, spec: Spec | None) -> str | None:
+    """One value against its spec; a float without a spec must still be finite."""
+    if isinstance(value, str) and value == "???":
+        return f"{key}: a value is required (it is missing)"
+    s = spec or Spec()
+    if spec is None and not (isinstance(value, float) or hint is float):
+        return None
+    if s.choices is not None and isinstance(value, list | dict):
+        return None  # containers are walked entry by entry
+    why = s.problem(value)
+    if why is None:
+        return None
+    return f"{key}={_show(value)}: {why}" + (f" ({s.unit})" if s.unit else "")
+
+
+def problems(value: Any, cls: type, prefix: str = "") -> typing.Iterator[str]:
+    """One-line messages for every problem of ``value`` (plain dicts, see :func:`_plain`)
+    against the schema dataclass ``cls``, in declaration order."""
+    if not isinstance(value, dict):
+        if isinstance(value, str) and value == "???":
+            yield f"{prefix}: a value is required (it is missing)"
+        else:
+            yield f"{prefix}={_show(value)}: expected a {cls.__name__} node"
+        return
+    hints = _hints(cls)
+    names = [f.name for f in fields(cls)]
+    for k in value:
+        if k not in hints and not (prefix == "" and k == "hydra"):
+            yield _unknown(_key(prefix, k), k, names)
+    for f in fields(cls):
+        if f.name not in value:
+            continue
+        yield from _field_problems(value[f.name], _hints(cls)[f.name], spec_of(f), _key(prefix, f.name))
+
+
+def _field_problems(value: Any, hint: Any, spec: Spec | None, key: str) -> typing.Iterator[str]:
+    hint = _strip_optional(hint)
+    if value is None:
+        return
+    origin = typing.get_origin(hint)
+    if is_dataclass(hint) and isinstance(hint, type):
+        yield from problems(value, hint, key)
+    elif origin in (list, tuple) and isinstance(value, list):
+        (elem,) = typing.get_args(hint)[:1] or (Any,)
+        for i, v in enumerate(value):
+            yield from _field_problems(v, elem, spec, f"{key}[{i}]")
+    elif origin is dict and isinstance(value, dict):
+        _, elem = typing.get_args(hint) or (Any, Any)
+        for k, v in value.items():
+            yield from _field_problems(v, elem, spec, f"{key}[{_show(k)}]")
+    else:
+        why = _scalar_problem(key, value, hint, spec)
+        if why is not None:
+            yield why
+
+
+def schema_of(cfg: Any) -> type:
+    """The schema dataclass of a composed config: its structured type when it is one of
+    :class:`Config`'s subclasses (aisim-compare's adds the ``compare`` node), else Config."""
+    t = OmegaConf.get_type(cfg) if isinstance(cfg, DictConfig) else type(cfg)
+    return t if isinstance(t, type) and issubclass(t, Config) else Config
+
+
+def validate(cfg: Any) -> None:
+    """Check keys, values and cross-references; raise :class:`ConfigError` naming the first bad key."""
+    try:
+        tree = _plain(cfg)
+    except OmegaConfBaseException as exc:
+        raise ConfigError(config_error_line(exc)) from None
+    for why in problems(tree, schema_of(cfg)):
+        raise ConfigError(why)
+    _cross_checks(tree)
+
+
+def config_error_line(exc: BaseException) -> str:
+    """One line from an OmegaConf error: the full key and the first line of its message."""
+    key = getattr(exc, "full_key", None)
+    msg = str(getattr(exc, "msg", None) or exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return f"{key}: {msg}" if key and not msg.startswith(str(key)) else msg
+
+
+# --------------------------------------------------------------------------- cross-references
 def _check(cond: bool, msg: str) -> None:
     if not cond:
         raise ConfigError(msg)
 
 
-def validate(cfg: Any) -> None:
-    """Check ranges and cross-references; raise :class:`ConfigError` naming the first bad key."""
-    _check(cfg.paths.n >= 1, f"paths.n={cfg.paths.n}: the number of paths must be at least 1")
-    chunk = cfg.paths.chunk
+def _months_in_range(key: str, months: Any) -> None:
+    for m in months:
+        _check(isinstance(m, int) and 0 <= m <= HORIZON_MAX,
+               f"{key}: month {m} is outside [0, {HORIZON_MAX}] (months from the start)")
+
+
+def _cross_checks(c: dict[str, Any]) -> None:
+    """What a field spec cannot express: formats, names, parties, sums, event months."""
+    chunk = c["paths"]["chunk"]
     if chunk != "auto":
         ok = isinstance(chunk, int) and not isinstance(chunk, bool) and chunk >= 1
-        _check(ok, f"paths.chunk={chunk!r}: use a whole number of paths >= 1, or 'auto'")
+        _check(ok, f"paths.chunk={chunk!r}: use a whole number of paths >= 1, or auto")
+    _check(bool(re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", str(c["start"]))),
+           f"start={c['start']!r}: use a month as YYYY-MM, for example 2026-01")
     try:
-        shard_range(getattr(cfg.paths, "shard", None), int(cfg.paths.n))
+        shard_range(c["paths"].get("shard"), int(c["paths"]["n"]))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    _check(cfg.horizon >= 1, f"horizon={cfg.horizon}: the horizon must be at least 1 month")
-    _check(
-        bool(re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", str(cfg.start))),
-        f"start={cfg.start!r}: use a month as YYYY-MM, for example 2026-01",
-    )
-    _check(
-        cfg.backend in ("auto", "numpy", "cupy"),
-        f"backend={cfg.backend!r}: use one of auto, numpy, cupy",
-    )
-    _check(cfg.seed >= 0, f"seed={cfg.seed}: the seed must be a non-negative integer")
-    _check(cfg.output.quantile_paths >= 1, "output.quantile_paths must be at least 1")
 
-    cal = cfg.calibration
-    names: set[str] = set()
-    _check(len(cal.entities) > 0, f"calibration {cal.name!r} has no entities")
-    for k, e in enumerate(cal.entities):
-        where = f"calibration.entities[{k}] ({e.name})"
-        _check(e.name not in names, f"{where}: the name {e.name!r} is used twice")
-        _check(e.name != EXTERNAL, f"{where}: {EXTERNAL!r} is reserved for the outside sector")
-        names.add(e.name)
-        _check(e.sector in SECTORS, f"{where}.sector={e.sector!r}: use one of {', '.join(SECTORS)}")
-        for key in _NONNEG_ENTITY:
-            _check(getattr(e, key) >= 0, f"{where}.{key}={getattr(e, key)}: must be >= 0")
-        for key in _UNIT_ENTITY:
-            v = getattr(e, key)
-            _check(0.0 <= v <= 1.0, f"{where}.{key}={v}: must be in [0, 1]")
-        _check(e.gpu_life_months >= 1, f"{where}.gpu_life_months must be at least 1")
+    cal = c["calibration"]
+    names: list[str] = []
+    _check(len(cal["entities"]) > 0, f"calibration {cal['name']!r} has no entities (calibration.entities)")
+    for k, e in enumerate(cal["entities"]):
+        where = f"calibration.entities[{k}] ({e['name']})"
+        _check(e["name"] not in names, f"{where}: the name {e['name']!r} is used twice")
+        _check(e["name"] != EXTERNAL, f"{where}.name: {EXTERNAL!r} is reserved for the outside sector")
+        names.append(e["name"])
     valid_parties = sorted(names) + [EXTERNAL]
     cnames: set[str] = set()
-    for k, c in enumerate(cal.contracts):
-        where = f"calibration.contracts[{k}] ({c.name})"
-        _check(c.name not in cnames, f"{where}: the contract name {c.name!r} is used twice")
-        cnames.add(c.name)
-        _check(c.kind in CONTRACT_KINDS, f"{where}.kind={c.kind!r}: use one of {', '.join(CONTRACT_KINDS)}")
-        for party in ("payer", "payee"):
-            v = getattr(c, party)
-            _check(
-                v in names or v == EXTERNAL,
-                f"{where}.{party}={v!r} is not an entity of calibration {cal.name!r}; "
-                f"valid: {', '.join(valid_parties)}",
-            )
-        _check(c.payer != c.payee, f"{where}: payer and payee are both {c.payer!r}")
-        for key in ("amount", "monthly", "rate", "share", "ltv_max"):
-            _check(getattr(c, key) >= 0, f"{where}.{key}={getattr(c, key)}: must be >= 0")
-        _check(c.share <= 1, f"{where}.share={c.share}: must be in [0, 1]")
-        _check(c.start >= 0, f"{where}.start={c.start}: must be >= 0")
-        _check(
-            c.amortisation in AMORTISATIONS,
-            f"{where}.amortisation={c.amortisation!r}: use one of {', '.join(AMORTISATIONS)}",
-        )
-        if c.kind != "equity":
-            _check(c.maturity >= 1, f"{where}.maturity={c.maturity}: must be at least 1 month")
-        if c.kind in ("equity", "backstop", "rvg"):
-            _check(c.payee != EXTERNAL, f"{where}: a {c.kind} needs an entity as payee, not {EXTERNAL!r}")
-        if c.kind == "equity":
-            _check(c.payer != EXTERNAL, f"{where}: an equity stake needs an entity as payer (the investee)")
     held: dict[str, float] = {}
-    for c in cal.contracts:
-        if c.kind == "equity":
-            held[c.payer] = held.get(c.payer, 0.0) + c.share
+    for k, x in enumerate(cal["contracts"]):
+        where = f"calibration.contracts[{k}] ({x['name']})"
+        _check(x["name"] not in cnames, f"{where}: the contract name {x['name']!r} is used twice")
+        cnames.add(x["name"])
+        for party in ("payer", "payee"):
+            v = x[party]
+            _check(v in names or v == EXTERNAL,
+                   f"{where}.{party}={v!r} is not an entity of calibration {cal['name']!r}; "
+                   f"valid: {', '.join(valid_parties)}")
+        _check(x["payer"] != x["payee"], f"{where}: payer and payee are both {x['payer']!r}")
+        if x["kind"] != "equity":
+            _check(x["maturity"] >= 1, f"{where}.maturity={x['maturity']}: must be at least 1 month")
+        if x["kind"] in ("equity", "backstop", "rvg"):
+            _check(x["payee"] != EXTERNAL, f"{where}.payee: a {x['kind']} needs an entity as payee, not {EXTERNAL!r}")
+        if x["kind"] == "equity":
+            _check(x["payer"] != EXTERNAL, f"{where}.payer: an equity stake needs an entity as payer (the investee)")
+            held[x["payer"]] = held.get(x["payer"], 0.0) + x["share"]
     for investee, total in held.items():
         _check(total <= 1.0 + 1e-12,
                f"calibration.contracts: equity stakes in {investee!r} add up to {total:.4g} of its shares; "
                "they can add up to at most 1")
-    lt = cal.long_tail
-    for key in ("neoclouds", "private_credit", "banks"):
-        _check(getattr(lt, key) >= 0, f"calibration.long_tail.{key} must be >= 0")
 
-    sc = cfg.scenario
+    sc = c["scenario"]
     for proc in ("demand", "rental_price"):
-        p = getattr(sc, proc)
-        _check(p.start > 0, f"scenario.{proc}.start={p.start}: must be > 0")
-        _check(p.vol >= 0, f"scenario.{proc}.vol={p.vol}: must be >= 0")
-    _check(sc.base_rate.vol >= 0, "scenario.base_rate.vol must be >= 0")
-    _check(0 < sc.expectation_weight <= 1, "scenario.expectation_weight must be in (0, 1]")
-    _check(sc.sentiment >= 0, "scenario.sentiment must be >= 0")
-    for who in sc.offtake_exits:
+        _months_in_range(f"scenario.{proc}.drift_changes", sc[proc]["drift_changes"])
+    _months_in_range("scenario.base_rate.jumps", sc["base_rate"]["jumps"])
+    for who in sc["offtake_exits"]:
         _check(who in names, f"scenario.offtake_exits: {who!r} is not an entity; valid: {', '.join(sorted(names))}")
+    life = c["regime"]["gpu_valuation_life_months"]
+    _check(life == 0 or life >= 1,
+           f"regime.gpu_valuation_life_months={life}: use 0 (collateral.valuation_life_months) or at least 1 month")
 
-    for name, proc in sc.indices.items():
-        _check(proc.start > 0, f"scenario.indices.{name}.start={proc.start}: must be > 0")
-        _check(proc.vol >= 0, f"scenario.indices.{name}.vol={proc.vol}: must be >= 0")
     from aisim.scenario import LOADABLE
 
-    for k, ld in enumerate(sc.loadings):
+    for k, ld in enumerate(sc.get("loadings") or []):
         where = f"scenario.loadings[{k}]"
-        _check(ld.parameter in LOADABLE,
-               f"{where}.parameter={ld.parameter!r}: not a behavioural parameter; valid: {', '.join(LOADABLE)}")
-        _check(ld.index in sc.indices, f"{where}.index={ld.index!r}: not in scenario.indices; "
-               f"declared: {', '.join(sc.indices) or 'none'}")
-        for s_ in ld.sectors:
+        _check(ld["parameter"] in LOADABLE,
+               f"{where}.parameter={ld['parameter']!r}: not a behavioural parameter; valid: {', '.join(LOADABLE)}")
+        _check(ld["index"] in sc["indices"], f"{where}.index={ld['index']!r}: not in scenario.indices; "
+               f"declared: {', '.join(sc['indices']) or 'none'}")
+        for s_ in ld["sectors"]:
             _check(s_ in SECTORS, f"{where}.sectors: {s_!r} is not a sector; valid: {', '.join(SECTORS)}")
-        for a in ld.agents:
+        for a in ld["agents"]:
             _check(a in names, f"{where}.agents: {a!r} is not an entity; valid: {', '.join(sorted(names))}")
-        _check(bool(ld.sectors or ld.agents), f"{where}: name the sectors or agents it applies to")
+        _check(bool(ld["sectors"] or ld["agents"]), f"{where}: name the sectors or agents it applies to")
+    for name, proc in (sc.get("indices") or {}).items():
+        _months_in_range(f"scenario.indices.{name}.drift_changes", proc["drift_changes"])
 
-    for s_ in sc.equity_freeze_sectors:
-        _check(s_ in SECTORS, f"scenario.equity_freeze_sectors: {s_!r} is not a sector; valid: {', '.join(SECTORS)}")
-    _check(sc.equity_freeze_from >= 0 and sc.equity_freeze_months >= 0,
-           "scenario.equity_freeze_from and equity_freeze_months must be >= 0")
+# --------------------------------------------------------------------------- docs
+def _default_text(f: Any) -> str:
+    if f.default is not DC_MISSING:
+        d = f.default
+    elif f.default_factory is not DC_MISSING:
+        d = f.default_factory()
+    else:
+        return "required"
+    if d == MISSING:
+        return "required"
+    if isinstance(d, float) and (abs(d) >= 1e5 or 0 < abs(d) < 1e-3):
+        return f"`{d:g}`"
+    return f"`{d!r}`" if isinstance(d, str) else f"`{d}`"
 
-    rg = cfg.regime
-    for key in ("capital_requirement", "countercyclical_buffer", "leverage_requirement",
-                "fund_liquidity_buffer", "fund_redemption_gate", "gpu_haircut_floor", "deleveraging_speed"):
-        _check(0 <= getattr(rg, key) <= 1, f"regime.{key}={getattr(rg, key)}: must be in [0, 1]")
-    for key in ("large_exposure_limit", "ai_concentration_limit", "fund_leverage_cap",
-                "gpu_valuation_life_months", "gpu_ltv_cap"):
-        _check(getattr(rg, key) >= 0, f"regime.{key}={getattr(rg, key)}: must be >= 0")
-    for key in ("ai_loans", "nbfi_loans", "spv_loans", "other_assets", "securities", "equity_stakes"):
-        _check(getattr(rg.risk_weights, key) >= 0, f"regime.risk_weights.{key} must be >= 0")
 
-    _check(0 < cfg.clearing.alpha <= 1 and 0 < cfg.clearing.beta <= 1,
-           "clearing.alpha and clearing.beta must be in (0, 1]")
-    col = cfg.collateral
-    _check(col.valuation_life_months >= 1, "collateral.valuation_life_months must be at least 1")
-    _check(col.depth > 0, "collateral.depth must be > 0 (USD bn)")
-    _check(col.impact in ("exponential", "linear"), f"collateral.impact={col.impact!r}: use exponential or linear")
-    _check(0 <= col.recovery <= 1, "collateral.recovery must be in [0, 1]")
-    _check(cfg.covenants.ltv_max > 0, "covenants.ltv_max must be > 0")
-    _check(0 <= cfg.covenants.cure_share <= 1, "covenants.cure_share must be in [0, 1]")
-    for key in ("spread_per_loss", "sentiment_per_loss", "sentiment_per_default"):
-        _check(getattr(cfg.market, key) >= 0, f"market.{key} must be >= 0")
-    _check(0 <= cfg.market.recovery <= 1, "market.recovery must be in [0, 1]")
-    _check(0 <= cfg.market.loan_sale_haircut < 1, "market.loan_sale_haircut must be in [0, 1)")
+def _rows(cls: type, prefix: str) -> typing.Iterator[str]:
+    for f in fields(cls):
+        hint = _strip_optional(_hints(cls)[f.name])
+        key = _key(prefix, f.name)
+        spec = spec_of(f) or Spec()
+        if is_dataclass(hint):
+            yield from _rows(hint, key)
+            continue
+        origin = typing.get_origin(hint)
+        if origin is list and is_dataclass(typing.get_args(hint)[0]):
+            yield from _rows(typing.get_args(hint)[0], f"{key}[]")
+            continue
+        tname = getattr(hint, "__name__", None) if origin is None else str(hint).replace("typing.", "")
+        tname = "int or auto" if hint is Any else tname
+        valid = spec.text() if (hint in (int, float) or origin is dict or spec.choices is not None) else (
+            "true or false" if hint is bool else "text")
+        if origin is dict:
+            valid = "text entries" if typing.get_args(hint)[1] is str else f"entries {valid}"
+        elif origin is list and spec.choices is not None:
+            valid = f"each {valid}"
+        if key == "paths.chunk":
+            valid = ">= 1, or auto"
+        yield (f"| `{key}` | {tname} | {_default_text(f)} | {valid} | {spec.unit} | {spec.doc} |")
 
-    inv = cfg.investment
-    _check(inv.loan_term >= 1, "investment.loan_term must be at least 1 month")
-    _check(inv.refinance_term >= 1, "investment.refinance_term must be at least 1 month")
-    for key in ("recovery_gpu", "recovery_other"):
-        _check(0 <= getattr(inv, key) <= 1, f"investment.{key} must be in [0, 1]")
-    _check(cfg.systemic.loss_share >= 0, "systemic.loss_share must be >= 0")
+
+def parameters_markdown() -> str:
+    """The docs table of every config key: type, default, valid range, unit and meaning."""
+    head = [
+        "# Configuration keys",
+        "",
+        "Generated from the field specs in `sim/schema.py` by `python -m aisim.schema docs/parameters.md`;",
+        "`tests/test_inputs.py` checks that this file matches the code. Every key is checked before a run",
+        "starts (`aisim.schema.validate`): an unknown key, a value outside its range, a NaN or an infinite",
+        "number is refused with one line naming the key. Floats must be finite everywhere. Keys of",
+        "dictionaries (`drift_changes`, `jumps`, `offtake_exits`) are months from the start of the run in",
+        f"[0, {HORIZON_MAX}] (or agent names); a month at or after `horizon` has no effect in that run.",
+        "`calibration.entities[]` and `calibration.contracts[]` are the fields of each list entry.",
+        "",
+        "| key | type | default | valid | unit | meaning |",
+        "|---|---|---|---|---|---|",
+    ]
+    return "\n".join(head + list(_rows(Config, ""))) + "\n"
+
+
+if __name__ == "__main__":  # python -m aisim.schema [FILE]: write (or print) the docs table
+    text = parameters_markdown()
+    if len(sys.argv) > 1:
+        with open(sys.argv[1], "w", encoding="utf-8") as fh:
+            fh.write(text)
+    else:
+        sys.stdout.write(text)
