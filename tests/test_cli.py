@@ -160,8 +160,9 @@ def test_ctrl_c_stops_with_one_line_and_leaves_nothing_that_looks_complete(tmp_p
     finally:
         proc.kill()
     assert proc.returncode == -signal.SIGINT, err  # ended by SIGINT: a shell shows status 130
-    assert lines(err) == ["aisim: interrupted (Ctrl-C); a run folder without manifest.json holds no complete "
-                          "results"]
+    # (a run this size may first print its work estimate, on a slow machine: that line is information)
+    assert [x for x in lines(err) if not x.startswith("aisim: estimate:")] == [
+        "aisim: interrupted (Ctrl-C); a run folder without manifest.json holds no complete results"]
     assert "Traceback" not in out + err
     assert not (tmp_path / "run" / "manifest.json").exists()
     assert not list((tmp_path / "run").glob(".*.tmp"))
