@@ -94,6 +94,7 @@ class AIFinanceModel(mesa.Model):
         self.facility_borrower = xp.asarray(world.facility_borrower)
         self.facility_lender = xp.asarray(world.facility_lender)
         self.facility_lender_is_bank = xp.take(self.base_params.is_bank, self.facility_lender)
+        self.bank_block = world.trait_block("bank")  # columns of the banks, once (outputs read it monthly)
         # agents whose new borrowing is secured on their GPUs (the GPU LTV cap binds on them)
         secured_facility = world.contracts["secured"][world.n_calibrated:]
         self.secured_borrower = xp.asarray(np.isin(np.arange(world.n_agents),

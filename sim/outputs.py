@@ -56,7 +56,7 @@ def _sector_equity() -> Iterator[MonthMetric]:
 
 def _bank_min(field: str) -> Callable[..., Any]:
     def fn(m: Any, s: Any, ctx: Any) -> Any:
-        banks = m.world.trait_block("bank")
+        banks = m.bank_block
         return None if banks is None else m.xp.min(getattr(s, field)[:, banks], axis=1)
     return fn
 

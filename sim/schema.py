@@ -35,6 +35,7 @@ from omegaconf.errors import OmegaConfBaseException
 from aisim import channels as channel_registry
 from aisim import sectors as sector_registry
 from aisim.kernels.params import Spec, param, spec_of
+from aisim.scenario import LOADABLE
 from aisim.shards import shard_range
 
 SECTORS = sector_registry.NAMES  # declared once, with their traits, in aisim.sectors
@@ -592,8 +593,6 @@ def _cross_checks(c: dict[str, Any]) -> None:
     life = c["regime"]["gpu_valuation_life_months"]
     _check(life == 0 or life >= 1,
            f"regime.gpu_valuation_life_months={life}: use 0 (collateral.valuation_life_months) or at least 1 month")
-
-    from aisim.scenario import LOADABLE
 
     for k, ld in enumerate(sc.get("loadings") or []):
         where = f"scenario.loadings[{k}]"
