@@ -64,5 +64,5 @@ def chip_revenue(xp: ModuleType, p: AgentParams, alive: Any, capex_total: Any) -
     w = xp.where(alive & p.is_chipmaker[None, :], per_agent(p.chip_share), 0.0)
     tot = xp.sum(w, axis=1)
     safe = xp.where(tot > 0, tot, 1.0)
-    rev = w * (capex_total / safe)[:, None]
+    rev = (w / safe[:, None]) * capex_total[:, None]  # shares first: capex / a tiny total share would overflow
     return rev, xp.where(tot > 0, 0.0, capex_total)
