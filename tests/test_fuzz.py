@@ -26,14 +26,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from aisim.cli import error_line
 from aisim.kernels.params import Spec, spec_of
 from aisim.quality import NAN_ALLOWED
 from aisim.runner import run
-from aisim.schema import HORIZON_MAX, Config, ContractConfig, EntityConfig, _hints, validate
+from aisim.schema import HORIZON_MAX, Config, ConfigError, ContractConfig, EntityConfig, _hints, validate
 from tests.conftest import make_cfg
 
 NODES = ("scenario", "regime", "investment", "channels", "clearing", "collateral", "covenants", "market",
@@ -130,7 +130,13 @@ def valid_overrides(draw: st.DrawFn) -> list[str]:
 
 def check_valid(overrides: list[str]) -> None:
     cfg = make_cfg(*overrides)
-    validate(cfg)
+    try:
+        validate(cfg)
+    except ConfigError as exc:
+        # the one cross-reference the draws can break: a long tail fitted to a named member of size 0
+        if not str(exc).startswith("calibration.long_tail."):
+            raise
+        reject()
     res = run(cfg, None, progress=False).results
     m = res.manifest
     assert math.isfinite(m["max_identity_residual"]), (overrides, m["quality_problems"])
@@ -143,7 +149,7 @@ def check_valid(overrides: list[str]) -> None:
     assert m["quality"] == "ok", (overrides, m["quality_problems"])
 
 
-HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large]
+HEALTH = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much]
 #: The slow sample's sizes; AISIM_FUZZ_VALID / AISIM_FUZZ_INVALID change them for a longer or shorter run.
 SLOW_VALID = int(os.environ.get("AISIM_FUZZ_VALID", "1000"))
 SLOW_INVALID = int(os.environ.get("AISIM_FUZZ_INVALID", "100"))

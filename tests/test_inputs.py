@@ -123,6 +123,13 @@ def test_a_missing_mandatory_value_is_named(tmp_path: Path) -> None:
     assert line == "calibration.entities[1].name: a value is required (it is missing)"
 
 
+def test_a_long_tail_fitted_to_a_member_without_size_is_refused() -> None:
+    line = rejection("calibration=ai_2025", "calibration.entities.11.gpu=0", "calibration.long_tail.neoclouds=2")
+    assert line.startswith("calibration.long_tail.neoclouds=2: the long tail is fitted to the named neocloud")
+    assert "calibration.entities[11] (Lambda)" in line
+    validate(make_cfg("calibration=ai_2025", "calibration.entities.11.gpu=0"))  # without a tail it is fine
+
+
 def test_clearing_alpha_and_beta_may_be_zero() -> None:
     cfg = make_cfg(*SMALL, "clearing.alpha=0", "clearing.beta=0", "scenario=severe")
     validate(cfg)
