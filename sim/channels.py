@@ -48,9 +48,20 @@ from aisim.kernels.feedback import MarketParams
 from aisim.kernels.params import config_node, param
 
 Hook = Callable[..., Any]
-HOOK_POINTS = (
-    "macro", "lender_tests", "borrower_tests", "lender_buffer", "credit_offer", "allocation", "financing",
-    "settle_options", "after_settlement", "liquidation", "resolve_options", "regulation", "feedback",
+HOOK_POINTS = (  # one a line, in the order of the month
+    "macro",
+    "lender_tests",
+    "borrower_tests",
+    "lender_buffer",
+    "credit_offer",
+    "allocation",
+    "financing",
+    "settle_options",
+    "after_settlement",
+    "liquidation",
+    "resolve_options",
+    "regulation",
+    "feedback",
 )
 
 
