@@ -107,6 +107,25 @@ def _median(members: list[dict], key: str, default: float) -> float:
     return float(np.median([_num(e, key, default) for e in members]))
 
 
+#: What each part of the long tail is fitted to: tail key -> (sector, the size, how it is read).
+SIZED_BY = {
+    "neoclouds": (("neocloud", "its GPU book (gpu)", lambda book, e: _num(e, "gpu")),),
+    "private_credit": (("private_credit", "its total assets", lambda book, e: book.assets(e)),
+                       ("bank", "its total assets", lambda book, e: book.assets(e))),
+    "banks": (("bank", "its total assets", lambda book, e: book.assets(e)),),
+}
+
+
+def unsized_members(calibration: dict) -> list[tuple[str, str, int, str, str]]:
+    """(tail key, sector, entity index, name, what is 0) of each named member that a requested long
+    tail would be fitted to but that has no size (the fit takes logs of the sizes)."""
+    lt = calibration.get("long_tail") or {}
+    book = _Book(calibration)
+    return [(key, sector, k, e["name"], what) for key, rules in SIZED_BY.items() if int(lt.get(key, 0)) > 0
+            for sector, what, size in rules for k, e in enumerate(book.entities)
+            if e["sector"] == sector and not size(book, e) > 0]
+
+
 def build_long_tail(calibration: dict, seed: int) -> tuple[list[dict], list[dict]]:
     """The calibration's entities and contracts with ``calibration['long_tail']`` added.
 
@@ -201,7 +220,7 @@ def build_long_tail(calibration: dict, seed: int) -> tuple[list[dict], list[dict
     # ---- neoclouds: size = GPU book; the rest as the named neoclouds' median ratios to it
     named_neo = book.members("neocloud")
     if named_neo and counts["neoclouds"]:
-        size = np.array([_num(e, "gpu") for e in named_neo])
+        size = np.array([SIZED_BY["neoclouds"][0][2](book, e) for e in named_neo])
         mu, sigma = _lognormal_fit(size)
         keys = ("cash", "other_assets", "other_liabilities", "opex", "capex", "cash_buffer", "equity_raise")
         ratios = {k: _ratio(named_neo, k, size) for k in keys}

@@ -610,31 +610,16 @@ def _cross_checks(c: dict[str, Any]) -> None:
     for name, proc in (sc.get("indices") or {}).items():
         _months_in_range(f"scenario.indices.{name}.drift_changes", proc["drift_changes"])
 
+
 def _long_tail_checks(cal: dict[str, Any]) -> None:
-    """The long tail is fitted to the sizes of the named members of its sector
-    (aisim.calibration.build_long_tail): neoclouds by GPU book, banks and funds by total assets
-    (their loans held included), so each of those must be positive."""
-    lt = cal["long_tail"]
-    held: dict[str, float] = {}
-    for x in cal["contracts"]:
-        if x["kind"] == "loan":
-            held[x["payee"]] = held.get(x["payee"], 0.0) + x["amount"]
+    """Each named member a requested long tail is fitted to has a positive size
+    (:data:`aisim.longtail.SIZED_BY` says which size)."""
+    from aisim.longtail import unsized_members  # aisim.longtail builds on this module
 
-    def assets(e: dict[str, Any]) -> float:
-        return sum(e[k] for k in ("cash", "securities", "gpu", "other_assets")) + held.get(e["name"], 0.0)
-
-    needs = {"neoclouds": [("neocloud", "its GPU book (gpu)", lambda e: e["gpu"])],
-             "private_credit": [("private_credit", "its total assets", assets), ("bank", "its total assets", assets)],
-             "banks": [("bank", "its total assets", assets)]}
-    for key, rules in needs.items():
-        if lt[key] <= 0:
-            continue
-        for sector, what, size in rules:
-            for k, e in enumerate(cal["entities"]):
-                _check(e["sector"] != sector or size(e) > 0,
-                       f"calibration.long_tail.{key}={lt[key]}: the long tail is fitted to the named {sector} "
-                       f"members' sizes, and calibration.entities[{k}] ({e['name']}) has none ({what} is 0); "
-                       f"give it one or set calibration.long_tail.{key}=0")
+    for key, sector, k, name, what in unsized_members(cal):
+        _check(False, f"calibration.long_tail.{key}={cal['long_tail'][key]}: the long tail is fitted to the named "
+               f"{sector} members' sizes, and calibration.entities[{k}] ({name}) has none ({what} is 0); "
+               f"give it one or set calibration.long_tail.{key}=0")
 
 
 # --------------------------------------------------------------------------- docs
