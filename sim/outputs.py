@@ -57,7 +57,11 @@ def _sector_equity() -> Iterator[MonthMetric]:
 def _bank_min(field: str) -> Callable[..., Any]:
     def fn(m: Any, s: Any, ctx: Any) -> Any:
         banks = m.bank_block
-        return None if banks is None else m.xp.min(getattr(s, field)[:, banks], axis=1)
+        if banks is None:
+            return None
+        low = m.xp.min(getattr(s, field)[:, banks], axis=1)
+        # no bank with risk-weighted assets (or assets): the ratio is undefined, not infinite
+        return m.xp.where(m.xp.isinf(low), m.xp.nan, low)
     return fn
 
 
@@ -83,8 +87,8 @@ MONTH_METRICS: tuple[MonthMetric, ...] = (
     MonthMetric("forced_sales", "cumulative loans sold in a hurry, USD bn", lambda m, s, ctx: s.forced_sales),
     MonthMetric("identity_residual", "largest relative accounting-identity residual", _identity),
     *_sector_equity(),
-    MonthMetric("bank_capital_ratio_min", "lowest bank capital ratio", _bank_min("capital_ratio")),
-    MonthMetric("bank_leverage_ratio_min", "lowest bank leverage ratio", _bank_min("leverage_ratio")),
+    MonthMetric("bank_capital_ratio_min", "lowest bank capital ratio (NaN: no bank has risk-weighted assets)", _bank_min("capital_ratio")),
+    MonthMetric("bank_leverage_ratio_min", "lowest bank leverage ratio (NaN: no bank has assets)", _bank_min("leverage_ratio")),
 )
 
 
@@ -111,8 +115,9 @@ class PathTracker:
 
     def update(self, m: dict[str, np.ndarray]) -> None:
         if "bank_capital_ratio_min" in m:
-            self.min_capital = np.minimum(self.min_capital, m["bank_capital_ratio_min"])
-            self.min_leverage = np.minimum(self.min_leverage, m["bank_leverage_ratio_min"])
+            # fmin: a month in which the ratio was undefined (NaN) does not hide the others
+            self.min_capital = np.fmin(self.min_capital, m["bank_capital_ratio_min"])
+            self.min_leverage = np.fmin(self.min_leverage, m["bank_leverage_ratio_min"])
         self.min_price = np.minimum(self.min_price, m["gpu_collateral_index"])
         month = self.model.state.month - 1
         self.first_default = np.where((self.first_default < 0) & (m["defaults"] > 0), month, self.first_default)

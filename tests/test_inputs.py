@@ -323,3 +323,17 @@ def test_the_backend_note_is_printed_once_per_process(capsys: pytest.CaptureFixt
 def test_horizon_bound_keeps_every_month_in_the_dictionaries_reachable() -> None:
     assert make_cfg(f"horizon={HORIZON_MAX}").horizon == HORIZON_MAX
     validate(make_cfg(*SMALL, f"+scenario.demand.drift_changes={{{HORIZON_MAX}: 0.0}}"))
+
+
+def test_a_capital_ratio_without_risk_weighted_assets_is_nan_and_the_run_is_ok() -> None:
+    """Risk weights of 0 are valid; the banks' capital ratio is then undefined. It is reported as
+    NaN (documented in aisim.quality.NAN_METRICS), not as an infinite mean (found by the slow fuzz)."""
+    cfg = make_cfg("calibration=mini", "paths.n=2", "horizon=2", "backend=numpy", "output.progress=false",
+                   *(f"regime.risk_weights.{k}=0.0" for k in ("ai_loans", "nbfi_loans", "other_assets")))
+    res = run(cfg, None, progress=False).results
+    ts = res.timeseries
+    ratio = ts[ts["metric"] == "bank_capital_ratio_min"]["mean"].to_numpy()
+    assert np.isnan(ratio).all()
+    assert not np.isinf(ts["mean"].to_numpy(dtype=float)).any()
+    assert res.manifest["quality"] == "ok", res.manifest["quality_problems"]
+    assert np.isnan(res.paths["min_bank_capital_ratio"]).all()
