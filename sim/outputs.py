@@ -87,8 +87,10 @@ MONTH_METRICS: tuple[MonthMetric, ...] = (
     MonthMetric("forced_sales", "cumulative loans sold in a hurry, USD bn", lambda m, s, ctx: s.forced_sales),
     MonthMetric("identity_residual", "largest relative accounting-identity residual", _identity),
     *_sector_equity(),
-    MonthMetric("bank_capital_ratio_min", "lowest bank capital ratio (NaN: no bank has risk-weighted assets)", _bank_min("capital_ratio")),
-    MonthMetric("bank_leverage_ratio_min", "lowest bank leverage ratio (NaN: no bank has assets)", _bank_min("leverage_ratio")),
+    MonthMetric("bank_capital_ratio_min", "lowest bank capital ratio (NaN: no bank has risk-weighted assets)",
+                _bank_min("capital_ratio")),
+    MonthMetric("bank_leverage_ratio_min", "lowest bank leverage ratio (NaN: no bank has assets)",
+                _bank_min("leverage_ratio")),
 )
 
 
