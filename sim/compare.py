@@ -53,10 +53,11 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from aisim import results as results_io
+from aisim import tail
 from aisim.cli import hydra_entry
 from aisim.config import CONFIG_PATH, register
 from aisim.kernels.backend import BackendError
-from aisim.schema import SECTORS, Config, ConfigError, RegimeConfig, ScenarioConfig, validate
+from aisim.schema import LENDER_SECTORS, SECTORS, Config, ConfigError, RegimeConfig, ScenarioConfig, validate
 
 Z95 = 1.96  # two-sided 95% normal quantile
 COLUMNS = ("scenario", "regime", "metric", "value", "diff", "ci_low", "ci_high")
@@ -126,6 +127,23 @@ def valid_metrics(columns: Any) -> list[str]:
     return cols + pds
 
 
+def tail_notes(metrics: Any) -> dict[str, str]:
+    """Notes of the tail metrics present: ``es99_credit_losses_bank`` -> what it is."""
+    out = {}
+    for of in tail_losses([m.split("_", 1)[1] for m in metrics if m[:3] in ("var", "es9")]):
+        whose = "all creditors" if of == "credit_losses" else f"lenders of sector {of[len('credit_losses_'):]}"
+        for level in tail.LEVELS:
+            out[tail.metric_name("var", level, of)] = f"{level:.0%} value at risk of credit losses, {whose}, USD bn"
+            out[tail.metric_name("es", level, of)] = (f"{level:.0%} expected shortfall of credit losses, {whose}, "
+                                                      "USD bn")
+    return out
+
+
+def tail_losses(columns: Any) -> list[str]:
+    """The loss columns whose tails are compared: the system's, then each lender sector's."""
+    return [c for c in ("credit_losses", *(f"credit_losses_{x}" for x in LENDER_SECTORS)) if c in columns]
+
+
 def paired_difference(x: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
     """Mean of the per-path differences ``x - ref`` and its 95% interval (mean +/- 1.96 sd/sqrt(n)).
 
@@ -189,6 +207,10 @@ def comparison_table(rs: RunSet, metrics: list[str]) -> pd.DataFrame:
                 x, x0 = metric_values(p, m), metric_values(ref, m)
                 diff, lo, hi = paired_difference(x, x0)
                 rows.append((s, r, m, _mean(x), diff, lo, hi))
+            for of in tail_losses(p.columns):  # VaR and ES, paired bootstrap over whole paths
+                for m, value, diff, lo, hi in tail.paired_tail_difference(
+                        p[of].to_numpy(dtype=float), ref[of].to_numpy(dtype=float), int(rs.meta["seed"]), of):
+                    rows.append((s, r, m, value, diff, lo, hi))
     df = pd.DataFrame(rows, columns=list(COLUMNS))
     return df.astype({"value": float, "diff": float, "ci_low": float, "ci_high": float})
 
@@ -683,7 +705,9 @@ def comparison_markdown(table: pd.DataFrame, rs: RunSet) -> str:
         f"Each cell: the metric's mean over paths, then in brackets the paired difference from the "
         f"reference regime **{rs.reference}** and its 95% interval (mean +/- 1.96 sd / sqrt(n) of the "
         "per-path differences; every regime ran on the same random draws). `pd_<sector>`: probability that a "
-        "member of the sector defaults; credit losses in USD bn.",
+        "member of the sector defaults; credit losses in USD bn. `var95_...`, `es99_...`: value at risk and "
+        "expected shortfall of the losses over paths (aisim.tail), their differences with 95% intervals from a "
+        f"paired bootstrap over whole paths ({tail.BOOTSTRAP} resamples, the same paths under every regime).",
         "",
     ]
     regimes = [r for r in rs.regimes]
@@ -707,7 +731,8 @@ def comparison_markdown(table: pd.DataFrame, rs: RunSet) -> str:
         lines.append("")
     if m.get("agents"):
         lines += _agents_markdown(rs, list(m["agents"]))
-    notes = [f"- `{k}`: {v}" for k, v in METRIC_NOTES.items() if k in set(table["metric"])]
+    notes = [f"- `{k}`: {v}" for k, v in {**METRIC_NOTES, **tail_notes(table["metric"])}.items()
+             if k in set(table["metric"])]
     if notes:
         lines += ["Metrics:", "", *notes, ""]
     return "\n".join(lines)
@@ -886,7 +911,7 @@ def write_outputs(table: pd.DataFrame, rs: RunSet, run_dir: Path) -> None:
 
 
 def terminal_summary(table: pd.DataFrame, rs: RunSet, run_dir: Path) -> str:
-    head = ("credit_losses", "systemic_event", "ai_capex")
+    head = ("credit_losses", "es99_credit_losses", "systemic_event", "ai_capex")
     w = max(len(r) for r in rs.regimes) + 2
     lines = [f"aisim-compare  reference regime: {rs.reference};  {rs.meta['paths']} paths x {rs.meta['horizon']} "
              f"months, seed {rs.meta['seed']}; paired differences with 95% intervals"]

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 
+from aisim import tail
 from aisim.schema import SECTORS
 
 
@@ -45,6 +46,9 @@ def summary_table(res: Any, run_dir: Path | None = None) -> str:
     lines += [
         "",
         f"expected credit losses, all creditors: {tot:.3f} +/- {tse:.3f} USD bn",
+        "tail of credit losses, all creditors (USD bn, 95% bootstrap interval): " + ", ".join(
+            f"{tail.label(name)} {v:.2f} [{lo:.2f}, {hi:.2f}]"
+            for name, v, lo, hi in tail.tail_measures(p["credit_losses"].to_numpy(dtype=float), int(m["seed"]))),
         f"P(systemic event): {sys_p:.4f} +/- {sys_se:.4f}"
         "   (a bank defaults, or bank and private-credit losses exceed systemic.loss_share of their equity)",
         f"cumulative AI capex: {capex:.1f} +/- {cse:.1f} USD bn",
