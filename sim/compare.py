@@ -96,6 +96,11 @@ class CompareConfig:
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
     agents: list[str] = field(default_factory=list)  # agents whose default probability comparison.md lists
     save_runs: bool = True  # keep each run's result files under runs/SCENARIO/REGIME/
+    shapley: bool = False  # attribute shapley_metric to the channels (aisim.shapley)
+    shapley_metric: str = "credit_losses"
+    shapley_channels: list[str] = field(default_factory=list)  # [] = every channel
+    shapley_exact_max_runs: int = 64  # exact over all 2^n combinations up to this many runs a pair
+    shapley_permutations: int = 12  # else this many sampled orders
 
 
 @dataclass
@@ -361,7 +366,9 @@ def compose_all(config_name: str, overrides: list[str], regimes: list[str],
     return out
 
 
-OUTPUTS = ("comparison.parquet", "comparison.md", "frontier.png", "pd_by_sector.png")
+OUTPUTS = ("comparison.parquet", "comparison.md", "frontier.png", "pd_by_sector.png", "shapley.parquet",
+           "shapley.png")
+SHAPLEY_COLUMNS = ("scenario", "regime", "channel", "metric", "value", "ci_low", "ci_high")
 
 
 @dataclass
@@ -402,7 +409,94 @@ def _plan(cfg: DictConfig) -> _Plan:
     probed = run(probe, None, progress=False).results
     _check_metrics(metrics, probed.paths.columns)
     _check_agents(list(cc.agents), list(probed.agents["name"]))
+    if cc.shapley:
+        _check_shapley(cc, probed.paths.columns)
     return _Plan(configs, regimes, scenarios, reference, keep)
+
+
+def shapley_players(cc: Any) -> list[str]:
+    from aisim.channels import NAMES
+
+    return list(cc.shapley_channels) or list(NAMES)
+
+
+def _check_shapley(cc: Any, columns: Any) -> None:
+    from aisim.channels import NAMES
+
+    _check_metrics([str(cc.shapley_metric)], columns)
+    for c in cc.shapley_channels:
+        if c not in NAMES:
+            raise ConfigError(f"compare.shapley_channels: {c!r} is not a channel; valid: {', '.join(NAMES)}")
+    if len(set(shapley_players(cc))) != len(shapley_players(cc)):
+        raise ConfigError("compare.shapley_channels: a channel is listed twice")
+    for key in ("shapley_exact_max_runs", "shapley_permutations"):
+        if int(cc[key]) < 1:
+            raise ConfigError(f"compare.{key}={cc[key]}: must be at least 1")
+
+
+def shapley_table(cfg: DictConfig, plan: _Plan) -> pd.DataFrame:
+    """Shapley values of ``compare.shapley_metric`` over the channels, per (scenario, regime):
+    every coalition a run on the same seed and paths (aisim.shapley)."""
+    from aisim import shapley
+    from aisim.runner import run
+
+    cc = cfg.compare
+    players, metric = shapley_players(cc), str(cc.shapley_metric)
+    rows = []
+    for (s, r), c in plan.configs.items():
+        count = [0]
+
+        def value(coalition: frozenset[str], c: DictConfig = c, s: str = s, r: str = r,
+                  count: list[int] = count) -> np.ndarray:
+            one = copy.deepcopy(c)
+            for ch in players:
+                one.channels[ch] = ch in coalition
+            one.output.progress = False
+            count[0] += 1
+            res = run(one, None, progress=False).results
+            on = ",".join(sorted(coalition)) or "none"
+            print(f"aisim-compare: shapley scenario={s} regime={r} run {count[0]} (on: {on})", flush=True)
+            return metric_values(res.paths, metric)
+
+        values, method = shapley.attribute(players, value, exact_max_runs=int(cc.shapley_exact_max_runs),
+                                           orders=int(cc.shapley_permutations), seed=int(c.seed))
+        print(f"aisim-compare: shapley scenario={s} regime={r}: {method}, {count[0]} runs", flush=True)
+        rows += [(s, r, ch, metric, *v) for ch, v in zip(players, values, strict=True)]
+    return pd.DataFrame(rows, columns=list(SHAPLEY_COLUMNS)).astype(
+        {"value": float, "ci_low": float, "ci_high": float})
+
+
+def shapley_figure(table: pd.DataFrame) -> Any:
+    """Bars of each channel's Shapley value with its interval, a panel per scenario, a bar
+    group per regime."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scenarios = list(dict.fromkeys(table["scenario"]))
+    regimes = list(dict.fromkeys(table["regime"]))
+    channels = list(dict.fromkeys(table["channel"]))
+    rows, cols = _grid(len(scenarios), 2)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.0 * cols, 0.45 * len(channels) * rows + 1.6 * rows),
+                             squeeze=False, layout="constrained")
+    h = 0.8 / len(regimes)
+    for ax, s in zip(axes.flat, scenarios, strict=False):
+        for k, r in enumerate(regimes):
+            sub = table[(table["scenario"] == s) & (table["regime"] == r)].set_index("channel").reindex(channels)
+            y = np.arange(len(channels)) + k * h
+            err = np.vstack([sub["value"] - sub["ci_low"], sub["ci_high"] - sub["value"]])
+            ax.barh(y, sub["value"], height=h, xerr=err, label=r, capsize=2)
+        ax.set_yticks(np.arange(len(channels)) + 0.4 - h / 2, channels, fontsize=8)
+        ax.axvline(0.0, color="0.3", lw=0.8)
+        ax.set_title(f"scenario: {s}", fontsize=11)
+        ax.set_xlabel(f"Shapley value of {table['metric'].iloc[0]}", fontsize=9)
+        ax.invert_yaxis()
+    for ax in list(axes.flat)[len(scenarios):]:
+        ax.set_visible(False)
+    axes.flat[0].legend(fontsize=8)
+    fig.suptitle("What each channel contributes (sums to all channels on minus all off; 95% intervals)", fontsize=11)
+    return fig
 
 
 def _tidy(run_dir: Path, plan: _Plan, save_runs: bool) -> None:
@@ -929,13 +1023,19 @@ def terminal_summary(table: pd.DataFrame, rs: RunSet, run_dir: Path) -> str:
                     f"{_fmt(x['value'])} ({_signed(x['diff'])} +/- {_fmt((x['ci_high'] - x['ci_low']) / 2)})")
                 cells.append(f"{cell:>36}")
             lines.append(f"  {r:<{w}}" + "".join(cells))
-    lines += ["", f"results: {run_dir.resolve()}  (comparison.parquet, comparison.md, frontier.png, pd_by_sector.png)"]
+    files = "comparison.parquet, comparison.md, frontier.png, pd_by_sector.png"
+    if (run_dir / "shapley.parquet").exists():
+        files += ", shapley.parquet, shapley.png"
+    lines += ["", f"results: {run_dir.resolve()}  ({files})"]
     return "\n".join(lines)
 
 
 def compare(cfg: DictConfig, run_dir: Path) -> pd.DataFrame:
     """Run (or load) the comparison, write its outputs into ``run_dir``, return the table."""
     from_mr = bool(cfg.compare.from_multirun)
+    if from_mr and cfg.compare.shapley:
+        raise ConfigError("compare.shapley=true needs runs with channels switched on and off; it cannot be read "
+                          "from a multirun (drop compare.from_multirun)")
     rs = load_multirun(cfg) if from_mr else None  # checks everything before any work
     plan = None if from_mr else _plan(cfg)
     if from_mr:
@@ -949,6 +1049,10 @@ def compare(cfg: DictConfig, run_dir: Path) -> pd.DataFrame:
             results_io.move_aside(run_dir, [n for n in OUTPUTS if (run_dir / n).exists()])
         assert rs is not None
         write_outputs(table, rs, run_dir)
+        if plan is not None and cfg.compare.shapley:
+            sh = shapley_table(cfg, plan)
+            results_io.write_table(sh, run_dir / "shapley.parquet")
+            _save_figure(shapley_figure(sh), run_dir / "shapley.png")
     print(terminal_summary(table, rs, run_dir))
     return table
 
