@@ -151,6 +151,10 @@ class State:
     proceeds below pre-sale market value), stake_loss (stakes written off), redemptions (paid to
     LPs), forced_sales (loans sold by banks and funds, book value), credit_supply (new AI lending
     and refinancing from other lenders), default_costs (Rogers-Veraart costs of default).
+    Credit pricing (:mod:`aisim.kernels.credit_pricing`): spread (paths, agents) each agent's
+    annual credit spread from its distance to default (0 while the channel is off); margin
+    (paths, contracts) each loan's fixed rate, or for a floating loan its margin over base rate +
+    market spread + the borrower's spread now (the contract's ``rate`` while the channel is off).
     """
 
     month: int
@@ -189,6 +193,8 @@ class State:
     credit_supply: Any
     default_costs: Any
     index: Any = None  # (paths, indices) levels of the scenario's own exogenous indices
+    spread: Any = None  # (paths, agents) annual credit spread from the distance to default (credit_pricing)
+    margin: Any = None  # (paths, contracts) loans: fixed rate, or floating margin over base + market + spread
 
     def replace(self, **changes: Any) -> State:
         return replace(self, **changes)

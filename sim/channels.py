@@ -24,6 +24,8 @@ taking ``(s, ctx)`` return both):
 ``credit_offer``      ``(offer, s)``: (paths, agents) new AI lending each lender offers
 ``allocation``        ``(amount, s)``: (paths, facilities) new lending after allocation
 ``financing``         ``(s, ctx)``: after equity raises and payouts
+``dues``              ``(dues, s)``: the month's :class:`~aisim.kernels.contracts.Dues` before
+                      refused bullets are refinanced and settlement
 ``settle_options``    ``(options, s)``: keyword options of the settlement kernel
 ``after_settlement``  ``(s, ctx)``: after contract flows cleared (margin calls)
 ``liquidation``       ``((q, price, discount), s, new, value_per_book)``: what estates' GPUs fetch
@@ -36,16 +38,28 @@ taking ``(s, ctx)`` return both):
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, make_dataclass
+from dataclasses import dataclass, field, make_dataclass, replace
 from functools import cache
 from typing import Any
 
-from aisim.kernels import collateral, covenants, feedback, funds, ledger, marking, refinancing, regulation
+from aisim.kernels import (
+    collateral,
+    covenants,
+    credit_pricing,
+    feedback,
+    funds,
+    ledger,
+    marking,
+    refinancing,
+    regulation,
+)
 from aisim.kernels.clearing import ClearingParams
 from aisim.kernels.collateral import CollateralParams
 from aisim.kernels.covenants import CovenantParams
+from aisim.kernels.credit_pricing import CreditPricingParams
 from aisim.kernels.feedback import MarketParams
 from aisim.kernels.params import config_node, param
+from aisim.kernels.state import LOAN, REVOLVING
 
 Hook = Callable[..., Any]
 HOOK_POINTS = (  # one a line, in the order of the month
@@ -56,6 +70,7 @@ HOOK_POINTS = (  # one a line, in the order of the month
     "credit_offer",
     "allocation",
     "financing",
+    "dues",
     "settle_options",
     "after_settlement",
     "liquidation",
@@ -196,6 +211,68 @@ def _market_feedback(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     return s.replace(market_spread=spread, sentiment=sentiment), ctx
 
 
+# --------------------------------------------------------------------------- credit pricing
+# Distance to default -> spread each month; floating loans reset, repriced roll-overs; graded
+# refinancing (aisim.kernels.credit_pricing). The DD spread and the market_feedback channel's
+# market-wide spread add: floating and new loans pay base + market_spread + spread + margin.
+
+def _credit_terms(m: Any) -> tuple[Any, Any]:
+    """(agents,) asset volatility by sector and the grade table, once per model."""
+    cached = getattr(m, "_credit_terms_cache", None)
+    if cached is None:
+        p = m.p.credit_pricing
+        sigma = m.xp.asarray(credit_pricing.sector_sigma(p, list(m.world.sectors)), dtype=m.xp.float64)
+        cached = (sigma, credit_pricing.grade_table(p))
+        m._credit_terms_cache = cached
+    return cached
+
+
+def _credit_dd(m: Any, s: Any) -> Any:
+    xp, book = m.xp, m.book
+    bs = m.balance(s)
+    std = credit_pricing.short_term_debt(xp, book, s.c_alive, s.outstanding, s.maturity)
+    sigma, _ = _credit_terms(m)
+    return credit_pricing.distance_to_default(xp, bs["assets"], std, bs["debt"] - std + s.other_liab, sigma,
+                                              s.base_rate)
+
+
+def _of_payer(xp: Any, book: Any, x: Any, external: float) -> Any:
+    """(paths, contracts) the payer's value of a (paths, agents) array (``external`` for the external sector)."""
+    ext = xp.full((x.shape[0], 1), external, dtype=x.dtype)
+    return xp.take(xp.concat([x, ext], axis=1), book.payer, axis=1)
+
+
+def _credit_rates(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    xp, book = m.xp, m.book
+    _, table = _credit_terms(m)
+    spread = credit_pricing.spread(xp, _credit_dd(m, s), table, m.p.credit_pricing.max_spread)
+    own = _of_payer(xp, book, spread, 0.0)
+    margin = s.margin
+    floating = book.floating[None, :]
+    if s.month == 0:  # a Python int: calibrated floating margins are over the borrower's month-0 spread
+        loan = (book.kind == LOAN)[None, :]
+        facility = loan & (book.amort == REVOLVING)[None, :]
+        margin = xp.where(loan & floating & ~facility, book.rate[None, :] - own, xp.where(facility, 0.0, margin))
+    rate = xp.where(floating, (s.base_rate + s.market_spread)[:, None] + own + margin, margin)
+    rate = xp.where((book.kind == LOAN)[None, :], rate, s.rate)
+    return s.replace(spread=spread, margin=margin, rate=rate), ctx
+
+
+def _graded_rolls(m: Any, dues: Any, s: Any) -> Any:
+    xp, book, p = m.xp, m.book, m.p.credit_pricing
+    share = _of_payer(xp, book, credit_pricing.roll_share(xp, _credit_dd(m, s), p.roll_dd_mid, p.roll_dd_scale), 1.0)
+    principal = xp.where(dues.refinanced, (1.0 - share) * s.outstanding, dues.principal)
+    return replace(dues, principal=principal)
+
+
+def _reprice_rolls(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    xp, book = m.xp, m.book
+    own = _of_payer(xp, book, s.spread, 0.0)
+    fixed = (s.base_rate + s.market_spread)[:, None] + own
+    new = xp.where(book.floating[None, :], 0.0, fixed)
+    return s.replace(margin=xp.where(ctx.dues.refinanced, new, s.margin)), ctx
+
+
 # --------------------------------------------------------------------------- the registry
 CHANNELS: tuple[Channel, ...] = (
     Channel(
@@ -242,6 +319,17 @@ CHANNELS: tuple[Channel, ...] = (
         "market_feedback", "spreads and sentiment respond to losses and AI defaults", off_doc="constant",
         kernel="aisim.kernels.feedback", cite="Brunnermeier and Pedersen (2009), reduced form",
         params=MarketParams, key="market", on={"feedback": _market_feedback},
+    ),
+    Channel(
+        "credit_pricing", "each borrower's spread from its Merton/KMV distance to default (book assets, "
+        "default point short-term debt + 0.5 x long-term liabilities, sector asset volatility) through the "
+        "grade scale; floating loans reset monthly to base + market spread + spread + margin; new loans and "
+        "roll-overs priced at the current spread; the incumbent rolls a share of a maturing bullet logistic "
+        "in DD", off_doc="fixed contract spreads; floating = base + market spread + contract spread; "
+        "a bullet rolls whole or not at all",
+        kernel="aisim.kernels.credit_pricing", cite="Merton (1974); Crosbie and Bohn (2003, Moody's KMV)",
+        params=CreditPricingParams, key="credit_pricing",
+        on={"macro": _credit_rates, "dues": _graded_rolls, "after_settlement": _reprice_rolls},
     ),
 )
 

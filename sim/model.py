@@ -151,6 +151,7 @@ class AIFinanceModel(mesa.Model):
             redemptions=paths(0.0), forced_sales=paths(0.0), credit_supply=paths(0.0),
             default_costs=paths(0.0), index=self.schedule.initial_indices(P),
         )
+        partial = partial.replace(spread=agents(np.zeros(A)), margin=contracts_(c["rate"]))  # credit_pricing
         bs = accounting.balance_sheet(xp, self.book, partial)
         state = partial.replace(equity=bs["assets"] - bs["liabilities"])
         return self._ratios_rwa(state)[0]
@@ -337,6 +338,7 @@ class AIFinanceModel(mesa.Model):
         b_ok, l_ok = self.borrower_tests(s), self.lender_tests(s)
         ok = refinancing.refinance_ok(xp, book, b_ok, l_ok, s.alive)
         dues = contracts.scheduled_dues(xp, book, s, ctx.unsold, s.gpu, ok)
+        dues = self.fold("dues", dues, s)
         # a maturing bullet its own lender will not roll: other lenders refinance it, pro rata
         need = refinancing.refused_bullets(xp, book, dues, b_ok)
         if not self.shortcuts or bool(xp.any(need > 0)):

@@ -50,6 +50,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, fields
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -64,7 +65,7 @@ LENDERS = ("private_credit", "bank")  # offer new lending
 AI = ("chipmaker", "hyperscaler", "neocloud", "ai_lab")  # AI companies (risk weights, feedback)
 REPLACEABLE = ("lease", "offtake", "backstop", "rvg")  # taken over when contagion is off
 CHANNELS = ("clearing", "fire_sales", "covenants", "contract_contagion", "bank_regulation", "fund_runs",
-            "market_feedback")
+            "market_feedback", "credit_pricing")
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -167,6 +168,8 @@ class RefState:
     credit_supply: float
     default_costs: float
     index: list[float] = field(default_factory=list)  # the scenario's own indices, in declared order
+    spread: list[float] = field(default_factory=list)  # credit pricing: each agent's spread from its DD
+    margin: list[float] = field(default_factory=list)  # credit pricing: loans' fixed rate or floating margin
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -350,6 +353,14 @@ class ReferenceModel:
         mk = cfg.market
         self.mk = {k: float(getattr(mk, k)) for k in ("spread_per_loss", "sentiment_per_loss",
                                                         "sentiment_per_default", "recovery", "loan_sale_haircut")}
+        cp = cfg.credit_pricing
+        self.cp = {k: float(getattr(cp, k)) for k in ("max_spread", "roll_dd_mid", "roll_dd_scale")}
+        grades = ("aaa", "aa", "a", "bbb", "bb", "b", "ccc")
+        # each grade's DD: the z with N(-z) = its one-year default rate; its log spread
+        self.cp_dd = [-NormalDist().inv_cdf(float(getattr(cp, f"pd_{g}"))) for g in grades]
+        self.cp_log = [math.log(float(getattr(cp, f"spread_{g}"))) for g in grades]
+        keys = list(cp.keys()) if hasattr(cp, "keys") else [f.name for f in fields(cp)]
+        self.cp_sigma_of = {k[len("sigma_"):]: float(getattr(cp, k)) for k in keys if k.startswith("sigma_")}
         self._build(cfg.calibration, {str(k): int(v) for k, v in _items(sc.offtake_exits)})
         if world is not None:
             self._check_world(world)
@@ -619,6 +630,8 @@ class ReferenceModel:
             redemptions=0.0, forced_sales=0.0, credit_supply=0.0, default_costs=0.0,
             index=[ix["start"] for ix in self.indices],
         )
+        s.spread = [0.0] * n  # credit_pricing
+        s.margin = [c.rate for c in self.contracts]
         bs = self.balance_sheet(s)
         s.equity = [bs["assets"][i] - bs["liabilities"][i] for i in range(n)]
         s.capital_ratio, s.leverage_ratio = self.ratios(s)
@@ -689,6 +702,72 @@ class ReferenceModel:
                 s.rate[k] = (r + s.market_spread) + c.rate if c.floating else c.rate
         if self.ch["fire_sales"]:
             s.q = s.q + self.heal * (1.0 - s.q)
+        if self.ch["credit_pricing"]:
+            self._credit_pricing(s)
+
+    # ------------------------------------------------------------------ credit pricing
+    def _distance_to_default(self, s: RefState, i: int) -> float:
+        """Merton/KMV DD of agent i: book assets against short-term debt + half the long-term
+        liabilities, its sector's asset volatility, one year."""
+        a = self.agents[i]
+        if a.sector not in self.cp_sigma_of:
+            raise ValueError(f"no asset volatility for sector {a.sector}")
+        sigma = self.cp_sigma_of[a.sector]
+        bs = self.balance_sheet(s)
+        short = 0.0
+        for k, c in enumerate(self.contracts):
+            if c.kind != "loan" or c.payer != i or not s.c_alive[k]:
+                continue
+            out, left = s.outstanding[k], max(s.maturity[k], 1)
+            if c.amort == "bullet":
+                short += out if s.maturity[k] <= 12 else 0.0
+            elif c.amort == "linear":
+                short += out * min(12.0 / left, 1.0)
+            else:
+                short += out * min(12.0 / max(c.maturity, 1), 1.0)
+        long = bs["debt"][i] - short + s.other_liab[i]
+        point = short + 0.5 * long
+        value = bs["assets"][i]
+        if point <= 0.0:
+            return INF
+        if value <= 0.0:
+            return -INF
+        return (math.log(value / point) + (s.base_rate - 0.5 * sigma * sigma)) / sigma
+
+    def _spread_of(self, dd: float) -> float:
+        """Grade anchors (DD, log spread), log-linear between them, flat above AAA, the B-CCC line
+        continued below CCC, at most max_spread."""
+        d, lg, cap = self.cp_dd, self.cp_log, self.cp["max_spread"]
+        if dd == -INF:
+            return cap
+        if dd >= d[0]:
+            return min(math.exp(lg[0]), cap)
+        j = 0
+        while j < len(d) - 2 and dd < d[j + 1]:
+            j += 1
+        w = (d[j] - dd) / (d[j] - d[j + 1])
+        return min(math.exp(lg[j] + w * (lg[j + 1] - lg[j])), cap)
+
+    def _roll_share(self, dd: float) -> float:
+        z = (dd - self.cp["roll_dd_mid"]) / self.cp["roll_dd_scale"]
+        z = min(max(z, -50.0), 50.0)
+        return 1.0 / (1.0 + math.exp(-z))
+
+    def _credit_pricing(self, s: RefState) -> None:
+        """Each agent's spread from its DD; floating loans pay base + market spread + the
+        borrower's spread + margin (month 0: calibrated margins are over the month-0 spread;
+        capex facilities have margin 0), fixed loans their margin."""
+        s.spread = [self._spread_of(self._distance_to_default(s, i)) for i in range(self.n)]
+        for k, c in enumerate(self.contracts):
+            if c.kind != "loan":
+                continue
+            own = s.spread[c.payer] if c.payer < self.n else 0.0
+            if s.month == 0 and c.floating:
+                s.margin[k] = 0.0 if c.facility else c.rate - own
+            if c.floating:
+                s.rate[k] = ((s.base_rate + s.market_spread) + own) + s.margin[k]
+            else:
+                s.rate[k] = s.margin[k]
 
     def _operations(self, s: RefState, scratch: dict) -> None:
         """Revenue from outside (AI revenue x demand, compute providers' spot sales of capacity
@@ -880,6 +959,8 @@ class ReferenceModel:
         with clearing off); maturities; margin calls on secured loans."""
         n, C = self.n, len(self.contracts)
         b_ok, l_ok = self.borrower_tests(s), self.lender_tests(s)
+        graded = self.ch["credit_pricing"]
+        dd = [self._distance_to_default(s, i) for i in range(n)] if graded else []
         # --- what each contract owes this month
         interest, principal, payment = [0.0] * C, [0.0] * C, [0.0] * C
         refinanced = [False] * C
@@ -898,6 +979,11 @@ class ReferenceModel:
                     if c.refinance and borrower_passes and lender_passes:
                         refinanced[k] = True
                         ev.refinanced.append(k)
+                        if graded:  # the incumbent rolls a share; the rest is due
+                            roll = self._roll_share(dd[c.payer]) if c.payer < n else 1.0
+                            principal[k] = (1.0 - roll) * out
+                            if principal[k] > 0 and c.payer < n and b_ok[c.payer]:
+                                need[c.payer] += principal[k]
                     else:
                         principal[k] = out
                         if c.refinance:
@@ -1006,6 +1092,11 @@ class ReferenceModel:
                 s.c_alive[k] = False
         if self.ch["covenants"]:
             self._margin_calls(s, illiquid, scratch, ev)
+        if graded:  # the rolled share is repriced at the borrower's spread now
+            for k, c in enumerate(self.contracts):
+                if refinanced[k]:
+                    own = s.spread[c.payer] if c.payer < n else 0.0
+                    s.margin[k] = 0.0 if c.floating else (s.base_rate + s.market_spread) + own
         scratch["illiquid"] = illiquid
 
     def _monotone_ratios(self, s: RefState, due_c: list[float], due: list[float], liquid: list[float],
