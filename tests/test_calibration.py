@@ -108,8 +108,11 @@ def test_coreweave_debt_is_14bn_with_the_10q_maturity_profile() -> None:
     later_jun25 = sched[36:].sum() - 1.75 - 2.25  # the 2031 notes and the convertible came after Jun 2025
     assert later_jun25 == pytest.approx(2.12, abs=0.03)
     # the facilities one by one, at the 10-Q's effective rates
-    assert contract("CoreWeave DDTL 1.0")["rate"] == 0.15
-    assert contract("CoreWeave DDTL 2.0")["rate"] == 0.11 and contract("CoreWeave DDTL 2.0")["payee"] == "Blackstone"
+    # the DDTLs are floating (SOFR-based, 8-K), at the 10-Q's effective rates at the starting base rate
+    r0 = make_cfg().scenario.base_rate.start
+    ddtl1, ddtl2 = contract("CoreWeave DDTL 1.0"), contract("CoreWeave DDTL 2.0")
+    assert ddtl1["floating"] and ddtl1["rate"] + r0 == pytest.approx(0.15, abs=1e-12)
+    assert ddtl2["floating"] and ddtl2["rate"] + r0 == pytest.approx(0.11, abs=1e-12) and ddtl2["payee"] == "Blackstone"
     assert contract("CoreWeave DDTL 2.0")["amount"] == 4.95
     assert contract("CoreWeave 2030 notes")["rate"] == 0.0925 and contract("CoreWeave 2030 notes")["amount"] == 2.0
     assert contract("CoreWeave 2031 notes")["rate"] == 0.09 and contract("CoreWeave 2031 notes")["amount"] == 1.75
