@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from aisim.schema import LENDER_SECTORS, Config, ContractConfig, EntityConfig, LongTailConfig, validate
+from aisim.schema import LENDER_SECTORS, Config, ContractConfig, EntityConfig, LongTailConfig, long_tail_size, validate
 from aisim.world import World, build_world
 
 #: Fixed stream constant of the long tail's random numbers ("LTAI"); the macro paths use
@@ -79,8 +79,7 @@ class _Book:
 
     def assets(self, e: dict) -> float:
         """Total assets: balance-sheet items plus the loans it holds."""
-        own = sum(_num(e, k) for k in ("cash", "securities", "gpu", "other_assets"))
-        return own + self.loans(payee={e["name"]})
+        return long_tail_size(e, self.contracts, "assets")
 
     def fund_loan(self, lender: str, amount: float) -> float:
         """Book a new loan of ``amount`` in ``lender``'s existing assets (its other assets first,
@@ -105,25 +104,6 @@ def _ratio(members: list[dict], key: str, size: np.ndarray) -> float:
 
 def _median(members: list[dict], key: str, default: float) -> float:
     return float(np.median([_num(e, key, default) for e in members]))
-
-
-#: What each part of the long tail is fitted to: tail key -> (sector, the size, how it is read).
-SIZED_BY = {
-    "neoclouds": (("neocloud", "its GPU book (gpu)", lambda book, e: _num(e, "gpu")),),
-    "private_credit": (("private_credit", "its total assets", lambda book, e: book.assets(e)),
-                       ("bank", "its total assets", lambda book, e: book.assets(e))),
-    "banks": (("bank", "its total assets", lambda book, e: book.assets(e)),),
-}
-
-
-def unsized_members(calibration: dict) -> list[tuple[str, str, int, str, str]]:
-    """(tail key, sector, entity index, name, what is 0) of each named member that a requested long
-    tail would be fitted to but that has no size (the fit takes logs of the sizes)."""
-    lt = calibration.get("long_tail") or {}
-    book = _Book(calibration)
-    return [(key, sector, k, e["name"], what) for key, rules in SIZED_BY.items() if int(lt.get(key, 0)) > 0
-            for sector, what, size in rules for k, e in enumerate(book.entities)
-            if e["sector"] == sector and not size(book, e) > 0]
 
 
 def build_long_tail(calibration: dict, seed: int) -> tuple[list[dict], list[dict]]:
@@ -220,7 +200,7 @@ def build_long_tail(calibration: dict, seed: int) -> tuple[list[dict], list[dict
     # ---- neoclouds: size = GPU book; the rest as the named neoclouds' median ratios to it
     named_neo = book.members("neocloud")
     if named_neo and counts["neoclouds"]:
-        size = np.array([SIZED_BY["neoclouds"][0][2](book, e) for e in named_neo])
+        size = np.array([long_tail_size(e, book.contracts, "gpu") for e in named_neo])
         mu, sigma = _lognormal_fit(size)
         keys = ("cash", "other_assets", "other_liabilities", "opex", "capex", "cash_buffer", "equity_raise")
         ratios = {k: _ratio(named_neo, k, size) for k in keys}

@@ -611,15 +611,37 @@ def _cross_checks(c: dict[str, Any]) -> None:
         _months_in_range(f"scenario.indices.{name}.drift_changes", proc["drift_changes"])
 
 
-def _long_tail_checks(cal: dict[str, Any]) -> None:
-    """Each named member a requested long tail is fitted to has a positive size
-    (:data:`aisim.longtail.SIZED_BY` says which size)."""
-    from aisim.longtail import unsized_members  # aisim.longtail builds on this module
+#: What each part of the long tail is fitted to (aisim.longtail): tail key -> (sector, what, size measure).
+LONG_TAIL_SIZED_BY = {
+    "neoclouds": (("neocloud", "its GPU book (gpu)", "gpu"),),
+    "private_credit": (("private_credit", "its total assets", "assets"), ("bank", "its total assets", "assets")),
+    "banks": (("bank", "its total assets", "assets"),),
+}
 
-    for key, sector, k, name, what in unsized_members(cal):
-        _check(False, f"calibration.long_tail.{key}={cal['long_tail'][key]}: the long tail is fitted to the named "
-               f"{sector} members' sizes, and calibration.entities[{k}] ({name}) has none ({what} is 0); "
-               f"give it one or set calibration.long_tail.{key}=0")
+
+def long_tail_size(e: dict[str, Any], contracts: list[dict[str, Any]], measure: str) -> float:
+    """A named member's size as the long tail is fitted to it: its GPU book (``gpu``), or its
+    total assets (``assets``: balance-sheet items plus the loans it holds)."""
+    if measure == "gpu":
+        return float(e.get("gpu") or 0.0)
+    own = sum(float(e.get(k) or 0.0) for k in ("cash", "securities", "gpu", "other_assets"))
+    held = (float(c.get("amount") or 0.0) for c in contracts if c["kind"] == "loan" and c["payee"] == e["name"])
+    return own + sum(held)
+
+
+def _long_tail_checks(cal: dict[str, Any]) -> None:
+    """Each named member a requested long tail is fitted to has a positive size (the fit takes
+    logs of the sizes; :data:`LONG_TAIL_SIZED_BY` says which size)."""
+    lt = cal["long_tail"]
+    for key, rules in LONG_TAIL_SIZED_BY.items():
+        if lt[key] <= 0:
+            continue
+        for sector, what, measure in rules:
+            for k, e in enumerate(cal["entities"]):
+                _check(e["sector"] != sector or long_tail_size(e, cal["contracts"], measure) > 0,
+                       f"calibration.long_tail.{key}={lt[key]}: the long tail is fitted to the named {sector} "
+                       f"members' sizes, and calibration.entities[{k}] ({e['name']}) has none ({what} is 0); "
+                       f"give it one or set calibration.long_tail.{key}=0")
 
 
 # --------------------------------------------------------------------------- docs
