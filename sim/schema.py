@@ -370,7 +370,7 @@ class OutputConfig:
 Config = make_dataclass("Config", [
     ("seed", int, param(0, ge=0, le=2**64 - 1, unit="", doc="random seed: the 64-bit key of every draw")),
     ("paths", PathsConfig, param(default_factory=PathsConfig, doc="Monte Carlo paths")),
-    ("horizon", int, _months(36, "months simulated", lo=1)),
+    ("horizon", int, _months(60, "months simulated", lo=1)),
     ("start", str, _text("2026-01", "first simulated month, YYYY-MM")),
     ("backend", str, param("auto", choices=("auto", "numpy", "cupy"), doc="array backend")),
     ("report", bool, _flag(False, "also write report.html with figures into the run directory")),

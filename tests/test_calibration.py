@@ -28,7 +28,7 @@ from aisim.world import World
 from tests.conftest import CONF
 from tests.conftest import make_cfg as _make_cfg
 
-BASE = ("calibration=ai_2025", "backend=numpy", "output.progress=false")
+BASE = ("calibration=ai_2025", "horizon=36", "backend=numpy", "output.progress=false")
 TAIL = ("calibration.long_tail.neoclouds=150", "calibration.long_tail.private_credit=40",
         "calibration.long_tail.banks=40")
 NAMED = {

@@ -39,7 +39,7 @@ DETERMINISTIC = (
 
 @functools.cache
 def _base() -> Any:
-    return make_cfg("calibration=mini", "paths.n=2", "backend=numpy", *DETERMINISTIC)
+    return make_cfg("calibration=mini", "paths.n=2", "horizon=36", "backend=numpy", *DETERMINISTIC)
 
 
 def approx(x: float) -> Any:

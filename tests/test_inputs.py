@@ -234,7 +234,7 @@ def test_the_residual_means_the_same_on_a_boom_path() -> None:
     """A schema-valid growth path: balances grow by orders of magnitude, rounding with them."""
     boom = ("scenario.demand.drift=0.2", "scenario.demand.vol=0.3", "scenario.rental_price.drift=0.2",
             "horizon=120")
-    m = run(make_cfg("paths.n=8", "backend=numpy", "output.progress=false", *boom), None).results.manifest
+    m = run(make_cfg("paths.n=8", "horizon=36", "backend=numpy", "output.progress=false", *boom), None).results.manifest
     assert m["max_identity_residual"] < 1e-12
     assert m["quality"] == "ok"
 
@@ -304,7 +304,7 @@ def test_a_large_run_announces_its_work_time_and_memory(capsys: pytest.CaptureFi
     est = _estimate("paths.n=10000000")
     assert est.large
     line = est.line()
-    for part in ("agent-path-months", "10,000,000 paths x 36 months", "on numpy", "peak memory"):
+    for part in ("agent-path-months", "10,000,000 paths x 60 months", "on numpy", "peak memory"):
         assert part in line
     run(make_cfg(*SMALL), None)
     assert "estimate:" not in capsys.readouterr().err  # a small run says nothing
