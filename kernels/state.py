@@ -118,6 +118,7 @@ class AgentParams:
     is_chipmaker: Any  # bool
     is_fund: Any  # bool: private-credit fund
     is_ai: Any  # bool: chipmaker, hyperscaler, neocloud or AI lab
+    market_cap: Any = None  # equity_pricing: 2025 market capitalisation or round valuation, 0 if none
 
     def columns(self, cols: slice) -> AgentParams:
         """The parameters of a block of columns; (paths, agents) parameters keep their paths."""
@@ -195,6 +196,20 @@ class State:
     index: Any = None  # (paths, indices) levels of the scenario's own exogenous indices
     spread: Any = None  # (paths, agents) annual credit spread from the distance to default (credit_pricing)
     margin: Any = None  # (paths, contracts) loans: fixed rate, or floating margin over base + market + spread
+    # equity_pricing (aisim.kernels.equity_market): (paths, agents) market value, its premium over
+    # book, its running peak, holders' remaining share of the pre-issue shares (dilution), expected
+    # monthly log AI revenue growth, whether a growth was observed (bool), last month's AI revenue,
+    # the month of the last covenant breach (int64); (paths,) sentiment and base rate last revalued at
+    market_value: Any = None
+    mv_premium: Any = None
+    mv_peak: Any = None
+    mv_dilution: Any = None
+    mv_exp_growth: Any = None
+    mv_growth_seen: Any = None
+    mv_revenue_prev: Any = None
+    mv_breach_month: Any = None
+    mv_sentiment: Any = None
+    mv_rate: Any = None
 
     def replace(self, **changes: Any) -> State:
         return replace(self, **changes)

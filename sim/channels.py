@@ -32,6 +32,7 @@ taking ``(s, ctx)`` return both):
 ``resolve_options``   ``(options, s)``: keyword options of the resolution kernel
 ``regulation``        ``(s, rwa)``: after capital ratios are measured (deleveraging)
 ``feedback``          ``(s, ctx)``: after the month's losses are known
+``raise_room``        ``(room, s)``: (paths, agents) new equity each agent could raise this month
 ====================  =======================================================================
 """
 
@@ -46,6 +47,7 @@ from aisim.kernels import (
     collateral,
     covenants,
     credit_pricing,
+    equity_market,
     feedback,
     funds,
     ledger,
@@ -57,9 +59,10 @@ from aisim.kernels.clearing import ClearingParams
 from aisim.kernels.collateral import CollateralParams
 from aisim.kernels.covenants import CovenantParams
 from aisim.kernels.credit_pricing import CreditPricingParams
+from aisim.kernels.equity_market import EquityMarketParams
 from aisim.kernels.feedback import MarketParams
 from aisim.kernels.params import config_node, param
-from aisim.kernels.state import LOAN, REVOLVING
+from aisim.kernels.state import LOAN, NEVER, REVOLVING, per_agent
 
 Hook = Callable[..., Any]
 HOOK_POINTS = (  # one a line, in the order of the month
@@ -77,6 +80,7 @@ HOOK_POINTS = (  # one a line, in the order of the month
     "resolve_options",
     "regulation",
     "feedback",
+    "raise_room",
 )
 
 
@@ -271,6 +275,55 @@ def _reprice_rolls(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     fixed = (s.base_rate + s.market_spread)[:, None] + own
     new = xp.where(book.floating[None, :], 0.0, fixed)
     return s.replace(margin=xp.where(ctx.dues.refinanced, new, s.margin)), ctx
+# --------------------------------------------------------------------------- equity_pricing glue
+def equity_pricing_marks(m: Any, s: Any) -> Any:
+    """Month 0, before equity is measured: with equity_pricing on, stakes in firms with a
+    market_cap start at share x their starting market value (others keep their book marks)."""
+    if not m.cfg.channels.equity_pricing:
+        return s
+    xp = m.xp
+    cap = m.base_params.market_cap
+    mv = equity_market.initial(xp, m.p.equity_market, cap, xp.zeros_like(s.cash), s.sentiment)
+    quoted = xp.take(per_agent(cap) > 0, xp.minimum(m.book.payer, m.book.n_agents - 1), axis=1)
+    mark = equity_market.stake_marks(xp, m.book, s.c_alive & quoted, s.outstanding, mv, xp.ones_like(mv))
+    return s.replace(outstanding=mark)
+
+
+def equity_pricing_start(m: Any, s: Any) -> Any:
+    """Month 0, after equity is measured: the equity market's starting fields (on or off)."""
+    xp = m.xp
+    mv = equity_market.initial(xp, m.p.equity_market, m.base_params.market_cap, s.equity, s.sentiment)
+    return s.replace(
+        market_value=mv, mv_premium=mv - s.equity, mv_peak=mv, mv_dilution=xp.ones_like(mv),
+        mv_exp_growth=xp.zeros_like(mv), mv_growth_seen=xp.zeros_like(s.alive), mv_revenue_prev=xp.zeros_like(mv),
+        mv_breach_month=xp.full(s.alive.shape, -NEVER, dtype=xp.int64), mv_sentiment=s.sentiment,
+        mv_rate=s.base_rate,
+    )
+
+
+def _equity_room(m: Any, room: Any, s: Any) -> Any:
+    cap = equity_market.capacity(m.xp, m.p.equity_market, s.alive, s.market_value, s.mv_peak, s.sentiment,
+                                 s.mv_breach_month, s.month)
+    return m.xp.minimum(room, cap)
+
+
+def _equity_revalue(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    xp = m.xp
+    if m.cfg.channels.contract_contagion:  # stakes follow market value where stakes are marked at all
+        mark, reval = equity_market.mark_to_market(xp, m.book, s.alive, s.c_alive, s.outstanding, s.market_value,
+                                                   s.mv_dilution)
+        s = ledger.revalue_contracts(s, mark, reval)
+    v = equity_market.Valuation(
+        market_value=s.market_value, premium=s.mv_premium, peak=s.mv_peak, dilution=s.mv_dilution,
+        exp_growth=s.mv_exp_growth, growth_seen=s.mv_growth_seen, revenue_prev=s.mv_revenue_prev,
+        breach_month=s.mv_breach_month, sentiment_prev=s.mv_sentiment, rate_prev=s.mv_rate,
+    )
+    v = equity_market.update(xp, m.p.equity_market, v, s.alive, s.equity, ctx.ai_revenue, ctx.issued, s.sentiment,
+                             s.base_rate, ctx.breach, s.month)
+    s = s.replace(market_value=v.market_value, mv_premium=v.premium, mv_peak=v.peak, mv_dilution=v.dilution,
+                  mv_exp_growth=v.exp_growth, mv_growth_seen=v.growth_seen, mv_revenue_prev=v.revenue_prev,
+                  mv_breach_month=v.breach_month, mv_sentiment=v.sentiment_prev, mv_rate=v.rate_prev)
+    return s, ctx
 
 
 # --------------------------------------------------------------------------- the registry
@@ -330,6 +383,17 @@ CHANNELS: tuple[Channel, ...] = (
         kernel="aisim.kernels.credit_pricing", cite="Merton (1974); Crosbie and Bohn (2003, Moody's KMV)",
         params=CreditPricingParams, key="credit_pricing",
         on={"macro": _credit_rates, "dues": _graded_rolls, "after_settlement": _reprice_rolls},
+    ),
+    Channel(
+        "equity_pricing", "each agent has a market value (book equity plus a premium moved by revenue growth "
+        "against expectations, sentiment and rates); new equity is at most `issue_share` of it a quarter, "
+        "narrowing with the drawdown from its peak and shut at `close_drawdown` or after a covenant breach; "
+        "issuance dilutes stakes, which are marked to market value",
+        off_doc="equity up to `equity_raise` x sentiment a month whatever the firm's value; stakes marked to book",
+        kernel="aisim.kernels.equity_market",
+        cite="Dechow, Sloan and Soliman (2004); Eckbo, Masulis and Norli (2007); Baker and Wurgler (2000)",
+        params=EquityMarketParams, key="equity_market",
+        on={"raise_room": _equity_room, "feedback": _equity_revalue},
     ),
 )
 

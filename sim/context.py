@@ -46,6 +46,7 @@ class MonthContext:
     dues: Any = None
     illiquid: Any = None
     new_defaults: Any = None
+    issued: Any = None  # financing: new equity issued this month, for capex and buffers (equity_pricing)
 
     def replace(self, **changes: Any) -> MonthContext:
         return replace(self, **changes)

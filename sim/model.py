@@ -152,8 +152,10 @@ class AIFinanceModel(mesa.Model):
             default_costs=paths(0.0), index=self.schedule.initial_indices(P),
         )
         partial = partial.replace(spread=agents(np.zeros(A)), margin=contracts_(c["rate"]))  # credit_pricing
+        partial = channel_registry.equity_pricing_marks(self, partial)  # equity_pricing
         bs = accounting.balance_sheet(xp, self.book, partial)
         state = partial.replace(equity=bs["assets"] - bs["liabilities"])
+        state = channel_registry.equity_pricing_start(self, state)  # equity_pricing
         return self._ratios_rwa(state)[0]
 
     # ------------------------------------------------------------------ inspection
@@ -260,7 +262,8 @@ class AIFinanceModel(mesa.Model):
 
     def raise_room(self, s: State) -> Any:
         """(paths, agents) USD bn of new equity each agent could raise this month."""
-        return funding.raise_room(self.xp, self.params, s.sentiment, self.schedule.raise_open[s.month])
+        room = funding.raise_room(self.xp, self.params, s.sentiment, self.schedule.raise_open[s.month])
+        return self.fold("raise_room", room, s)
 
     # ------------------------------------------------------------------ the month
     def step(self) -> None:
@@ -330,6 +333,7 @@ class AIFinanceModel(mesa.Model):
         paid = funding.payouts(xp, p, s.alive, s.cash + raised)
         s = ledger.pay_external(xp, ledger.receive_external(xp, s, raised), paid)
         ctx = ctx.replace(funding_flows=ctx.raised + raised - paid, breach=xp.zeros_like(s.alive))
+        ctx = ctx.replace(issued=ctx.raised + raised)  # equity_pricing
         return self.fold_state("financing", s, ctx)
 
     def phase_settlement(self, s: State, ctx: MonthContext) -> tuple[State, MonthContext]:

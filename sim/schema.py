@@ -128,6 +128,7 @@ class EntityBehaviour:
                                     unit="share of NAV / month")
     redemption_sensitivity: float = param(0.0, ge=0.0, le=100.0, unit="share of NAV per unit of loss rate",
                                           doc="funds: extra redemption requests per unit of last month's loss rate")
+    market_cap: float = _money(0.0, "2025 market capitalisation or latest round valuation (0: none; equity_pricing)")
 
 
 @dataclass

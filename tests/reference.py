@@ -65,7 +65,7 @@ LENDERS = ("private_credit", "bank")  # offer new lending
 AI = ("chipmaker", "hyperscaler", "neocloud", "ai_lab")  # AI companies (risk weights, feedback)
 REPLACEABLE = ("lease", "offtake", "backstop", "rvg")  # taken over when contagion is off
 CHANNELS = ("clearing", "fire_sales", "covenants", "contract_contagion", "bank_regulation", "fund_runs",
-            "market_feedback", "credit_pricing")
+            "market_feedback", "credit_pricing", "equity_pricing")
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -81,6 +81,7 @@ PARAMS = (
     "revenue", "non_ai_cash_flow", "opex", "cost_share", "capacity_yield", "utilisation",
     "gpu_life_months", "capex", "price_elasticity", "chip_share", "cash_buffer", "equity_raise",
     "payout", "spread", "max_leverage", "lend_rate", "redemption_base", "redemption_sensitivity",
+    "market_cap",
 )
 BALANCE = ("cash", "securities", "gpu", "other_assets", "other_liabilities")
 
@@ -170,6 +171,18 @@ class RefState:
     index: list[float] = field(default_factory=list)  # the scenario's own indices, in declared order
     spread: list[float] = field(default_factory=list)  # credit pricing: each agent's spread from its DD
     margin: list[float] = field(default_factory=list)  # credit pricing: loans' fixed rate or floating margin
+    # equity_pricing: per agent market value, premium over book, peak, dilution, expected growth,
+    # growth seen, last AI revenue, last breach month; sentiment and base rate at the last revaluation
+    market_value: list[float] = field(default_factory=list)
+    mv_premium: list[float] = field(default_factory=list)
+    mv_peak: list[float] = field(default_factory=list)
+    mv_dilution: list[float] = field(default_factory=list)
+    mv_exp_growth: list[float] = field(default_factory=list)
+    mv_growth_seen: list[bool] = field(default_factory=list)
+    mv_revenue_prev: list[float] = field(default_factory=list)
+    mv_breach_month: list[int] = field(default_factory=list)
+    mv_sentiment: float = 0.0
+    mv_rate: float = 0.0
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -350,6 +363,10 @@ class ReferenceModel:
         self.depth, self.impact, self.heal = float(col.depth), str(col.impact), float(col.recovery)
         self.ltv_default = float(cfg.covenants.ltv_max)
         self.cure_share = float(cfg.covenants.cure_share)
+        em = cfg.equity_market
+        self.em = {k: float(getattr(em, k)) for k in ("equity_premium", "growth_beta", "max_surprise", "growth_speed", "sentiment_beta",
+                                                       "duration", "market_to_book", "issue_share", "close_drawdown")}
+        self.em["breach_months"] = int(em.breach_months)
         mk = cfg.market
         self.mk = {k: float(getattr(mk, k)) for k in ("spread_per_loss", "sentiment_per_loss",
                                                         "sentiment_per_default", "recovery", "loan_sale_haircut")}
@@ -632,10 +649,95 @@ class ReferenceModel:
         )
         s.spread = [0.0] * n  # credit_pricing
         s.margin = [c.rate for c in self.contracts]
+        if self.ch["equity_pricing"]:  # stakes in quoted or priced firms start at share x market value
+            for k, c in enumerate(self.contracts):
+                if c.kind == "equity" and self.agents[c.payer].p["market_cap"] > 0:
+                    s.outstanding[k] = c.share * self._quoted_value(c.payer, s.sentiment)
         bs = self.balance_sheet(s)
         s.equity = [bs["assets"][i] - bs["liabilities"][i] for i in range(n)]
         s.capital_ratio, s.leverage_ratio = self.ratios(s)
+        self._start_market(s)
         return s
+
+    # ------------------------------------------------------------------ equity_pricing
+    def _quoted_value(self, i: int, sentiment: float) -> float:
+        """A firm's starting market value from its market_cap (at sentiment 1)."""
+        return self.agents[i].p["market_cap"] * max(sentiment, 1e-6) ** self.em["sentiment_beta"]
+
+    def _start_market(self, s: RefState) -> None:
+        """Starting market values (quoted: market_cap at the sentiment; else book x market_to_book)."""
+        for i, a in enumerate(self.agents):
+            if a.p["market_cap"] > 0:
+                mv = self._quoted_value(i, s.sentiment)
+            else:
+                mv = max(s.equity[i], 0.0) * self.em["market_to_book"]
+            s.market_value.append(mv)
+            s.mv_premium.append(mv - s.equity[i])
+            s.mv_peak.append(mv)
+            s.mv_dilution.append(1.0)
+            s.mv_exp_growth.append(0.0)
+            s.mv_growth_seen.append(False)
+            s.mv_revenue_prev.append(0.0)
+            s.mv_breach_month.append(-NEVER)
+        s.mv_sentiment = s.sentiment
+        s.mv_rate = s.base_rate
+
+    def _issue_capacity(self, s: RefState, i: int) -> float:
+        """New equity the market takes from agent i this month."""
+        em = self.em
+        if not s.alive[i] or s.month - s.mv_breach_month[i] <= em["breach_months"]:
+            return 0.0
+        peak = s.mv_peak[i]
+        drawdown = 1.0 - s.market_value[i] / peak if peak > 0 else 1.0
+        if drawdown >= em["close_drawdown"]:
+            return 0.0
+        return max(em["issue_share"] / 3.0 * s.market_value[i] * s.sentiment, 0.0)
+
+    def _revalue(self, s: RefState, scratch: dict) -> None:
+        """Stakes to market value (with contract contagion), then each agent's market value."""
+        em = self.em
+        if self.ch["contract_contagion"]:
+            mv = list(s.market_value)
+            dil = list(s.mv_dilution)
+            for k, c in enumerate(self.contracts):
+                if c.kind != "equity" or not s.c_alive[k]:
+                    continue
+                mark = c.share * dil[c.payer] * mv[c.payer]
+                if self._live_agent(s, c.payee):
+                    s.equity[c.payee] += mark - s.outstanding[k]
+                s.outstanding[k] = mark
+        s_now = max(s.sentiment, 1e-6)
+        log_s = math.log(s_now / max(s.mv_sentiment, 1e-6))
+        macro = (s.base_rate + em["equity_premium"]) / 12.0 + em["sentiment_beta"] * log_s \
+            - em["duration"] * (s.base_rate - s.mv_rate)
+        for i in range(self.n):
+            rev, prev = scratch["ai_revenue"][i], s.mv_revenue_prev[i]
+            surprise = 0.0
+            if rev > 0 and prev > 0:
+                g = math.log(rev / prev)
+                if s.mv_growth_seen[i]:
+                    surprise = min(max(g - s.mv_exp_growth[i], -em["max_surprise"]), em["max_surprise"])
+                    s.mv_exp_growth[i] += em["growth_speed"] * (g - s.mv_exp_growth[i])
+                else:
+                    s.mv_exp_growth[i] = g
+                    s.mv_growth_seen[i] = True
+            s.mv_revenue_prev[i] = rev
+            premium = s.mv_premium[i] * math.exp(macro + em["growth_beta"] * surprise)
+            if s.alive[i]:
+                mv = max(s.equity[i] + premium, 0.0)
+                s.mv_premium[i] = premium
+            else:
+                mv = 0.0
+                s.mv_premium[i] = 0.0
+            issued = max(scratch["issued"][i], 0.0)
+            if mv > 0:
+                s.mv_dilution[i] *= min(max(mv - issued, 0.0) / mv, 1.0)
+            s.market_value[i] = mv
+            s.mv_peak[i] = max(s.mv_peak[i], mv)
+            if scratch["breach"][i]:
+                s.mv_breach_month[i] = s.month
+        s.mv_sentiment = s.sentiment
+        s.mv_rate = s.base_rate
 
     # ------------------------------------------------------------------ the month
     def step(self, state: RefState, path: int) -> tuple[RefState, Events]:
@@ -813,7 +915,10 @@ class ReferenceModel:
             if ev is not None and a.p["equity_raise"] > 0:
                 ev.equity_frozen.append(i)
             return 0.0
-        return a.p["equity_raise"] * s.sentiment
+        room = a.p["equity_raise"] * s.sentiment
+        if self.ch["equity_pricing"]:
+            room = min(room, self._issue_capacity(s, i))
+        return room
 
     def _investment(self, s: RefState, scratch: dict, ev: Events) -> None:
         """Compute providers' planned capex, paid from spare cash, then new loans on the capex
@@ -876,12 +981,15 @@ class ReferenceModel:
         payouts of a share of the cash above twice the buffer; then the funds' runs."""
         n = self.n
         flows = list(scratch["raised"])
+        issued = list(scratch["raised"])  # new shares sold this month (equity_pricing dilution)
+        scratch["issued"] = issued
         for i, a in enumerate(self.agents):
             if not s.alive[i]:
                 continue
             p = a.p
             gap = max(p["cash_buffer"] - s.cash[i], 0.0)
             raised = min(gap, max(scratch["room"][i], 0.0))
+            issued[i] += raised
             paid = p["payout"] * max(s.cash[i] + raised - 2.0 * p["cash_buffer"], 0.0)
             s.cash[i] += raised - paid
             s.equity[i] += raised - paid
@@ -1393,6 +1501,8 @@ class ReferenceModel:
             s.market_spread = (1.0 - mk["recovery"]) * s.market_spread + mk["spread_per_loss"] * rate
             m = s.sentiment + mk["recovery"] * (self.sc["sentiment"] - s.sentiment)
             s.sentiment = max(m - mk["sentiment_per_loss"] * rate - mk["sentiment_per_default"] * ai_new, 0.0)
+        if self.ch["equity_pricing"]:
+            self._revalue(s, scratch)
         start = scratch["equity_start"]
         for i in range(self.n):
             ok = s.alive[i] and start[i] > 0
