@@ -25,11 +25,12 @@ max(E_0, 0) x ``market_to_book`` otherwise; P_0 = MV_0 - E_0.
 Issuance capacity (paths, agents), USD bn a month (seasoned offerings, at-the-market
 programmes, private rounds):
 
-    cap_t = issue_share / 3 x MV x S   while drawdown < close_drawdown and no covenant breach
+    cap_t = issue_share / 3 x MV       while drawdown < close_drawdown and no covenant breach
                                        in the last breach_months, else 0
     drawdown = 1 - MV / peak MV,
 
-and the month's equity room is min(the calibrated ceiling equity_raise x S, cap_t): the window
+and the month's equity room is min(the calibrated ceiling equity_raise x S, cap_t); sentiment
+reaches cap_t through the market value (the multiple), and the ceiling, not twice over: the window
 narrows as value falls and shuts at ``close_drawdown`` or after a breach.
 Dilution: new shares are sold at market value, so holders' share of an investee falls by the
 factor (MV - issued) / MV each month it issues; stakes (Nvidia's in CoreWeave) are marked to
@@ -152,5 +153,5 @@ def capacity(xp: ModuleType, p: EquityMarketParams, alive: Any, market_value: An
     """(paths, agents) USD bn of new equity the market takes this month (module docstring)."""
     drawdown = xp.where(peak > 0, 1.0 - market_value / xp.where(peak > 0, peak, 1.0), 1.0)
     open_ = alive & (drawdown < p.close_drawdown) & (month - breach_month > p.breach_months)
-    cap = (p.issue_share / 3.0) * market_value * sentiment[:, None]
+    cap = (p.issue_share / 3.0) * market_value
     return xp.where(open_, xp.maximum(cap, 0.0), 0.0)

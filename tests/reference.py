@@ -691,7 +691,7 @@ class ReferenceModel:
         drawdown = 1.0 - s.market_value[i] / peak if peak > 0 else 1.0
         if drawdown >= em["close_drawdown"]:
             return 0.0
-        return max(em["issue_share"] / 3.0 * s.market_value[i] * s.sentiment, 0.0)
+        return max(em["issue_share"] / 3.0 * s.market_value[i], 0.0)
 
     def _revalue(self, s: RefState, scratch: dict) -> None:
         """Stakes to market value (with contract contagion), then each agent's market value."""
