@@ -392,7 +392,7 @@ CHANNELS: tuple[Channel, ...] = (
         off_doc="equity up to `equity_raise` x sentiment a month whatever the firm's value; stakes marked to book",
         kernel="aisim.kernels.equity_market",
         cite="Dechow, Sloan and Soliman (2004); Eckbo, Masulis and Norli (2007); Baker and Wurgler (2000)",
-        params=EquityMarketParams, key="equity_market",
+        params=EquityMarketParams, key="equity_market", default=False,
         on={"raise_room": _equity_room, "feedback": _equity_revalue},
     ),
 )
