@@ -17,6 +17,7 @@ taking ``(s, ctx)`` return both):
 
 ====================  =======================================================================
 ``macro``             ``(s, ctx)``: after the macro step (e.g. the GPU market heals)
+``collateral``        ``(value_factor, s)``: (paths, agents) collateral value per USD of GPU book
 ``lender_tests``      ``(ok, s)``: (paths, agents) bool lenders able to lend and roll this month
 ``borrower_tests``    ``(ok, s, bs)``: borrowers that pass the refinancing test; ``bs`` their
                       balance sheets
@@ -47,6 +48,7 @@ from aisim.kernels import (
     collateral,
     covenants,
     credit_pricing,
+    discounting,
     equity_market,
     feedback,
     funds,
@@ -59,6 +61,7 @@ from aisim.kernels.clearing import ClearingParams
 from aisim.kernels.collateral import CollateralParams
 from aisim.kernels.covenants import CovenantParams
 from aisim.kernels.credit_pricing import CreditPricingParams
+from aisim.kernels.discounting import DiscountingParams
 from aisim.kernels.equity_market import EquityMarketParams
 from aisim.kernels.feedback import MarketParams
 from aisim.kernels.params import config_node, param
@@ -67,6 +70,7 @@ from aisim.kernels.state import LOAN, NEVER, REVOLVING, per_agent
 Hook = Callable[..., Any]
 HOOK_POINTS = (  # one a line, in the order of the month
     "macro",
+    "collateral",
     "lender_tests",
     "borrower_tests",
     "lender_buffer",
@@ -326,6 +330,14 @@ def _equity_revalue(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     return s, ctx
 
 
+# --------------------------------------------------------------------------- rate discounting
+def _discounted_collateral(m: Any, vf: Any, s: Any) -> Any:
+    life = m.p.regime.gpu_valuation_life_months or m.p.collateral.valuation_life_months
+    f = discounting.collateral_factor(m.xp, s.base_rate, s.market_spread, m.p.scenario.base_rate.start, life,
+                                      m.p.discounting.premium)
+    return vf * f[:, None]
+
+
 # --------------------------------------------------------------------------- the registry
 CHANNELS: tuple[Channel, ...] = (
     Channel(
@@ -394,6 +406,13 @@ CHANNELS: tuple[Channel, ...] = (
         cite="Dechow, Sloan and Soliman (2004); Eckbo, Masulis and Norli (2007); Baker and Wurgler (2000)",
         params=EquityMarketParams, key="equity_market", default=False,
         on={"raise_room": _equity_room, "feedback": _equity_revalue},
+    ),
+    Channel(
+        "rate_discounting", "GPU collateral values move with the present value of their rents: x a(y, L) / "
+        "a(y0, L), an annuity over the valuation life at y = base rate + market spread + `discounting.premium`",
+        off_doc="collateral values ignore rates", kernel="aisim.kernels.discounting",
+        cite="present value of an annuity", params=DiscountingParams, key="discounting",
+        on={"collateral": _discounted_collateral},
     ),
 )
 

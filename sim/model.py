@@ -212,6 +212,7 @@ class AIFinanceModel(mesa.Model):
         life = rg.gpu_valuation_life_months or self.p.collateral.valuation_life_months
         vf = collateral.value_factor(self.xp, state.price, state.q, self.params.gpu_life_months, life,
                                      rg.gpu_haircut_floor)
+        vf = self.fold("collateral", vf, state)
         return state.gpu * vf
 
     def lender_tests(self, state: State) -> Any:

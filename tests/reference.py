@@ -65,7 +65,7 @@ LENDERS = ("private_credit", "bank")  # offer new lending
 AI = ("chipmaker", "hyperscaler", "neocloud", "ai_lab")  # AI companies (risk weights, feedback)
 REPLACEABLE = ("lease", "offtake", "backstop", "rvg")  # taken over when contagion is off
 CHANNELS = ("clearing", "fire_sales", "covenants", "contract_contagion", "bank_regulation", "fund_runs",
-            "market_feedback", "credit_pricing", "equity_pricing")
+            "market_feedback", "credit_pricing", "equity_pricing", "rate_discounting")
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -370,6 +370,7 @@ class ReferenceModel:
         mk = cfg.market
         self.mk = {k: float(getattr(mk, k)) for k in ("spread_per_loss", "sentiment_per_loss",
                                                         "sentiment_per_default", "recovery", "loan_sale_haircut")}
+        self.premium = float(cfg.discounting.premium)
         cp = cfg.credit_pricing
         self.cp = {k: float(getattr(cp, k)) for k in ("max_spread", "roll_dd_mid", "roll_dd_scale")}
         grades = ("aaa", "aa", "a", "bbb", "bb", "b", "ccc")
@@ -527,7 +528,23 @@ class ReferenceModel:
         """Collateral value per USD of agent i's GPU book: rental index x discount index x
         min(1, valuation life / accounting life) x (1 - haircut floor)."""
         life = min(self.valuation_life / self.agents[i].p["gpu_life_months"], 1.0)
-        return s.price * s.q * life * (1.0 - self.rg["haircut_floor"])
+        v = s.price * s.q * life * (1.0 - self.rg["haircut_floor"])
+        return v * self._rate_factor(s)
+
+    def _rate_factor(self, s: RefState) -> float:
+        """Rate discounting: GPU rents over the valuation life valued at this month's yield
+        against the starting one (1 when the channel is off)."""
+        if not self.ch["rate_discounting"]:
+            return 1.0
+        return self._annuity(s.base_rate + s.market_spread + self.premium) / self._annuity(
+            self.sc["rate0"] + self.premium)
+
+    def _annuity(self, y: float) -> float:
+        """Value of 1 a month over the valuation life at annual yield y."""
+        n = self.valuation_life
+        if y / 12.0 <= 1e-12:
+            return n
+        return (1.0 - (1.0 + y / 12.0) ** (-n)) / (y / 12.0)
 
     def borrower_tests(self, s: RefState) -> list[bool]:
         """Alive, equity > 0, debt <= max leverage x assets (SPV debt and assets consolidated into
@@ -1332,7 +1349,8 @@ class ReferenceModel:
         """USD recovered per USD of GPU book of each agent, and the market's move: the estates'
         GPUs sell at recovery_gpu x their collateral value at the average impacted price."""
         n = self.n
-        life = [min(self.valuation_life / a.p["gpu_life_months"], 1.0) * (1.0 - self.rg["haircut_floor"])
+        f = self._rate_factor(s)
+        life = [min(self.valuation_life / a.p["gpu_life_months"], 1.0) * (1.0 - self.rg["haircut_floor"]) * f
                 for a in self.agents]
         q = s.q
         if not self.ch["fire_sales"]:

@@ -136,3 +136,23 @@ def test_rate_shock_raises_debt_service() -> None:
     the same seed and paths under both scenarios)."""
     base, shock = _debt_service_and_defaults("baseline"), _debt_service_and_defaults("rate_shock")
     assert shock[0] > base[0] * 1.1
+
+
+def test_rate_shock_raises_defaults() -> None:
+    """Issue 9's done-when, second half: raising rates raises defaults (common random numbers).
+    Through floating coupons (credit_pricing) and GPU collateral discounted at the rate
+    (rate_discounting): +200bp lowers collateral values ~4.5%, so LTV covenants bind sooner."""
+    base, shock = _debt_service_and_defaults("baseline"), _debt_service_and_defaults("rate_shock")
+    assert shock[1] > base[1]
+
+
+def test_discounted_collateral_falls_as_rates_rise() -> None:
+    from aisim.kernels import discounting
+
+    r = np.array([0.0375, 0.0575, 0.0175])
+    f = discounting.collateral_factor(np, r, np.zeros(3), 0.0375, 60.0, 0.05)
+    assert f[0] == pytest.approx(1.0) and f[1] < 1.0 < f[2]
+    assert 0.94 < f[1] < 0.97  # duration ~2.3 years on a 60-month annuity at ~9%
+    y = 0.09 / 12
+    assert discounting.annuity(np, np.array([0.09]), 60.0)[0] == pytest.approx((1 - (1 + y) ** -60) / y)
+    assert discounting.annuity(np, np.array([0.0]), 60.0)[0] == 60.0
