@@ -234,6 +234,9 @@ def merge_parts(parts: list[Part]) -> Merged:
     res = results_io.Results(paths=paths, timeseries=timeseries, agents=agents, manifest=manifest)
     if cfg is not None:
         cfg = _merged_config(cfg, n)
+        from aisim.runner import attribution_of_config  # the tail is known only now, over all paths
+
+        res.attribution = attribution_of_config(cfg, paths)
     return Merged(res, merged_partials, cfg, source)
 
 

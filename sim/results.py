@@ -37,11 +37,12 @@ import numpy as np
 import pandas as pd
 
 TABLES = ("paths.parquet", "timeseries.parquet", "agents.parquet")
+ATTRIBUTION = "attribution.parquet"  # written by runs over all of paths.n
 PARTIALS = "partials.npz"
 MANIFEST = "manifest.json"
 FILES = (*TABLES, MANIFEST)
 #: Every file a run writes; what :func:`claim` moves aside when it is stale.
-RESULT_FILES = (*TABLES, PARTIALS, MANIFEST, "report.html")
+RESULT_FILES = (*TABLES, ATTRIBUTION, PARTIALS, MANIFEST, "report.html")
 LOCK = ".aisim.lock"
 STALE = ".stale"
 #: A lock held by a process on another host is taken as abandoned after this long without a
@@ -64,6 +65,7 @@ class Results:
     timeseries: pd.DataFrame
     agents: pd.DataFrame
     manifest: dict[str, Any]
+    attribution: pd.DataFrame | None = None  # attribution.parquet: runs over all of paths.n (aisim.attribution)
 
 
 def _atomic(path: Path, write: Any) -> None:
@@ -133,6 +135,9 @@ def write(run_dir: Path, results: Results, partials: dict[str, np.ndarray] | Non
     write_table(results.timeseries, run_dir / "timeseries.parquet")
     write_table(results.agents, run_dir / "agents.parquet")
     names = list(TABLES)
+    if results.attribution is not None:
+        write_table(results.attribution, run_dir / ATTRIBUTION)
+        names.append(ATTRIBUTION)
     if partials is not None:
         write_arrays(partials, run_dir / PARTIALS)
         names.append(PARTIALS)
@@ -174,6 +179,7 @@ def load(run_dir: str | os.PathLike[str]) -> Results:
         timeseries=pd.read_parquet(d / "timeseries.parquet"),
         agents=pd.read_parquet(d / "agents.parquet"),
         manifest=manifest,
+        attribution=pd.read_parquet(d / ATTRIBUTION) if ATTRIBUTION in manifest.get("files", {}) else None,
     )
 
 

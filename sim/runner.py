@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
-from aisim import estimate, quality
+from aisim import attribution, estimate, quality
 from aisim import results as results_io
 from aisim.kernels.accounting import balance_sheet
 from aisim.kernels.backend import Backend, resolve, to_numpy
@@ -38,7 +38,7 @@ from aisim.kernels.state import EQUITY, LOAN
 from aisim.longtail import with_long_tail
 from aisim.model import AIFinanceModel
 from aisim.outputs import PathTracker
-from aisim.schema import validate
+from aisim.schema import Config, validate
 from aisim.shards import is_set, shard_range
 from aisim.world import World, build_world
 
@@ -432,8 +432,51 @@ def _simulate(cfg: Any, backend: Backend, lo: int, hi: int, chash: str, bhash: s
         "max_identity_residual": max_residual,
     }
     res = results_io.Results(paths=paths_df, timeseries=timeseries, agents=agents_df, manifest=manifest)
+    if lo == 0 and hi == n:  # the tail is known only over all paths (a shard's comes from aisim-merge)
+        res.attribution = attribution_of(model_cfg, world, xp, paths_df, chunk)
     quality.mark(res, float(cfg.output.residual_tolerance))  # manifest: quality ok | failed, and why
     return res, partials
+
+
+def _tail_split(cfg: Any, world: World, xp: Any, numbers: np.ndarray, chunk: int,
+                expected: np.ndarray) -> dict[str, np.ndarray]:
+    """Simulate the paths ``numbers`` again: (paths, agents) ``loss_caused`` and (paths,
+    agents + 1) ``loss_borne``. Raises RuntimeError when a path's total is not ``expected``
+    (random numbers are a pure function of the path, so they must reproduce)."""
+    caused, borne = [], []
+    for a in range(0, numbers.size, chunk):
+        model = AIFinanceModel(cfg, world, numbers[a:a + chunk], xp)
+        for _ in range(int(cfg.horizon)):
+            model.step()
+        caused.append(to_numpy(model.state.loss_caused))
+        borne.append(to_numpy(model.state.credit_loss))
+        release(model)
+    out = {"loss_caused": np.concatenate(caused), "loss_borne": np.concatenate(borne)}
+    total = out["loss_borne"].sum(axis=1)
+    if not np.allclose(total, expected, rtol=1e-9, atol=1e-9):
+        raise RuntimeError("attribution: the tail paths simulated again do not reproduce the run's losses "
+                           f"(largest gap {np.max(np.abs(total - expected)):.3g})")
+    return out
+
+
+def attribution_of(cfg: Any, world: World, xp: Any, paths: pd.DataFrame, chunk: int) -> pd.DataFrame:
+    """attribution.parquet of a run whose ``paths`` table holds all of paths.n: the worst
+    paths simulated again for their agent-level losses (:mod:`aisim.attribution`)."""
+    losses = paths["credit_losses"].to_numpy(dtype=float)
+    kept = attribution.kept_paths(losses)
+    numbers = paths["path"].to_numpy(dtype=np.int64)[kept]
+    split = _tail_split(cfg, world, xp, numbers, chunk, losses[kept])
+    return attribution.attribution_table(losses, kept, split, [e.name for e in world.entities],
+                                         [e.sector for e in world.entities], int(cfg.seed))
+
+
+def attribution_of_config(cfg: Any, paths: pd.DataFrame) -> pd.DataFrame:
+    """The same for merged shards, from their saved (untyped) config."""
+    cfg = with_long_tail(OmegaConf.merge(OmegaConf.structured(Config), cfg))
+    world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits), regime=cfg.regime,
+                        covenants=cfg.covenants)
+    plain = OmegaConf.to_object(cfg) if isinstance(cfg, DictConfig) else cfg
+    return attribution_of(plain, world, resolve(str(cfg.backend)).xp, paths, chunk_size(cfg, world))
 
 
 def release(model: AIFinanceModel) -> None:
