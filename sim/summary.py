@@ -55,5 +55,6 @@ def summary_table(res: Any, run_dir: Path | None = None) -> str:
         f"largest accounting identity residual: {m['max_identity_residual']:.2e} (relative)",
     ]
     if run_dir is not None:
-        lines.append(f"results: {Path(run_dir).resolve()}  (paths, timeseries, agents, attribution .parquet; manifest.json)")
+        lines.append(f"results: {Path(run_dir).resolve()}  "
+                     "(paths, timeseries, agents, attribution .parquet; manifest.json)")
     return "\n".join(lines)

@@ -364,8 +364,9 @@ class ReferenceModel:
         self.ltv_default = float(cfg.covenants.ltv_max)
         self.cure_share = float(cfg.covenants.cure_share)
         em = cfg.equity_market
-        self.em = {k: float(getattr(em, k)) for k in ("equity_premium", "growth_beta", "max_surprise", "growth_speed", "sentiment_beta",
-                                                       "duration", "market_to_book", "issue_share", "close_drawdown")}
+        self.em = {k: float(getattr(em, k)) for k in ("equity_premium", "growth_beta", "max_surprise", "growth_speed",
+                                                       "sentiment_beta", "duration", "market_to_book", "issue_share",
+                                                       "close_drawdown")}
         self.em["breach_months"] = int(em.breach_months)
         mk = cfg.market
         self.mk = {k: float(getattr(mk, k)) for k in ("spread_per_loss", "sentiment_per_loss",

@@ -31,7 +31,6 @@ def test_the_tail_weights_give_the_expected_shortfall_and_contributions_sum_to_i
 
 
 def test_an_agent_with_losses_only_off_the_tail_contributes_nothing() -> None:
-    n = 200
     a = np.r_[np.zeros(190), np.full(10, 50.0)]  # the tail: a's ten bad paths
     b = np.r_[np.ones(190), np.zeros(10)]  # b loses a little on the calm paths only
     losses = a + b

@@ -60,7 +60,10 @@ def test_an_issue_dilutes_holders_and_marks_follow_market_value() -> None:
     assert out.dilution[0, 0] == pytest.approx((mv - 10.0) / mv)
 
     class Book:  # one stake of 10% in agent 0 held by agent 1
-        kind = np.asarray([EQUITY]); payer = np.asarray([0]); payee = np.asarray([1]); share = np.asarray([0.1])
+        kind = np.asarray([EQUITY])
+        payer = np.asarray([0])
+        payee = np.asarray([1])
+        share = np.asarray([0.1])
         n_agents = 2
 
     value = np.asarray([[mv, 50.0]])
