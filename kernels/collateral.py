@@ -1,12 +1,23 @@
 """Secured lending and fire sales: what GPU collateral is worth, and what selling it costs.
 
 Collateral value. A GPU earns rent for its economic life, not its accounting life, so a pool of
-GPUs with book value B (depreciated over ``L_acc`` months) is worth as collateral
+GPUs bought in vintages v with book values B_v (each depreciated over ``L_acc`` months) is worth
+as collateral
 
-    V = B x (rental price index) x q x min(1, L_eco / L_acc) x (1 - haircut floor)
+    V = sum_v B_v x (P / P_v) x q x min(1, L_eco / L_acc) x (1 - haircut floor)
+      = B x P x u x q x min(1, L_eco / L_acc) x (1 - haircut floor),   u = sum_v (B_v / P_v) / B
 
-where L_eco is the valuation life (the regime may shorten it), the rental index prices the
-rent, and q is the used-GPU market's fire-sale discount index (1 in calm markets).
+where P is the rental price index now, P_v the index when vintage v was bought, L_eco the
+valuation life (the regime may shorten it) and q the used-GPU market's fire-sale discount index
+(1 in calm markets). A GPU's resale value follows the rent *that* GPU earns, which has fallen by
+P / P_v since it was bought (H100 rents from >$8/hour in 2023 to ~$1.70 in Oct 2025, SemiAnalysis;
+used H100s resell at a similar discount): a GPU bought today is worth its cost less the haircut,
+whatever the index has done since 2025. ``u`` (State.gpu_vintage) is carried per agent: unchanged
+by depreciation and pro-rata sales (both scale every vintage alike), and on a purchase of C at
+index P it becomes (B u + C / P) / (B + C) (:func:`add_vintage`). Valuing the whole book at P
+alone, as before, marked a new GPU at the index's cumulative decline since the start of the run
+(~0.55 of cost after 5 years at the baseline's -1%/month), so every GPU-backed borrower drifted
+into its LTV covenant with the horizon, however it was run.
 
 Fire sales. GPUs of defaulted borrowers are sold into a market of limited depth ``D`` (USD bn of
 book a month). Selling S moves the discount index by the exponential price-impact function of
@@ -48,13 +59,26 @@ class CollateralParams:
 
 def value_factor(
     xp: ModuleType, price: Any, q: Any, life_months: Any, valuation_life: float, haircut_floor: float,
+    vintage: Any = None,
 ) -> Any:
     """(paths, agents) collateral value per USD bn of GPU book.
 
-    price, q: (paths,) indices; life_months: (agents,) or (paths, agents) accounting lives.
+    price, q: (paths,) indices; life_months: (agents,) or (paths, agents) accounting lives;
+    vintage: (paths, agents) u of :func:`add_vintage` (None: every GPU bought at index 1).
     """
     life = xp.minimum(valuation_life / per_agent(life_months), 1.0)
-    return (price * q)[:, None] * life * (1.0 - haircut_floor)
+    rel = (price * q)[:, None] if vintage is None else (price * q)[:, None] * vintage
+    return rel * life * (1.0 - haircut_floor)
+
+
+def add_vintage(xp: ModuleType, gpu: Any, vintage: Any, purchase: Any, price: Any) -> Any:
+    """(paths, agents) u after buying ``purchase`` USD bn of GPUs at rental index ``price``
+    ((paths,)) onto a book ``gpu`` (paths, agents) with vintage ``vintage``:
+    (B u + C / P) / (B + C); unchanged where nothing is held after the purchase."""
+    total = gpu + purchase
+    safe = xp.where(total > 0, total, 1.0)
+    new = (gpu * vintage + purchase / price[:, None]) / safe
+    return xp.where(total > 0, new, vintage)
 
 
 def impact(xp: ModuleType, q: Any, sold: Any, depth: float, kind: str) -> tuple[Any, Any]:

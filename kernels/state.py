@@ -210,6 +210,10 @@ class State:
     mv_breach_month: Any = None
     mv_sentiment: Any = None
     mv_rate: Any = None
+    # (paths, agents) purchase-price vintage of the GPU book: sum over vintages of book_v / price_v,
+    # per USD of book (1 / the book-weighted harmonic-mean rental index at purchase); see
+    # aisim.kernels.collateral.add_vintage
+    gpu_vintage: Any = None
 
     def replace(self, **changes: Any) -> State:
         return replace(self, **changes)

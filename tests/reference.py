@@ -183,6 +183,8 @@ class RefState:
     mv_breach_month: list[int] = field(default_factory=list)
     mv_sentiment: float = 0.0
     mv_rate: float = 0.0
+    # per agent: sum over GPU vintages of book / rental index at purchase, per USD of book
+    gpu_vintage: list[float] = field(default_factory=list)
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -526,10 +528,11 @@ class ReferenceModel:
         return self.rg["capital"] + buffer
 
     def value_factor(self, s: RefState, i: int) -> float:
-        """Collateral value per USD of agent i's GPU book: rental index x discount index x
-        min(1, valuation life / accounting life) x (1 - haircut floor)."""
+        """Collateral value per USD of agent i's GPU book: the rent of each vintage relative to its
+        purchase (rental index now x the book's vintage u) x discount index x min(1, valuation
+        life / accounting life) x (1 - haircut floor)."""
         life = min(self.valuation_life / self.agents[i].p["gpu_life_months"], 1.0)
-        v = s.price * s.q * life * (1.0 - self.rg["haircut_floor"])
+        v = s.price * s.gpu_vintage[i] * s.q * life * (1.0 - self.rg["haircut_floor"])
         return v * self._rate_factor(s)
 
     def _rate_factor(self, s: RefState) -> float:
@@ -671,6 +674,7 @@ class ReferenceModel:
             for k, c in enumerate(self.contracts):
                 if c.kind == "equity" and self.agents[c.payer].p["market_cap"] > 0:
                     s.outstanding[k] = c.share * self._quoted_value(c.payer, s.sentiment)
+        s.gpu_vintage = [1.0 / self.sc["price0"]] * n  # the starting book was all bought at the starting index
         bs = self.balance_sheet(s)
         s.equity = [bs["assets"][i] - bs["liabilities"][i] for i in range(n)]
         s.capital_ratio, s.leverage_ratio = self.ratios(s)
@@ -959,7 +963,10 @@ class ReferenceModel:
                     sec_debt[c.payer] += s.outstanding[k]
             # the cap is on GPU-secured lending: borrowers whose facilities are secured (neoclouds)
             for i in sorted({b for k, b, _ in self.facilities if self.contracts[k].secured}):
-                room = max(cap * ((s.gpu[i] + plan[i]) * self.value_factor(s, i)) - sec_debt[i], 0.0)
+                # the planned purchase is valued at its own (today's) index: P x plan / P = plan
+                life = min(self.valuation_life / self.agents[i].p["gpu_life_months"], 1.0)
+                new_value = plan[i] * s.q * life * (1.0 - self.rg["haircut_floor"])
+                room = max(cap * (s.gpu[i] * self.value_factor(s, i) + new_value) - sec_debt[i], 0.0)
                 if room < need[i]:
                     ev.ltv_capped.append(i)
                 need[i] = min(need[i], room)
@@ -984,6 +991,8 @@ class ReferenceModel:
             cogs = chip * a.p["cost_share"]
             s.cash[i] += -internal[i] - lent[i] + chip - cogs  # borrowed and raised cash is spent
             s.equity[i] += raised[i] + chip - cogs
+            if s.gpu[i] + capex[i] > 0:  # the purchase enters the book's vintage at today's index
+                s.gpu_vintage[i] = (s.gpu[i] * s.gpu_vintage[i] + capex[i] / s.price) / (s.gpu[i] + capex[i])
             s.gpu[i] += capex[i]
             s.ext_cash += cogs - raised[i]
         if wsum <= 0:
@@ -1355,7 +1364,7 @@ class ReferenceModel:
                 for a in self.agents]
         q = s.q
         if not self.ch["fire_sales"]:
-            return [self.recovery_gpu * s.price * q * life[i] for i in range(n)]
+            return [self.recovery_gpu * s.price * s.gpu_vintage[i] * q * life[i] for i in range(n)]
         sold = sum(s.gpu[i] for i in range(n) if new[i])
         x = sold / self.depth
         if self.impact == "exponential":
@@ -1364,12 +1373,12 @@ class ReferenceModel:
         else:
             q_after = q * max(1.0 - x, 0.0)
             avg = q * (0.5 / x if x > 1.0 else 1.0 - 0.5 * x)
-        s.fire_sale_loss += sum(s.gpu[i] * self.recovery_gpu * s.price * life[i] * (q - avg)
+        s.fire_sale_loss += sum(s.gpu[i] * self.recovery_gpu * s.price * s.gpu_vintage[i] * life[i] * (q - avg)
                                 for i in range(n) if new[i])
         s.q = q_after
         if sold > 0:
             ev.fire_sales.append((sold, q, q_after))
-        return [self.recovery_gpu * s.price * avg * life[i] for i in range(n)]
+        return [self.recovery_gpu * s.price * s.gpu_vintage[i] * avg * life[i] for i in range(n)]
 
     def _wind_up(self, s: RefState, new: list[bool], cause: list[int], ev: Events) -> None:
         """Liquidate the agents in ``new`` together: one round of resolution."""
