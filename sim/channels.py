@@ -24,6 +24,7 @@ taking ``(s, ctx)`` return both):
 ``lender_buffer``     ``(buffer, s, cols)``: cash a lender block keeps back before lending
 ``credit_offer``      ``(offer, s)``: (paths, agents) new AI lending each lender offers
 ``allocation``        ``(amount, s)``: (paths, facilities) new lending after allocation
+``capex_need``        ``(need, s)``: (paths, agents) new capex borrowing each agent seeks
 ``financing``         ``(s, ctx)``: after equity raises and payouts
 ``dues``              ``(dues, s)``: the month's :class:`~aisim.kernels.contracts.Dues` before
                       refused bullets are refinanced and settlement
@@ -64,6 +65,7 @@ from aisim.kernels.credit_pricing import CreditPricingParams
 from aisim.kernels.discounting import DiscountingParams
 from aisim.kernels.equity_market import EquityMarketParams
 from aisim.kernels.feedback import MarketParams
+from aisim.kernels.headroom import HeadroomParams
 from aisim.kernels.params import config_node, param
 from aisim.kernels.state import LOAN, NEVER, REVOLVING, per_agent
 
@@ -76,6 +78,7 @@ HOOK_POINTS = (  # one a line, in the order of the month
     "lender_buffer",
     "credit_offer",
     "allocation",
+    "capex_need",
     "financing",
     "dues",
     "settle_options",
@@ -338,6 +341,18 @@ def _discounted_collateral(m: Any, vf: Any, s: Any) -> Any:
     return vf * f[:, None]
 
 
+# capex_headroom: capex borrowing within a margin below the refinancing test
+def _capex_headroom(m: Any, need: Any, s: Any) -> Any:
+    from aisim.kernels import headroom
+
+    bs = m.balance(s)
+    debt, assets = bs["debt"], bs["assets"]
+    if m.p.regime.spv_consolidation:  # the same debt and assets as the refinancing test
+        debt, assets = refinancing.consolidate_spvs(m.xp, m.book, s.c_alive, debt, assets)
+    room = headroom.borrowing_room(m.xp, debt, assets, m.params.max_leverage, m.p.headroom.headroom)
+    return m.xp.minimum(need, room)
+
+
 # --------------------------------------------------------------------------- the registry
 CHANNELS: tuple[Channel, ...] = (
     Channel(
@@ -413,6 +428,13 @@ CHANNELS: tuple[Channel, ...] = (
         off_doc="collateral values ignore rates", kernel="aisim.kernels.discounting",
         cite="present value of an annuity", params=DiscountingParams, key="discounting",
         on={"collateral": _discounted_collateral},
+    ),
+    Channel(
+        "capex_headroom", "compute providers borrow for capex only up to debt/assets = "
+        "(1 - `headroom.headroom`) x `max_leverage`; the rest is equity-funded or not spent",
+        off_doc="capex is borrowed up to the refinancing test itself", kernel="aisim.kernels.headroom",
+        cite="Graham and Harvey (2001)", params=HeadroomParams, key="headroom",
+        on={"capex_need": _capex_headroom},
     ),
 )
 

@@ -310,6 +310,7 @@ class AIFinanceModel(mesa.Model):
         plan = self.by_sector("plan_capex", s)
         internal = xp.minimum(plan, investment.spare_cash(xp, p, s.cash))
         need = xp.where(self.borrower_tests(s), plan - internal, 0.0)
+        need = self.fold("capex_need", need, s)
         cap = self.p.regime.gpu_ltv_cap
         if cap > 0:  # new GPU-backed lending only up to the regime's loan-to-value cap
             secured = s.c_alive & ((self.book.kind == LOAN) & self.book.secured)[None, :]

@@ -370,6 +370,7 @@ class ReferenceModel:
                                                        "sentiment_beta", "duration", "market_to_book", "issue_share",
                                                        "close_drawdown")}
         self.em["breach_months"] = int(em.breach_months)
+        self.headroom = float(cfg.headroom.headroom)
         mk = cfg.market
         self.mk = {k: float(getattr(mk, k)) for k in ("spread_per_loss", "sentiment_per_loss",
                                                         "sentiment_per_default", "recovery", "loan_sale_haircut")}
@@ -955,6 +956,19 @@ class ReferenceModel:
             internal[i] = min(plan[i], max(s.cash[i] - a.p["cash_buffer"], 0.0))
         b_ok = self.borrower_tests(s)
         need = [plan[i] - internal[i] if b_ok[i] else 0.0 for i in range(n)]
+        if self.ch["capex_headroom"]:  # borrow only up to (1 - headroom) x max_leverage of debt / assets
+            bs = self.balance_sheet(s)
+            debt, assets = list(bs["debt"]), list(bs["assets"])
+            if self.rg["spv_consolidation"]:
+                for k, c in enumerate(self.contracts):
+                    if c.kind == "rvg" and s.c_alive[k] and c.payer < n:
+                        debt[c.payer] += bs["debt"][c.payee]
+                        assets[c.payer] += bs["assets"][c.payee]
+            for i, a in enumerate(self.agents):
+                target = a.p["max_leverage"] * (1.0 - self.headroom)
+                if target < 1.0:
+                    # (D + b) / (A + b) = target at b = (target A - D) / (1 - target)
+                    need[i] = min(need[i], max((target * assets[i] - debt[i]) / (1.0 - target), 0.0))
         cap = self.rg["ltv_cap"]
         if cap > 0:  # new GPU-secured lending at most cap x the collateral value after the purchase
             sec_debt = [0.0] * n
