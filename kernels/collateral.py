@@ -17,7 +17,14 @@ by depreciation and pro-rata sales (both scale every vintage alike), and on a pu
 index P it becomes (B u + C / P) / (B + C) (:func:`add_vintage`). Valuing the whole book at P
 alone, as before, marked a new GPU at the index's cumulative decline since the start of the run
 (~0.55 of cost after 5 years at the baseline's -1%/month), so every GPU-backed borrower drifted
-into its LTV covenant with the horizon, however it was run.
+into its LTV covenant with the horizon, however it was run. But the index falls for two
+reasons: newer, cheaper compute (which a new vintage escapes: a GPU bought today is bought at
+today's price per unit of compute) and market conditions (a glut hits every vintage, the new
+included). ``vintage_share`` s splits them: each vintage is valued at P / P_v^s, carried as
+u = sum_v (B_v P_v^-s) / B; s = 1 is the pure-technology reading, s = 0 the old valuation.
+s = 0.5 is an assumption (docs/calibration.md): GPU price-performance improves ~25-35% a year
+(Epoch AI, FLOP/$ of ML GPUs), about the baseline's whole per-GPU rent decline, while 2025's
+H100/H200 rent falls (-22%/-29%, RBC) were partly a supply glut.
 
 Fire sales. GPUs of defaulted borrowers are sold into a market of limited depth ``D`` (USD bn of
 book a month). Selling S moves the discount index by the exponential price-impact function of
@@ -55,6 +62,9 @@ class CollateralParams:
                          doc="GPU book sold in a month that moves the price by ~63% (exponential impact)")
     impact: str = param(EXPONENTIAL, choices=(EXPONENTIAL, LINEAR), doc="price-impact function of fire sales")
     recovery: float = param(0.1, ge=0.0, le=1.0, unit="share a month", doc="share of the fire-sale discount that heals")
+    vintage_share: float = param(0.5, ge=0.0, le=1.0, unit="share",
+                                 doc="share of the rental index's fall a newer GPU vintage escapes (1: rent relative "
+                                 "to its own purchase; 0: every vintage at the index)")
 
 
 def value_factor(
@@ -71,13 +81,13 @@ def value_factor(
     return rel * life * (1.0 - haircut_floor)
 
 
-def add_vintage(xp: ModuleType, gpu: Any, vintage: Any, purchase: Any, price: Any) -> Any:
+def add_vintage(xp: ModuleType, gpu: Any, vintage: Any, purchase: Any, price: Any, share: float = 1.0) -> Any:
     """(paths, agents) u after buying ``purchase`` USD bn of GPUs at rental index ``price``
     ((paths,)) onto a book ``gpu`` (paths, agents) with vintage ``vintage``:
-    (B u + C / P) / (B + C); unchanged where nothing is held after the purchase."""
+    (B u + C P^-share) / (B + C); unchanged where nothing is held after the purchase."""
     total = gpu + purchase
     safe = xp.where(total > 0, total, 1.0)
-    new = (gpu * vintage + purchase / price[:, None]) / safe
+    new = (gpu * vintage + purchase * price[:, None] ** (-share)) / safe
     return xp.where(total > 0, new, vintage)
 
 

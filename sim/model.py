@@ -153,7 +153,8 @@ class AIFinanceModel(mesa.Model):
         )
         partial = partial.replace(spread=agents(np.zeros(A)), margin=contracts_(c["rate"]))  # credit_pricing
         partial = channel_registry.equity_pricing_marks(self, partial)  # equity_pricing
-        partial = partial.replace(gpu_vintage=agents(np.full(A, 1.0 / float(sc.rental_price.start))))  # vintages
+        vintage0 = float(sc.rental_price.start) ** -self.p.collateral.vintage_share
+        partial = partial.replace(gpu_vintage=agents(np.full(A, vintage0)))  # vintages
         bs = accounting.balance_sheet(xp, self.book, partial)
         state = partial.replace(equity=bs["assets"] - bs["liabilities"])
         state = channel_registry.equity_pricing_start(self, state)  # equity_pricing
@@ -315,7 +316,7 @@ class AIFinanceModel(mesa.Model):
         if cap > 0:  # new GPU-backed lending only up to the regime's loan-to-value cap
             secured = s.c_alive & ((self.book.kind == LOAN) & self.book.secured)[None, :]
             sec_debt, _ = accounting.from_payers(xp, self.book, xp.where(secured, s.outstanding, 0.0))
-            after = collateral.add_vintage(xp, s.gpu, s.gpu_vintage, plan, s.price)
+            after = collateral.add_vintage(xp, s.gpu, s.gpu_vintage, plan, s.price, self.p.collateral.vintage_share)
             room = xp.maximum(cap * self.collateral_value(s.replace(gpu=s.gpu + plan, gpu_vintage=after))
                               - sec_debt, 0.0)
             need = xp.where(self.secured_borrower[None, :], xp.minimum(need, room), need)
@@ -326,7 +327,8 @@ class AIFinanceModel(mesa.Model):
         capex = internal + borrowed + raised
         chip, to_ext = investment.chip_revenue(xp, p, s.alive, xp.sum(capex, axis=1))
         cogs = chip * per_agent(p.cost_share)
-        s = s.replace(gpu_vintage=collateral.add_vintage(xp, s.gpu, s.gpu_vintage, capex, s.price))
+        s = s.replace(gpu_vintage=collateral.add_vintage(xp, s.gpu, s.gpu_vintage, capex, s.price,
+                                                         self.p.collateral.vintage_share))
         s = ledger.invest(xp, s, internal, raised, capex)
         s = ledger.lend(xp, s, self.world.n_calibrated, amount, lent)  # borrowed cash is spent at once
         s = ledger.pay_external(xp, ledger.sell_gpus(s, chip, to_ext), cogs)

@@ -364,6 +364,7 @@ class ReferenceModel:
         col = cfg.collateral
         self.valuation_life = self.rg["valuation_life"] or float(col.valuation_life_months)
         self.depth, self.impact, self.heal = float(col.depth), str(col.impact), float(col.recovery)
+        self.vintage_share = float(col.vintage_share)
         self.ltv_default = float(cfg.covenants.ltv_max)
         self.cure_share = float(cfg.covenants.cure_share)
         em = cfg.equity_market
@@ -676,7 +677,7 @@ class ReferenceModel:
             for k, c in enumerate(self.contracts):
                 if c.kind == "equity" and self.agents[c.payer].p["market_cap"] > 0:
                     s.outstanding[k] = c.share * self._quoted_value(c.payer, s.sentiment)
-        s.gpu_vintage = [1.0 / self.sc["price0"]] * n  # the starting book was all bought at the starting index
+        s.gpu_vintage = [self.sc["price0"] ** -self.vintage_share] * n  # all bought at the starting index
         bs = self.balance_sheet(s)
         s.equity = [bs["assets"][i] - bs["liabilities"][i] for i in range(n)]
         s.capital_ratio, s.leverage_ratio = self.ratios(s)
@@ -978,9 +979,9 @@ class ReferenceModel:
                     sec_debt[c.payer] += s.outstanding[k]
             # the cap is on GPU-secured lending: borrowers whose facilities are secured (neoclouds)
             for i in sorted({b for k, b, _ in self.facilities if self.contracts[k].secured}):
-                # the planned purchase is valued at its own (today's) index: P x plan / P = plan
+                # the planned purchase is valued at P / P^share (today's index is its purchase index)
                 life = min(self.valuation_life / self.agents[i].p["gpu_life_months"], 1.0)
-                new_value = plan[i] * s.q * life * (1.0 - self.rg["haircut_floor"])
+                new_value = plan[i] * s.price ** (1.0 - self.vintage_share) * s.q * life * (1.0 - self.rg["haircut_floor"])
                 room = max(cap * (s.gpu[i] * self.value_factor(s, i) + new_value) - sec_debt[i], 0.0)
                 if room < need[i]:
                     ev.ltv_capped.append(i)
@@ -1007,7 +1008,8 @@ class ReferenceModel:
             s.cash[i] += -internal[i] - lent[i] + chip - cogs  # borrowed and raised cash is spent
             s.equity[i] += raised[i] + chip - cogs
             if s.gpu[i] + capex[i] > 0:  # the purchase enters the book's vintage at today's index
-                s.gpu_vintage[i] = (s.gpu[i] * s.gpu_vintage[i] + capex[i] / s.price) / (s.gpu[i] + capex[i])
+                s.gpu_vintage[i] = ((s.gpu[i] * s.gpu_vintage[i] + capex[i] * s.price ** -self.vintage_share)
+                                    / (s.gpu[i] + capex[i]))
             s.gpu[i] += capex[i]
             s.ext_cash += cogs - raised[i]
         if wsum <= 0:
