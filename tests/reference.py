@@ -981,7 +981,8 @@ class ReferenceModel:
             for i in sorted({b for k, b, _ in self.facilities if self.contracts[k].secured}):
                 # the planned purchase is valued at P / P^share (today's index is its purchase index)
                 life = min(self.valuation_life / self.agents[i].p["gpu_life_months"], 1.0)
-                new_value = plan[i] * s.price ** (1.0 - self.vintage_share) * s.q * life * (1.0 - self.rg["haircut_floor"])
+                new_value = (plan[i] * s.price ** (1.0 - self.vintage_share) * s.q * life
+                             * (1.0 - self.rg["haircut_floor"]) * self._rate_factor(s))
                 room = max(cap * (s.gpu[i] * self.value_factor(s, i) + new_value) - sec_debt[i], 0.0)
                 if room < need[i]:
                     ev.ltv_capped.append(i)
