@@ -114,11 +114,21 @@ def load_tree(root: Path, isolate: bool) -> SimpleNamespace:
         layout=top, root=root, resolve=backend.resolve, to_numpy=backend.to_numpy,
         AIFinanceModel=mod(f"{top}.model").AIFinanceModel, run=mod(f"{top}.runner").run,
         build_world=mod(f"{top}.world").build_world, with_long_tail=with_long_tail,
+        world_options=_world_options(mod(f"{top}.world")),
         CHANNELS=reference.CHANNELS, ReferenceModel=reference.ReferenceModel, compare=reference.compare,
     )
 
 
 # ------------------------------------------------------------------ measurements
+def _world_options(world_module: ModuleType) -> Callable[[Any], dict]:
+    """Keyword options of build_world that follow from the config (the syndicate size of
+    relationship lending), or none for trees without them."""
+    size = getattr(world_module, "syndicate_size", None)
+    if size is None:
+        return lambda cfg: {}
+    return lambda cfg: {"syndicate": size(cfg)}
+
+
 def compose_cfg(root: Path, overrides: list[str]) -> Any:
     from hydra import compose, initialize_config_dir
 
@@ -225,7 +235,7 @@ def benchmark(t: SimpleNamespace, args: argparse.Namespace) -> dict:
     H = args.horizon
     cfg = t.with_long_tail(compose_cfg(t.root, [*base, f"paths.n={max(args.paths, args.ref_paths)}", f"horizon={H}"]))
     world = t.build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits),
-                          regime=cfg.regime, covenants=cfg.covenants)
+                          regime=cfg.regime, covenants=cfg.covenants, **t.world_options(cfg))
     A = world.n_agents
     on = [c for c in t.CHANNELS if bool(cfg.channels[c])]
     say(f"aisim throughput: calibration {args.calibration} ({A} agents, {world.n_contracts} contracts), "

@@ -68,6 +68,7 @@ from aisim.kernels.feedback import MarketParams
 from aisim.kernels.headroom import HeadroomParams
 from aisim.kernels.params import config_node, param
 from aisim.kernels.state import LOAN, NEVER, REVOLVING, per_agent
+from aisim.kernels.syndicates import SyndicateParams
 
 Hook = Callable[..., Any]
 HOOK_POINTS = (  # one a line, in the order of the month
@@ -435,6 +436,14 @@ CHANNELS: tuple[Channel, ...] = (
         off_doc="capex is borrowed up to the refinancing test itself", kernel="aisim.kernels.headroom",
         cite="Graham and Harvey (2001)", params=HeadroomParams, key="headroom",
         on={"capex_need": _capex_headroom},
+    ),
+    Channel(
+        "relationship_lending", "each borrower's capex facilities go to a syndicate of at most `syndicate.size` "
+        "lenders: its relationship lenders (calibrated loans) first, then the largest; contracts grow "
+        "linearly in agents", off_doc="a facility from every lender to every borrower (agents squared)",
+        kernel="aisim.kernels.syndicates",
+        cite="Sufi (2007); Bharath, Dahiya, Saunders and Srinivasan (2011)",
+        params=SyndicateParams, key="syndicate",
     ),
 )
 

@@ -48,7 +48,7 @@ from aisim.kernels.backend import segment_sum, to_numpy
 from aisim.kernels.params import freeze, frozen_copy
 from aisim.kernels.state import EQUITY, LOAN, NEVER, REVOLVING, AgentParams, State, per_agent
 from aisim.scenario import Schedule
-from aisim.world import World, build_world, initial_stake_marks
+from aisim.world import World, build_world, initial_stake_marks, syndicate_size
 
 STRESS_SENTIMENT = 0.8  # sentiment below this counts as stress (countercyclical buffer release)
 
@@ -76,7 +76,7 @@ class AIFinanceModel(mesa.Model):
             cfg = OmegaConf.to_object(cfg)
         if world is None:
             world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits),
-                                regime=cfg.regime, covenants=cfg.covenants)
+                                regime=cfg.regime, covenants=cfg.covenants, syndicate=syndicate_size(cfg))
         self.cfg = cfg
         self.p = _RunParams(cfg)
         self.world = world

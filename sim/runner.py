@@ -40,7 +40,7 @@ from aisim.model import AIFinanceModel
 from aisim.outputs import PathTracker
 from aisim.schema import Config, validate
 from aisim.shards import is_set, shard_range
-from aisim.world import World, build_world
+from aisim.world import World, build_world, syndicate_size
 
 AUTO_CHUNK_BYTES = 256 * 2**20  # working memory for one chunk when paths.chunk=auto
 MAX_AUTO_CHUNK = 20_000
@@ -352,7 +352,7 @@ def _simulate(cfg: Any, backend: Backend, lo: int, hi: int, chash: str, bhash: s
     shard = getattr(cfg.paths, "shard", None)
     cfg = with_long_tail(cfg)  # the synthetic long tail (aisim.longtail); cfg itself when off
     world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits),
-                        regime=cfg.regime, covenants=cfg.covenants)
+                        regime=cfg.regime, covenants=cfg.covenants, syndicate=syndicate_size(cfg))
     xp = backend.xp
     n, H = int(cfg.paths.n), int(cfg.horizon)
     P = hi - lo

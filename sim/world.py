@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from aisim.kernels import syndicates
 from aisim.kernels.state import (
     BEHAVIOUR_FIELDS,
     BULLET,
@@ -95,13 +96,21 @@ class World:
         )
 
 
+def syndicate_size(cfg: Any) -> int:
+    """Lenders per borrower's syndicate of capex facilities: ``syndicate.size`` with the channel
+    ``relationship_lending`` on, 0 (every lender) with it off or absent."""
+    on = bool(getattr(getattr(cfg, "channels", None), "relationship_lending", False))
+    return int(cfg.syndicate.size) if on else 0
+
+
 def build_world(
     calibration: Any, investment: Any, offtake_exits: dict | None = None, *, regime: Any = None,
-    covenants: Any = None,
+    covenants: Any = None, syndicate: int = 0,
 ) -> World:
     """Build the :class:`World` of a (validated) calibration config.
 
     regime and covenants (defaults: the schema's) set the loans' risk weights and covenant limits.
+    syndicate: lenders per borrower (:mod:`aisim.kernels.syndicates`); 0 = every lender.
     """
     regime = regime if regime is not None else RegimeConfig(name="default")
     covenants = covenants if covenants is not None else CovenantConfig()
@@ -141,20 +150,27 @@ def build_world(
     debtors = {r["payer"] for r in rows if r["kind"] == LOAN and r["payer"] < n}
     borrowers = sorted(investors | debtors)
     lenders = [i for i in range(n) if params["lend_rate"][i] > 0]
+    # relationship lending: each borrower's syndicate (every lender when syndicate == 0)
+    loan_rows = [r for r in rows if r["kind"] == LOAN]
+    related = {(r["payer"], r["payee"]) for r in loan_rows}
+    rel = np.array([[(b, lnd) in related for lnd in lenders] for b in borrowers], dtype=bool).reshape(
+        len(borrowers), len(lenders))
+    own = balance["cash"] + balance["securities"] + balance["gpu"] + balance["other_assets"]
+    size = syndicates.lender_sizes(n, own, np.array([r["payee"] for r in loan_rows], dtype=np.int64),
+                                   np.array([r["amount"] for r in loan_rows]), np.array(lenders, dtype=np.int64))
+    pick_b, pick_l = syndicates.choose(np.array(borrowers, dtype=np.int64), np.array(lenders, dtype=np.int64),
+                                       size, rel, int(syndicate))
     fb, fl = [], []
-    for b in borrowers:
-        for lnd in lenders:
-            if lnd == b:  # a lender that also borrows does not lend to itself
-                continue
-            rows.append(dict(
-                kind=LOAN, payer=b, payee=lnd, amount=0.0, monthly=0.0,
-                rate=float(params["spread"][b]), floating=True, maturity=int(investment.loan_term),
-                amort=REVOLVING, start=0, share=0.0, secured=BY_NAME[sectors[b]].secured_facilities,
-                refinance=False, exit_month=NEVER, ltv_max=float(covenants.ltv_max),
-            ))
-            cnames.append(f"capex facility {names[b]} <- {names[lnd]}")
-            fb.append(b)
-            fl.append(lnd)
+    for b, lnd in zip(pick_b.tolist(), pick_l.tolist(), strict=True):
+        rows.append(dict(
+            kind=LOAN, payer=b, payee=lnd, amount=0.0, monthly=0.0,
+            rate=float(params["spread"][b]), floating=True, maturity=int(investment.loan_term),
+            amort=REVOLVING, start=0, share=0.0, secured=BY_NAME[sectors[b]].secured_facilities,
+            refinance=False, exit_month=NEVER, ltv_max=float(covenants.ltv_max),
+        ))
+        cnames.append(f"capex facility {names[b]} <- {names[lnd]}")
+        fb.append(b)
+        fl.append(lnd)
     pair_of = {(b, lnd): k for k, (b, lnd) in enumerate(zip(fb, fl, strict=True))}
     rw = regime.risk_weights
     for r in rows:

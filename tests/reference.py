@@ -16,7 +16,9 @@ on and off:
 * ``bank_regulation``: risk-weighted capital and leverage tests, large-exposure room per
   facility, the AI concentration limit, deleveraging sales;
 * ``fund_runs``: redemptions, gates, liquidity buffers, NAV triggers and leverage caps;
-* ``market_feedback``: the market spread and sentiment.
+* ``market_feedback``: the market spread and sentiment;
+* ``relationship_lending``: each borrower's capex facilities from at most ``syndicate.size``
+  lenders (relationship lenders first, then the largest); off: from every lender.
 
 It is written from those rules, not by calling the kernels: the only shared code is the
 counter-based random number generator (:func:`aisim.kernels.rng.normal`), whose draws are the common
@@ -65,8 +67,7 @@ LENDERS = ("private_credit", "bank")  # offer new lending
 AI = ("chipmaker", "hyperscaler", "neocloud", "ai_lab")  # AI companies (risk weights, feedback)
 REPLACEABLE = ("lease", "offtake", "backstop", "rvg")  # taken over when contagion is off
 CHANNELS = ("clearing", "fire_sales", "covenants", "contract_contagion", "bank_regulation", "fund_runs",
-            "market_feedback", "credit_pricing", "equity_pricing", "rate_discounting",
-            "capex_headroom")
+            "market_feedback", "credit_pricing", "equity_pricing", "rate_discounting", "capex_headroom", "relationship_lending")
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -385,6 +386,7 @@ class ReferenceModel:
         self.cp_log = [math.log(float(getattr(cp, f"spread_{g}"))) for g in grades]
         keys = list(cp.keys()) if hasattr(cp, "keys") else [f.name for f in fields(cp)]
         self.cp_sigma_of = {k[len("sigma_"):]: float(getattr(cp, k)) for k in keys if k.startswith("sigma_")}
+        self.syndicate_size = int(cfg.syndicate.size)  # relationship_lending
         self._build(cfg.calibration, {str(k): int(v) for k, v in _items(sc.offtake_exits)})
         if world is not None:
             self._check_world(world)
@@ -432,9 +434,7 @@ class ReferenceModel:
         lenders = [i for i, a in enumerate(self.agents) if a.p["lend_rate"] > 0]
         self.facilities: list[tuple[int, int, int]] = []  # (contract, borrower, lender)
         for b in sorted(investors | debtors):
-            for lnd in lenders:
-                if lnd == b:
-                    continue
+            for lnd in self._syndicate(b, lenders):
                 w, nav = terms(b, lnd)
                 self.facilities.append((len(self.contracts), b, lnd))
                 self.contracts.append(Contract(
@@ -446,6 +446,25 @@ class ReferenceModel:
                 ))
         self.f_borrowers = sorted({b for _, b, _ in self.facilities})
         self.f_lenders = sorted({lnd for _, _, lnd in self.facilities})
+
+    def _syndicate(self, b: int, lenders: list[int]) -> list[int]:
+        """Relationship lending: with the channel on, the (at most) ``syndicate.size`` lenders of
+        borrower b -- those holding a calibrated loan to b first, then by total assets at the start
+        (balance sheet plus calibrated loans held), largest first, then by column -- in column
+        order; with it off every lender. Never b itself."""
+        others = [lnd for lnd in lenders if lnd != b]
+        if not self.ch["relationship_lending"]:
+            return others
+        calibrated = self.contracts[:self.n_calibrated]
+        ranked = []
+        for lnd in others:
+            a = self.agents[lnd]
+            size = sum(a.balance[k] for k in ("cash", "securities", "gpu", "other_assets"))
+            size += sum(c.amount for c in calibrated if c.kind == "loan" and c.payee == lnd)
+            related = any(c.kind == "loan" and c.payer == b and c.payee == lnd for c in calibrated)
+            ranked.append((0 if related else 1, -size, lnd))
+        ranked.sort()
+        return sorted(lnd for _, _, lnd in ranked[:self.syndicate_size])
 
     def _check_world(self, world: Any) -> None:
         """The world orders agents and contracts as the reference does, on the same terms."""

@@ -255,6 +255,20 @@ def test_reference_matches_model_in_a_same_month_cascade() -> None:
     assert ("Blue Owl", INSOLVENCY) in causes  # insolvent in a later round of the month
 
 
+@pytest.mark.parametrize("size", [1, 2])
+def test_reference_matches_model_with_syndicates_of_one_lender(size: int) -> None:
+    """Relationship lending with a syndicate smaller than the lenders (mini has two): each
+    borrower keeps its relationship lender (or the larger one), the other facilities go."""
+    run = run_side_by_side(config(*BASE, "channels.relationship_lending=true", f"syndicate.size={size}"))
+    w = run.model.world
+    borrowers = set(w.facility_borrower.tolist())
+    assert all(int((w.facility_borrower == b).sum()) <= size for b in borrowers)
+    full = run_side_by_side(config(*BASE, "horizon=1", "channels.relationship_lending=false")).model.world
+    assert set(full.facility_borrower.tolist()) == borrowers  # every borrower keeps a lender
+    assert (w.n_pairs < full.n_pairs) == (size == 1)
+    assert any(e.new_loans > 0 for e in run.all_events())
+
+
 @pytest.mark.parametrize("seed", [1, 12345])
 def test_reference_matches_model_for_other_seeds(seed: int) -> None:
     run_side_by_side(config(*BASE, *STRESS, f"seed={seed}", "horizon=24", entities=RUNS), paths=(1,))
