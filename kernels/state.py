@@ -214,6 +214,7 @@ class State:
     # per USD of book (1 / the book-weighted harmonic-mean rental index at purchase); see
     # aisim.kernels.collateral.add_vintage
     gpu_vintage: Any = None
+    lease_loss: Any = None  # (paths, agents + 1) lease_claims: lessors' rent lost net of claim recoveries, cumulative
 
     def replace(self, **changes: Any) -> State:
         return replace(self, **changes)

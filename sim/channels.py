@@ -66,6 +66,7 @@ from aisim.kernels.discounting import DiscountingParams
 from aisim.kernels.equity_market import EquityMarketParams
 from aisim.kernels.feedback import MarketParams
 from aisim.kernels.headroom import HeadroomParams
+from aisim.kernels.lease_claims import LeaseClaimParams
 from aisim.kernels.params import config_node, param
 from aisim.kernels.state import LOAN, NEVER, REVOLVING, per_agent
 from aisim.kernels.syndicates import SyndicateParams
@@ -352,6 +353,8 @@ def _capex_headroom(m: Any, need: Any, s: Any) -> Any:
         debt, assets = refinancing.consolidate_spvs(m.xp, m.book, s.c_alive, debt, assets)
     room = headroom.borrowing_room(m.xp, debt, assets, m.params.max_leverage, m.p.headroom.headroom)
     return m.xp.minimum(need, room)
+def _lease_claims_on(m: Any, options: dict, s: Any) -> dict:
+    return {**options, "lease_claims": m.p.lease_claims}
 
 
 # --------------------------------------------------------------------------- the registry
@@ -444,6 +447,13 @@ CHANNELS: tuple[Channel, ...] = (
         kernel="aisim.kernels.syndicates",
         cite="Sufi (2007); Bharath, Dahiya, Saunders and Srinivasan (2011)",
         params=SyndicateParams, key="syndicate",
+    ),
+    Channel(
+        "lease_claims", "a defaulting lessee's lessors claim the rent of its rejected leases, capped as "
+        "11 U.S.C. 502(b)(6) caps it (greater of 1 year or 15% of the remaining term, at most 3 years), "
+        "ranked with unsecured claims; they lose the rest", off_doc="leases end with no claim",
+        kernel="aisim.kernels.lease_claims", cite="11 U.S.C. 502(b)(6)",
+        params=LeaseClaimParams, key="lease_claims", on={"resolve_options": _lease_claims_on},
     ),
 )
 

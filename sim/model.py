@@ -155,6 +155,7 @@ class AIFinanceModel(mesa.Model):
         partial = channel_registry.equity_pricing_marks(self, partial)  # equity_pricing
         vintage0 = float(sc.rental_price.start) ** -self.p.collateral.vintage_share
         partial = partial.replace(gpu_vintage=agents(np.full(A, vintage0)))  # vintages
+        partial = partial.replace(lease_loss=xp.zeros((P, A + 1), dtype=xp.float64))  # lease_claims
         bs = accounting.balance_sheet(xp, self.book, partial)
         state = partial.replace(equity=bs["assets"] - bs["liabilities"])
         state = channel_registry.equity_pricing_start(self, state)  # equity_pricing

@@ -18,7 +18,9 @@ on and off:
 * ``fund_runs``: redemptions, gates, liquidity buffers, NAV triggers and leverage caps;
 * ``market_feedback``: the market spread and sentiment;
 * ``relationship_lending``: each borrower's capex facilities from at most ``syndicate.size``
-  lenders (relationship lenders first, then the largest); off: from every lender.
+  lenders (relationship lenders first, then the largest); off: from every lender;
+* ``lease_claims``: a defaulting lessee's lessors claim the rent of the leases that end, capped
+  as 11 U.S.C. 502(b)(6) caps it, pro rata with the unsecured; off: no claim.
 
 It is written from those rules, not by calling the kernels: the only shared code is the
 counter-based random number generator (:func:`aisim.kernels.rng.normal`), whose draws are the common
@@ -67,7 +69,7 @@ LENDERS = ("private_credit", "bank")  # offer new lending
 AI = ("chipmaker", "hyperscaler", "neocloud", "ai_lab")  # AI companies (risk weights, feedback)
 REPLACEABLE = ("lease", "offtake", "backstop", "rvg")  # taken over when contagion is off
 CHANNELS = ("clearing", "fire_sales", "covenants", "contract_contagion", "bank_regulation", "fund_runs",
-            "market_feedback", "credit_pricing", "equity_pricing", "rate_discounting", "capex_headroom", "relationship_lending")
+            "market_feedback", "credit_pricing", "equity_pricing", "rate_discounting", "capex_headroom", "relationship_lending", "lease_claims")
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -187,6 +189,7 @@ class RefState:
     mv_rate: float = 0.0
     # per agent: sum over GPU vintages of book / rental index at purchase, per USD of book
     gpu_vintage: list[float] = field(default_factory=list)
+    lease_loss: list[float] = field(default_factory=list)  # lessors' rent lost net of claim recoveries
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -387,6 +390,8 @@ class ReferenceModel:
         keys = list(cp.keys()) if hasattr(cp, "keys") else [f.name for f in fields(cp)]
         self.cp_sigma_of = {k[len("sigma_"):]: float(getattr(cp, k)) for k in keys if k.startswith("sigma_")}
         self.syndicate_size = int(cfg.syndicate.size)  # relationship_lending
+        lc = cfg.lease_claims  # lease_claims: the 502(b)(6) cap
+        self.lease_cap = {k: float(getattr(lc, k)) for k in ("floor_months", "term_share", "cap_months")}
         self._build(cfg.calibration, {str(k): int(v) for k, v in _items(sc.offtake_exits)})
         if world is not None:
             self._check_world(world)
@@ -697,6 +702,7 @@ class ReferenceModel:
                 if c.kind == "equity" and self.agents[c.payer].p["market_cap"] > 0:
                     s.outstanding[k] = c.share * self._quoted_value(c.payer, s.sentiment)
         s.gpu_vintage = [self.sc["price0"] ** -self.vintage_share] * n  # all bought at the starting index
+        s.lease_loss = [0.0] * (n + 1)  # lease_claims
         bs = self.balance_sheet(s)
         s.equity = [bs["assets"][i] - bs["liabilities"][i] for i in range(n)]
         s.capital_ratio, s.leverage_ratio = self.ratios(s)
@@ -1441,6 +1447,24 @@ class ReferenceModel:
                 debt[c.payer] += s.outstanding[k]
                 if c.secured:
                     secured[c.payer] += s.outstanding[k]
+        # lease claims: each lease of a defaulting lessee that ends (is not taken over) gives its
+        # lessor an unsecured claim for min(T, min(max(12, 15% T), 36)) months of rent
+        lease_claim = [0.0] * len(self.contracts)
+        rejected = [False] * len(self.contracts)
+        claims = [0.0] * n
+        if self.ch["lease_claims"]:
+            for k, c in enumerate(self.contracts):
+                if c.kind != "lease" or not s.c_alive[k] or not is_new[c.payer]:
+                    continue
+                taken_over = not self.ch["contract_contagion"] and not is_new[c.payee]
+                if taken_over:
+                    continue
+                t = float(max(s.maturity[k], 0))
+                months = min(t, min(max(self.lease_cap["floor_months"], self.lease_cap["term_share"] * t),
+                                    self.lease_cap["cap_months"]))
+                lease_claim[k] = c.monthly * months
+                rejected[k] = True
+                claims[c.payer] += lease_claim[k]
         r_s, rec, surplus, other = [1.0] * n, [1.0] * n, [0.0] * n, [0.0] * n
         for i in range(n):
             if not new[i]:
@@ -1450,7 +1474,7 @@ class ReferenceModel:
                 ev.secured_recovery.append((i, r_s[i]))
             pool = s.cash[i] + other_proceeds[i] + gpu_proceeds[i] - r_s[i] * secured[i]
             other[i] = s.other_liab[i]
-            unsecured = (debt[i] - secured[i]) + (1.0 - r_s[i]) * secured[i] + other[i]
+            unsecured = (debt[i] - secured[i]) + (1.0 - r_s[i]) * secured[i] + other[i] + claims[i]
             rec[i] = min(pool / unsecured, 1.0) if unsecured > 0 else 1.0
             surplus[i] = max(pool - unsecured, 0.0)
             ev.defaults.append((i, cause[i]))
@@ -1458,7 +1482,8 @@ class ReferenceModel:
         # 3. creditors recover their share of each loan; stake holders share any surplus, their
         # stakes written off; what goes to a defaulted (or now defaulting) party is the external's
         cash_in, stake_in, loss_in = [0.0] * n, [0.0] * n, [0.0] * n
-        rec_ext = loss_ext = surplus_ext = stake_ext = 0.0
+        lease_in = [0.0] * n  # lease claims recovered (a gain: the rent was never on the books)
+        rec_ext = loss_ext = surplus_ext = stake_ext = lease_ext = 0.0
         shares, recovered_by = [0.0] * n, [0.0] * n
         for k, c in enumerate(self.contracts):
             if not s.c_alive[k] or not is_new[c.payer]:
@@ -1474,6 +1499,16 @@ class ReferenceModel:
                 else:
                     rec_ext += recovered
                     loss_ext += owed - recovered
+            elif c.kind == "lease" and rejected[k]:
+                got = lease_claim[k] * rec[c.payer]
+                lost = c.monthly * float(max(s.maturity[k], 0)) - got
+                if to_agent:
+                    cash_in[c.payee] += got
+                    lease_in[c.payee] += got
+                    s.lease_loss[c.payee] += lost
+                else:
+                    lease_ext += got
+                    s.lease_loss[n] += lost
             elif c.kind == "equity":
                 shares[c.payer] += c.share
                 part = surplus[c.payer] * c.share
@@ -1483,7 +1518,7 @@ class ReferenceModel:
                 else:
                     surplus_ext += part
                     stake_ext += part - s.outstanding[k]
-        ext_received = rec_ext + surplus_ext
+        ext_received = rec_ext + surplus_ext + lease_ext
         ext_paid = other_lost = 0.0
         for i in range(n):
             if new[i]:
@@ -1514,7 +1549,7 @@ class ReferenceModel:
                 s.default_cause[i] = cause[i]
             else:
                 s.cash[i] += cash_in[i]
-                s.equity[i] += stake_in[i] - loss_in[i]
+                s.equity[i] += stake_in[i] - loss_in[i] + lease_in[i]
         s.credit_loss[n] += loss_ext + other_lost
         s.ext_cash += ext_received - ext_paid
 
