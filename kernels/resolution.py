@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from .accounting import from_payers, to_payees
 from . import lease_claims as leases
+from .accounting import from_payers, to_payees
 from .state import COVENANT, EQUITY, ILLIQUIDITY, INSOLVENCY, LEASE, LOAN, Book, State, replaceable
 
 SOLVENCY_TOL = 1e-9

@@ -69,7 +69,8 @@ LENDERS = ("private_credit", "bank")  # offer new lending
 AI = ("chipmaker", "hyperscaler", "neocloud", "ai_lab")  # AI companies (risk weights, feedback)
 REPLACEABLE = ("lease", "offtake", "backstop", "rvg")  # taken over when contagion is off
 CHANNELS = ("clearing", "fire_sales", "covenants", "contract_contagion", "bank_regulation", "fund_runs",
-            "market_feedback", "credit_pricing", "equity_pricing", "rate_discounting", "capex_headroom", "relationship_lending", "lease_claims")
+            "market_feedback", "credit_pricing", "equity_pricing", "rate_discounting", "capex_headroom",
+            "relationship_lending", "lease_claims")
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes

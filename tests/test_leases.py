@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aisim.schema import ContractConfig
 from aisim.kernels.lease_claims import LeaseClaimParams, allowed_months, claims
+from aisim.schema import ContractConfig
 from tests.test_reference import BASE, RUNS, STRESS, config, run_side_by_side
 
 P = LeaseClaimParams()
