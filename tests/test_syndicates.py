@@ -18,7 +18,7 @@ def tail(n: int, *extra: str) -> tuple[str, ...]:
 
 
 def world(n: int, *extra: str):
-    return world_of(make_cfg(*tail(n, *extra)))
+    return world_of(make_cfg(*tail(n, "channels.relationship_lending=true", *extra)))
 
 
 def test_contracts_grow_linearly_in_agents() -> None:
