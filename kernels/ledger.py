@@ -95,3 +95,14 @@ def sell_gpus(s: State, sales: Any, to_external: Any) -> State:
 def revalue_contracts(s: State, outstanding: Any, revaluation: Any) -> State:
     """Contracts re-marked to ``outstanding``; holders' equity moves by ``revaluation``."""
     return s.replace(outstanding=outstanding, equity=s.equity + revaluation)
+
+
+def grow_book(s: State, amount: Any) -> State:
+    """Banks' non-AI book grows by ``amount``, funded by deposits: other assets and other
+    liabilities both rise; no cash, no equity."""
+    return s.replace(other_assets=s.other_assets + amount, other_liab=s.other_liab + amount)
+
+
+def write_down(s: State, asset: str, amount: Any) -> State:
+    """``amount`` of ``asset`` written off as a credit loss: an expense with no cash."""
+    return s.replace(**{asset: getattr(s, asset) - amount, "equity": s.equity - amount})

@@ -32,6 +32,7 @@ taking ``(s, ctx)`` return both):
 ``after_settlement``  ``(s, ctx)``: after contract flows cleared (margin calls)
 ``liquidation``       ``((q, price, discount), s, new, value_per_book)``: what estates' GPUs fetch
 ``resolve_options``   ``(options, s)``: keyword options of the resolution kernel
+``bank_book``         ``(s, ctx)``: before banks' ratios are measured (their non-AI books)
 ``regulation``        ``(s, rwa)``: after capital ratios are measured (deleveraging)
 ``feedback``          ``(s, ctx)``: after the month's losses are known
 ``raise_room``        ``(room, s)``: (paths, agents) new equity each agent could raise this month
@@ -58,6 +59,8 @@ from aisim.kernels import (
     refinancing,
     regulation,
 )
+from aisim.kernels import bank_capital
+from aisim.kernels.bank_capital import BankCapitalParams
 from aisim.kernels.clearing import ClearingParams
 from aisim.kernels.collateral import CollateralParams
 from aisim.kernels.covenants import CovenantParams
@@ -87,6 +90,7 @@ HOOK_POINTS = (  # one a line, in the order of the month
     "after_settlement",
     "liquidation",
     "resolve_options",
+    "bank_book",
     "regulation",
     "feedback",
     "raise_room",
@@ -341,6 +345,19 @@ def _discounted_collateral(m: Any, vf: Any, s: Any) -> Any:
     f = discounting.collateral_factor(m.xp, s.base_rate, s.market_spread, m.p.scenario.base_rate.start, life,
                                       m.p.discounting.premium)
     return vf * f[:, None]
+# --- bank_capital: banks' non-AI books and buffer-restricted payouts
+def _bank_book(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    xp, p, bp = m.xp, m.params, m.p.banks
+    growth, income, loss = bank_capital.book_month(xp, p.is_bank, s.alive, s.other_assets, p.non_ai_cash_flow,
+                                                   s.sentiment, s.base_rate, bp)
+    s = ledger.write_down(ledger.receive_external(xp, ledger.grow_book(s, growth), income), "other_assets", loss)
+    s, _ = m._ratios_rwa(s)
+    earnings = s.equity - ctx.equity_start - ctx.funding_flows
+    paid = bank_capital.distributions(xp, p.is_bank, s.alive, earnings, s.capital_ratio, m.requirement(s), bp)
+    s = ledger.pay_external(xp, s, paid)
+    s = s.replace(bank_nonai_loss=s.bank_nonai_loss + xp.sum(loss, axis=1),
+                  bank_payouts=s.bank_payouts + xp.sum(paid, axis=1))
+    return s, ctx.replace(funding_flows=ctx.funding_flows - paid)
 
 
 # capex_headroom: capex borrowing within a margin below the refinancing test
@@ -454,6 +471,13 @@ CHANNELS: tuple[Channel, ...] = (
         "ranked with unsecured claims; they lose the rest", off_doc="leases end with no claim",
         kernel="aisim.kernels.lease_claims", cite="11 U.S.C. 502(b)(6)",
         params=LeaseClaimParams, key="lease_claims", on={"resolve_options": _lease_claims_on},
+    ),
+    Channel(
+        "bank_capital", "banks' non-AI book grows (`banks.book_growth`) and loses beyond normal as sentiment "
+        "falls and rates rise; payouts are `banks.payout_ratio` of earnings, cut by the conservation buffer",
+        off_doc="static non-AI book, no losses on it; net income retained as calibrated",
+        kernel="aisim.kernels.bank_capital", cite="Fed DFAST severely adverse loss rates; BCBS RBC30.4; 12 CFR 217.11",
+        params=BankCapitalParams, key="banks", on={"bank_book": _bank_book},
     ),
 )
 

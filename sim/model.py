@@ -156,6 +156,7 @@ class AIFinanceModel(mesa.Model):
         vintage0 = float(sc.rental_price.start) ** -self.p.collateral.vintage_share
         partial = partial.replace(gpu_vintage=agents(np.full(A, vintage0)))  # vintages
         partial = partial.replace(lease_loss=xp.zeros((P, A + 1), dtype=xp.float64))  # lease_claims
+        partial = partial.replace(bank_nonai_loss=paths(0.0), bank_payouts=paths(0.0))  # bank_capital
         bs = accounting.balance_sheet(xp, self.book, partial)
         state = partial.replace(equity=bs["assets"] - bs["liabilities"])
         state = channel_registry.equity_pricing_start(self, state)  # equity_pricing
@@ -390,7 +391,8 @@ class AIFinanceModel(mesa.Model):
         return s, ctx.replace(new_defaults=month_new)
 
     def phase_regulation(self, s: State, ctx: MonthContext) -> tuple[State, MonthContext]:
-        """Banks' capital and leverage ratios; deleveraging below the requirement."""
+        """Banks' non-AI books (channel); capital and leverage ratios; deleveraging below the requirement."""
+        s, ctx = self.fold_state("bank_book", s, ctx)
         s, rwa = self._ratios_rwa(s)
         return self.fold("regulation", s, rwa), ctx
 

@@ -71,6 +71,7 @@ REPLACEABLE = ("lease", "offtake", "backstop", "rvg")  # taken over when contagi
 CHANNELS = ("clearing", "fire_sales", "covenants", "contract_contagion", "bank_regulation", "fund_runs",
             "market_feedback", "credit_pricing", "equity_pricing", "rate_discounting", "capex_headroom",
             "relationship_lending", "lease_claims")
+CHANNELS += ("bank_capital",)
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -191,6 +192,8 @@ class RefState:
     # per agent: sum over GPU vintages of book / rental index at purchase, per USD of book
     gpu_vintage: list[float] = field(default_factory=list)
     lease_loss: list[float] = field(default_factory=list)  # lessors' rent lost net of claim recoveries
+    bank_nonai_loss: float = 0.0  # cumulative losses of banks' non-AI books (bank_capital)
+    bank_payouts: float = 0.0  # cumulative banks' payouts (bank_capital)
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -393,6 +396,10 @@ class ReferenceModel:
         self.syndicate_size = int(cfg.syndicate.size)  # relationship_lending
         lc = cfg.lease_claims  # lease_claims: the 502(b)(6) cap
         self.lease_cap = {k: float(getattr(lc, k)) for k in ("floor_months", "term_share", "cap_months")}
+        bk = cfg.banks  # bank_capital
+        self.bk = {k: float(getattr(bk, k)) for k in ("book_growth", "base_loss", "sentiment_elasticity",
+                                                        "reference_sentiment", "rate_loss", "reference_rate",
+                                                        "loss_cap", "payout_ratio", "minimum")}
         self._build(cfg.calibration, {str(k): int(v) for k, v in _items(sc.offtake_exits)})
         if world is not None:
             self._check_world(world)
@@ -802,6 +809,8 @@ class ReferenceModel:
         self._financing(s, scratch, ev)
         self._settlement(s, scratch, ev)
         self._resolution(s, scratch, ev)
+        if self.ch["bank_capital"]:
+            self._bank_book(s, scratch)
         self._regulation(s, ev)
         self._feedback(s, scratch)
         s.month += 1
@@ -1553,6 +1562,56 @@ class ReferenceModel:
                 s.equity[i] += stake_in[i] - loss_in[i] + lease_in[i]
         s.credit_loss[n] += loss_ext + other_lost
         s.ext_cash += ext_received - ext_paid
+
+    def _bank_book(self, s: RefState, scratch: dict) -> None:
+        """Bank capital channel, bank by bank: the non-AI book grows at book_growth/12 (deposit
+        funded); net income is grossed up to before payouts; losses beyond normal at
+        min(base_loss x max((s_ref/s)^k - 1, 0) + rate_loss x max(r - r_ref, 0), cap)/12 of the
+        grown book; then payout_ratio x positive earnings x the conservation buffer's share
+        (1 above the requirement, 0.6 / 0.4 / 0.2 / 0 by quarter of the buffer below it)."""
+        bk = self.bk
+        sent = max(s.sentiment, 1e-3)
+        load = max((bk["reference_sentiment"] / sent) ** bk["sentiment_elasticity"] - 1.0, 0.0)
+        excess = min(bk["base_loss"] * load + bk["rate_loss"] * max(s.base_rate - bk["reference_rate"], 0.0),
+                     bk["loss_cap"])
+        for i, a in enumerate(self.agents):
+            if not (a.is_bank and s.alive[i]):
+                continue
+            growth = s.other_assets[i] * (bk["book_growth"] / 12.0)
+            s.other_assets[i] += growth
+            s.other_liab[i] += growth
+            income = a.p["non_ai_cash_flow"] * (bk["payout_ratio"] / (1.0 - bk["payout_ratio"]))
+            s.cash[i] += income
+            s.equity[i] += income
+            s.ext_cash -= income
+            loss = max(s.other_assets[i], 0.0) * (excess / 12.0)
+            s.other_assets[i] -= loss
+            s.equity[i] -= loss
+            s.bank_nonai_loss += loss
+        req = self.requirement(s)
+        cap, _ = self.ratios(s)
+        width = max(req - bk["minimum"], 1e-12)
+        for i, a in enumerate(self.agents):
+            if not (a.is_bank and s.alive[i]):
+                continue
+            left = cap[i] - bk["minimum"]
+            if left >= width:
+                share = 1.0
+            elif left > 0.75 * width:
+                share = 0.6
+            elif left > 0.5 * width:
+                share = 0.4
+            elif left > 0.25 * width:
+                share = 0.2
+            else:
+                share = 0.0
+            earnings = s.equity[i] - scratch["equity_start"][i] - scratch["funding_flows"][i]
+            paid = bk["payout_ratio"] * max(earnings, 0.0) * share
+            s.cash[i] -= paid
+            s.equity[i] -= paid
+            s.ext_cash += paid
+            s.bank_payouts += paid
+            scratch["funding_flows"][i] -= paid
 
     def _regulation(self, s: RefState, ev: Events) -> None:
         """Banks' capital and leverage ratios; with bank regulation on, a bank below its
