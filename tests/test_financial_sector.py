@@ -81,3 +81,28 @@ def test_bank_capital_changes_results(scenario: str) -> None:
     on, off = _run(scenario), _run(scenario, "channels.bank_capital=false")
     assert not np.array_equal(np.asarray(on.state.equity), np.asarray(off.state.equity))
     assert float(np.mean(off.state.bank_nonai_loss)) == 0.0
+
+
+@pytest.mark.parametrize(("requirement", "share"), [(0.105, 1.0), (0.25, 0.6)])
+def test_bank_book_flows_by_hand(requirement: float, share: float) -> None:
+    from tests.worlds import run_model, world_cfg
+
+    bank = dict(name="K", sector="bank", cash=100.0, other_assets=500.0, other_liabilities=500.0,
+                non_ai_cash_flow=1.0)
+    cfg = world_cfg([bank], [], "channels.bank_capital=true", "scenario.base_rate.start=0.04",
+                    "scenario.base_rate.mean=0.04", "banks.reference_rate=0.0", "scenario.sentiment=1.0",
+                    f"regime.capital_requirement={requirement}", "regime.deleveraging_speed=0", horizon=1)
+    m, _ = run_model(cfg)
+    growth = 500.0 * 0.03 / 12.0
+    income = 1.0 + 1.0 * 0.8 / 0.2  # retained net income, grossed up to before payouts
+    loss = (500.0 + growth) * (0.5 * 0.04) / 12.0  # rate_loss x (base rate - reference) / 12
+    earnings = income - loss
+    paid = 0.8 * earnings * share  # CET1 ~20%: above 10.5%; in the top quarter of a 4.5-25% zone
+    s = m.state
+    assert s.other_assets[0, 0] == pytest.approx(500.0 + growth - loss, rel=1e-12)
+    assert s.other_liab[0, 0] == pytest.approx(500.0 + growth, rel=1e-12)
+    assert s.equity[0, 0] == pytest.approx(100.0 + earnings - paid, rel=1e-12)
+    assert s.cash[0, 0] == pytest.approx(100.0 + income - paid, rel=1e-12)
+    assert s.ext_cash[0] == pytest.approx(paid - income, rel=1e-12)
+    assert s.bank_nonai_loss[0] == pytest.approx(loss, rel=1e-12)
+    assert s.bank_payouts[0] == pytest.approx(paid, rel=1e-12)

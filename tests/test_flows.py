@@ -34,6 +34,7 @@ DETERMINISTIC = (
     # the hand-computed flows price loans at their contract terms and roll bullets whole;
     # credit pricing's spreads and graded roll-overs are tested in tests/test_credit_pricing.py
     "channels.credit_pricing=false",
+    "channels.bank_capital=false",  # banks' books static in the hand-computed flows (tests/test_financial_sector.py)
 )
 
 
