@@ -105,10 +105,11 @@ def payout_share(xp: ModuleType, ratio: Any, req: Any, minimum: float) -> Any:
 
 
 def distributions(
-    xp: ModuleType, is_bank: Any, alive: Any, earnings: Any, ratio: Any, req: Any, p: BankCapitalParams,
+    xp: ModuleType, is_bank: Any, alive: Any, earnings: Any, ratio: Any, req: Any, cash: Any,
+    p: BankCapitalParams,
 ) -> Any:
     """(paths, agents) USD bn each live bank pays out this month: ``payout_ratio`` x positive
-    earnings x its buffer's payout share."""
+    earnings x its buffer's payout share, at most its cash."""
     share = payout_share(xp, ratio, req, p.minimum)
-    paid = p.payout_ratio * xp.maximum(earnings, 0.0) * share
+    paid = xp.minimum(p.payout_ratio * xp.maximum(earnings, 0.0) * share, xp.maximum(cash, 0.0))
     return xp.where(alive & is_bank[None, :], paid, 0.0)

@@ -353,7 +353,8 @@ def _bank_book(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     s = ledger.write_down(ledger.receive_external(xp, ledger.grow_book(s, growth), income), "other_assets", loss)
     s, _ = m._ratios_rwa(s)
     earnings = s.equity - ctx.equity_start - ctx.funding_flows
-    paid = bank_capital.distributions(xp, p.is_bank, s.alive, earnings, s.capital_ratio, m.requirement(s), bp)
+    paid = bank_capital.distributions(xp, p.is_bank, s.alive, earnings, s.capital_ratio, m.requirement(s),
+                                      s.cash, bp)
     s = ledger.pay_external(xp, s, paid)
     s = s.replace(bank_nonai_loss=s.bank_nonai_loss + xp.sum(loss, axis=1),
                   bank_payouts=s.bank_payouts + xp.sum(paid, axis=1))

@@ -1606,7 +1606,7 @@ class ReferenceModel:
             else:
                 share = 0.0
             earnings = s.equity[i] - scratch["equity_start"][i] - scratch["funding_flows"][i]
-            paid = bk["payout_ratio"] * max(earnings, 0.0) * share
+            paid = min(bk["payout_ratio"] * max(earnings, 0.0) * share, max(s.cash[i], 0.0))
             s.cash[i] -= paid
             s.equity[i] -= paid
             s.ext_cash += paid
