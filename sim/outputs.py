@@ -65,6 +65,44 @@ def _bank_min(field: str) -> Callable[..., Any]:
     return fn
 
 
+# --- systemic event: its parts, measured monthly (bank_capital)
+def _banks_below(m: Any, s: Any, ctx: Any) -> Any:
+    """Banks below their capital requirement this month, or defaulted."""
+    banks = m.bank_block
+    if banks is None:
+        return None
+    xp = m.xp
+    below = (~s.alive[:, banks]) | (s.capital_ratio[:, banks] < m.requirement(s)[:, None])
+    return _sum(m, xp.astype(below, xp.float64))
+
+
+def _fund_nav_min(m: Any, s: Any, ctx: Any) -> Any:
+    """Lowest NAV of a private-credit fund as a share of its starting NAV (0 once defaulted)."""
+    funds = m.world.trait_block("fund")
+    if funds is None:
+        return None
+    xp = m.xp
+    eq0 = m.initial_equity[funds]
+    start = xp.asarray(np.where(eq0 > 0, eq0, 1.0))
+    ratio = xp.where(s.alive[:, funds], xp.maximum(s.equity[:, funds], 0.0) / start[None, :], 0.0)
+    ratio = xp.where(xp.asarray(eq0 > 0)[None, :], ratio, xp.inf)
+    return xp.min(ratio, axis=1)
+
+
+def _financial_losses(m: Any, s: Any, ctx: Any) -> Any:
+    """Cumulative losses of banks and funds: credit losses on their AI-web claims plus banks'
+    non-AI book losses beyond normal (bank_capital)."""
+    cols = _lender_cols(m)
+    loss = m.xp.sum(s.credit_loss[:, cols], axis=1) if cols.size else m.xp.zeros_like(s.demand)
+    return loss + s.bank_nonai_loss if s.bank_nonai_loss is not None else loss
+
+
+def _lender_cols(m: Any) -> np.ndarray:
+    w = m.world
+    blocks = [np.arange(w.blocks[x].start, w.blocks[x].stop) for x in sectors.names_with("lender")]
+    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int64)
+
+
 def _identity(m: Any, s: Any, ctx: Any) -> Any:
     bs_res, cash_res = accounting.identity_residual(m.xp, m.book, s, m.total_cash0)
     return m.xp.maximum(bs_res, cash_res)
@@ -87,6 +125,10 @@ MONTH_METRICS: tuple[MonthMetric, ...] = (
     MonthMetric("forced_sales", "cumulative loans sold in a hurry, USD bn", lambda m, s, ctx: s.forced_sales),
     MonthMetric("identity_residual", "largest relative accounting-identity residual", _identity),
     *_sector_equity(),
+    MonthMetric("banks_below_requirement", "banks below their capital requirement or defaulted", _banks_below),
+    MonthMetric("fund_nav_ratio_min", "lowest fund NAV over its starting NAV (0: defaulted)", _fund_nav_min),
+    MonthMetric("financial_losses", "cumulative bank and fund losses incl. banks' non-AI losses, USD bn",
+                _financial_losses),
     MonthMetric("bank_capital_ratio_min", "lowest bank capital ratio (NaN: no bank has risk-weighted assets)",
                 _bank_min("capital_ratio")),
     MonthMetric("bank_leverage_ratio_min", "lowest bank leverage ratio (NaN: no bank has assets)",
@@ -114,6 +156,9 @@ class PathTracker:
         self.min_leverage = np.full(P, np.inf)
         self.min_price = np.full(P, float(model.cfg.scenario.rental_price.start))
         self.first_default = np.full(P, -1, dtype=np.int64)
+        self.max_banks_below = np.zeros(P)  # systemic event's parts
+        self.min_fund_nav = np.full(P, np.inf)
+        self.financial_losses = np.zeros(P)
 
     def update(self, m: dict[str, np.ndarray]) -> None:
         if "bank_capital_ratio_min" in m:
@@ -121,6 +166,11 @@ class PathTracker:
             self.min_capital = np.fmin(self.min_capital, m["bank_capital_ratio_min"])
             self.min_leverage = np.fmin(self.min_leverage, m["bank_leverage_ratio_min"])
         self.min_price = np.minimum(self.min_price, m["gpu_collateral_index"])
+        if "banks_below_requirement" in m:
+            self.max_banks_below = np.maximum(self.max_banks_below, to_numpy(m["banks_below_requirement"]))
+        if "fund_nav_ratio_min" in m:
+            self.min_fund_nav = np.minimum(self.min_fund_nav, to_numpy(m["fund_nav_ratio_min"]))
+        self.financial_losses = to_numpy(m["financial_losses"])
         month = self.model.state.month - 1
         self.first_default = np.where((self.first_default < 0) & (m["defaults"] > 0), month, self.first_default)
 
@@ -173,16 +223,26 @@ def _by_cause() -> Iterator[PathOutcome]:
         yield PathOutcome(f"defaults_{name}", f"defaults caused by {name}", fn)
 
 
+def _systemic_bank(m: Any, f: _Final, t: PathTracker) -> Any:
+    """A bank defaulted or fell below its capital requirement in some month."""
+    return t.max_banks_below > 0
+
+
+def _systemic_fund(m: Any, f: _Final, t: PathTracker) -> Any:
+    """A fund defaulted or its NAV fell more than systemic.fund_nav_loss below its start."""
+    return t.min_fund_nav < 1.0 - m.cfg.systemic.fund_nav_loss
+
+
+def _systemic_loss(m: Any, f: _Final, t: PathTracker) -> Any:
+    """Banks' and funds' losses (AI credit losses and banks' non-AI losses beyond normal) above
+    systemic.loss_share of their starting equity."""
+    cols = _lender_cols(m)
+    lender_equity = float(m.initial_equity[cols].sum()) if cols.size else 0.0
+    return t.financial_losses > m.cfg.systemic.loss_share * max(lender_equity, 0.0)
+
+
 def _systemic(m: Any, f: _Final, t: PathTracker) -> Any:
-    w = m.world
-    lender_cols = np.concatenate([np.arange(w.blocks[x].start, w.blocks[x].stop) for x in sectors.names_with("lender")])
-    eq0 = m.initial_equity
-    lender_equity = float(eq0[lender_cols].sum()) if lender_cols.size else 0.0
-    loss = f.credit_loss
-    lender_loss = loss[:, lender_cols].sum(axis=1) if lender_cols.size else np.zeros(loss.shape[0])
-    bank_cols = np.concatenate([np.arange(w.blocks[x].start, w.blocks[x].stop) for x in sectors.names_with("bank")])
-    bank_default = _dead(f)[:, bank_cols].sum(axis=1) > 0
-    return bank_default | (lender_loss > m.cfg.systemic.loss_share * max(lender_equity, 0.0))
+    return _systemic_bank(m, f, t) | _systemic_fund(m, f, t) | _systemic_loss(m, f, t)
 
 
 def _cumulative(field: str, doc: str) -> PathOutcome:
@@ -197,8 +257,14 @@ PATH_OUTCOMES: tuple[PathOutcome, ...] = (
     *_by_sector("credit_losses"),
     PathOutcome("credit_losses_external", "credit losses of outside creditors, USD bn",
                 lambda m, f, t: f.credit_loss[:, -1]),
-    PathOutcome("systemic_event", "a bank defaults, or lenders' losses exceed systemic.loss_share of their equity",
-                _systemic),
+    PathOutcome("systemic_event", "any of the three parts below (docs/economics.md)", _systemic),
+    PathOutcome("systemic_bank", "a bank defaulted or fell below its capital requirement", _systemic_bank),
+    PathOutcome("systemic_fund", "a fund defaulted or lost more than systemic.fund_nav_loss of its NAV",
+                _systemic_fund),
+    PathOutcome("systemic_loss", "bank and fund losses (incl. non-AI) above systemic.loss_share of their equity",
+                _systemic_loss),
+    _cumulative("bank_nonai_loss", "banks' non-AI book losses beyond normal, USD bn"),
+    _cumulative("bank_payouts", "banks' dividends and buybacks (bank_capital), USD bn"),
     PathOutcome("ai_capex", "cumulative AI capex, USD bn", lambda m, f, t: f.capex_cum),
     _cumulative("fire_sale_loss", "GPU sale proceeds below pre-sale market value, USD bn"),
     _cumulative("stake_loss", "equity stakes written off, USD bn"),

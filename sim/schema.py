@@ -351,11 +351,15 @@ MarketConfig = CHANNEL_PARAM_NODES["market"]
 
 @dataclass
 class SystemicConfig:
-    """A path has a systemic event if a bank defaults, or if credit losses of banks and
-    private-credit funds exceed ``loss_share`` of their combined starting equity."""
+    """A path has a systemic event if (bank) a bank defaults or falls below its capital
+    requirement in some month, (fund) a private-credit fund defaults or its NAV falls more than
+    ``fund_nav_loss`` below its start, or (loss) losses of banks and funds -- credit losses plus
+    banks' non-AI losses beyond normal -- exceed ``loss_share`` of their combined starting equity."""
 
     loss_share: float = param(0.1, ge=0.0, le=10.0, unit="share of lenders' equity",
                               doc="lender losses above this share of their starting equity are a systemic event")
+    fund_nav_loss: float = param(0.2, ge=0.0, le=1.0, unit="share of starting NAV",
+                                 doc="a fund NAV fall beyond this is a systemic event")
 
 
 @dataclass

@@ -106,3 +106,29 @@ def test_bank_book_flows_by_hand(requirement: float, share: float) -> None:
     assert s.ext_cash[0] == pytest.approx(paid - income, rel=1e-12)
     assert s.bank_nonai_loss[0] == pytest.approx(loss, rel=1e-12)
     assert s.bank_payouts[0] == pytest.approx(paid, rel=1e-12)
+
+
+def _paths_table(scenario: str, *overrides: str, paths: int = 4):
+    from aisim.kernels.backend import to_numpy
+    from aisim.outputs import PathTracker
+
+    cfg = make_cfg(f"paths.n={paths}", f"scenario={scenario}", "backend=numpy", "output.progress=false", *overrides)
+    m = AIFinanceModel(cfg, None, np.arange(paths), np)
+    tracker = PathTracker(m)
+    for _ in range(int(cfg.horizon)):
+        m.step()
+        tracker.update({k: to_numpy(v) for k, v in m.metrics.items()})
+    return tracker.table(np.arange(paths))
+
+
+def test_systemic_event_fires_under_a_deep_stress_and_not_in_the_baseline() -> None:
+    calm = _paths_table("baseline")
+    assert not calm["systemic_event"].any()
+    assert not (calm["systemic_bank"] | calm["systemic_fund"] | calm["systemic_loss"]).any()
+    # severe with equity markets near shut: the banks' non-AI books lose at the cap and the AI web's
+    # losses reach banks and funds
+    deep = _paths_table("severe", "scenario.sentiment=0.3")
+    assert deep["systemic_event"].all()
+    assert deep["systemic_loss"].any() or deep["systemic_bank"].any()
+    assert (deep["systemic_event"] == (deep["systemic_bank"] | deep["systemic_fund"] | deep["systemic_loss"])).all()
+    assert (deep["bank_nonai_loss"] > calm["bank_nonai_loss"]).all()
