@@ -47,6 +47,7 @@ from functools import cache
 from typing import Any
 
 from aisim.kernels import (
+    bank_capital,
     collateral,
     covenants,
     credit_pricing,
@@ -59,7 +60,6 @@ from aisim.kernels import (
     refinancing,
     regulation,
 )
-from aisim.kernels import bank_capital
 from aisim.kernels.bank_capital import BankCapitalParams
 from aisim.kernels.clearing import ClearingParams
 from aisim.kernels.collateral import CollateralParams

@@ -282,3 +282,17 @@ PATH_OUTCOMES: tuple[PathOutcome, ...] = (
     PathOutcome("final_demand", "AI demand index at the end", lambda m, f, t: f.demand),
     PathOutcome("final_rental_price", "GPU rental price index at the end", lambda m, f, t: f.price),
 )
+
+
+#: Terms (years) of the cumulative PDs in agents.parquet: pd_1y, pd_3y, pd_5y (each with _se).
+PD_TERMS = (1, 3, 5)
+
+
+def pd_columns() -> tuple[str, ...]:
+    """agents.parquet's term-structure columns (NaN where the horizon is shorter than the term)."""
+    return tuple(c for T in PD_TERMS for c in (f"pd_{T}y", f"pd_{T}y_se"))
+
+
+def cause_share_columns() -> tuple[str, ...]:
+    """agents.parquet's share of each default cause in the agent's defaults (NaN: no default)."""
+    return tuple(f"cause_share_{c}" for c in CAUSE_NAMES[1:])

@@ -15,12 +15,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aisim.outputs import cause_share_columns, pd_columns
+
 #: Columns where NaN is documented (README, result files), by table.
 NAN_ALLOWED: dict[str, frozenset[str]] = {
     # no bank in the calibration: no capital ratio to take the minimum of
     "paths": frozenset({"min_bank_capital_ratio", "min_bank_leverage_ratio"}),
     # an agent that never defaults has no mean default month; non-banks have no capital ratio
-    "agents": frozenset({"mean_default_month", "capital_ratio_0"}),
+    # pd_<T>y (+ _se) beyond the horizon; cause_share_<cause> of an agent that never defaults
+    "agents": frozenset({"mean_default_month", "capital_ratio_0", *pd_columns(), *cause_share_columns()}),
     # quantiles of a metric no kept path recorded in that month
     "timeseries": frozenset({"p05", "p50", "p95"}),
 }

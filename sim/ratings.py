@@ -82,7 +82,7 @@ def implied(rates: dict[str, dict[int, float]], rating: str) -> dict[int, float]
         return dict(rates[anchors[0][1]])
     if pos >= anchors[-1][0]:
         return dict(rates[anchors[-1][1]])
-    (p0, g0), (p1, g1) = next((a, b) for a, b in zip(anchors, anchors[1:]) if a[0] <= pos <= b[0])
+    (p0, g0), (p1, g1) = next((a, b) for a, b in zip(anchors, anchors[1:], strict=False) if a[0] <= pos <= b[0])
     w = (pos - p0) / (p1 - p0)
     out = {}
     for t in rates[g0]:

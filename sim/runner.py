@@ -34,10 +34,10 @@ from aisim import results as results_io
 from aisim.kernels.accounting import balance_sheet
 from aisim.kernels.backend import Backend, resolve, to_numpy
 from aisim.kernels.debtrank import systemic_importance
-from aisim.kernels.state import EQUITY, LOAN
+from aisim.kernels.state import CAUSE_NAMES, EQUITY, LOAN
 from aisim.longtail import with_long_tail
 from aisim.model import AIFinanceModel
-from aisim.outputs import PathTracker
+from aisim.outputs import PD_TERMS, PathTracker
 from aisim.schema import Config, validate
 from aisim.shards import is_set, shard_range
 from aisim.world import World, build_world, syndicate_size
@@ -80,7 +80,10 @@ def package_version() -> str:
 #: Paths per block of the canonical aggregation order (see :class:`BlockSums`).
 BLOCK = 1024
 QUANTILES = (0.05, 0.5, 0.95)
-AGENT_SUMS = ("defaults", "default_month_sum", "loss_caused_sum", "equity_end_sum")
+#: The per-agent sums over paths behind agents.parquet: the first four, then one count of the paths
+#: defaulted by the end of each term of PD_TERMS, then one count of defaults per cause.
+AGENT_SUMS = ("defaults", "default_month_sum", "loss_caused_sum", "equity_end_sum",
+              *(f"defaults_by_{T}y" for T in PD_TERMS), *(f"defaults_{c}" for c in CAUSE_NAMES[1:]))
 
 
 def _seq_sum(start: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -233,9 +236,10 @@ def timeseries_table(total: np.ndarray, n: int, kept: np.ndarray | None, names: 
     return df
 
 
-def agents_table(static: pd.DataFrame, sums: np.ndarray, n: int) -> pd.DataFrame:
-    """static: name, sector and the starting balance sheet of each agent; sums: (4, agents) the
-    canonical sums of :data:`AGENT_SUMS` over n paths."""
+def agents_table(static: pd.DataFrame, sums: np.ndarray, n: int, horizon: int) -> pd.DataFrame:
+    """static: name, sector and the starting balance sheet of each agent; sums: (len(AGENT_SUMS),
+    agents) the canonical sums of :data:`AGENT_SUMS` over n paths; horizon: months run (a term
+    longer than it has NaN PDs)."""
     acc = dict(zip(AGENT_SUMS, sums, strict=True))
     d = acc["defaults"]
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -247,6 +251,15 @@ def agents_table(static: pd.DataFrame, sums: np.ndarray, n: int) -> pd.DataFrame
         "expected_loss_caused": acc["loss_caused_sum"] / n,
         "equity_end_mean": acc["equity_end_sum"] / n,
     })
+    terms = {}
+    for T in PD_TERMS:
+        p = acc[f"defaults_by_{T}y"] / n
+        short = 12 * T > horizon
+        terms[f"pd_{T}y"] = np.where(short, np.nan, p)
+        terms[f"pd_{T}y_se"] = np.where(short, np.nan, np.sqrt(p * (1 - p) / n))
+    for c in CAUSE_NAMES[1:]:
+        terms[f"cause_share_{c}"] = np.where(d > 0, acc[f"defaults_{c}"] / np.maximum(d, 1), np.nan)
+    dynamic = pd.concat([dynamic, pd.DataFrame(terms)], axis=1)
     head = static[["name", "sector"]].reset_index(drop=True)
     tail = static.drop(columns=["name", "sector"]).reset_index(drop=True)
     return pd.concat([head, dynamic, tail], axis=1)
@@ -267,8 +280,9 @@ def tables_from_partials(parts: list[dict[str, np.ndarray]], lo: int, hi: int, s
     n = hi - lo
     if kept is None:
         kept = kept_values(parts, lo, hi, keep)
-    ts = timeseries_table(combine(parts, "ts", lo, hi), n, kept, names, start, quantiles)
-    ag = agents_table(static, combine(parts, "ag", lo, hi).reshape(len(AGENT_SUMS), -1), n)
+    total = combine(parts, "ts", lo, hi)
+    ts = timeseries_table(total, n, kept, names, start, quantiles)
+    ag = agents_table(static, combine(parts, "ag", lo, hi).reshape(len(AGENT_SUMS), -1), n, total.shape[0])
     return ts, ag
 
 
@@ -526,15 +540,18 @@ def _initial_sheet(model: AIFinanceModel) -> dict[str, np.ndarray]:
 
 
 def _agent_rows(model: AIFinanceModel) -> np.ndarray:
-    """(paths, 4 * agents) per-path values of :data:`AGENT_SUMS` at the end of a chunk."""
+    """(paths, len(AGENT_SUMS) * agents) per-path values of :data:`AGENT_SUMS` at the end of a chunk."""
     s = model.state
     dead = ~to_numpy(s.alive)
     month = to_numpy(s.default_month)
+    cause = to_numpy(s.default_cause)
     return np.concatenate([
         dead.astype(np.float64),
         np.where(dead, month, 0).astype(np.float64),
         np.asarray(to_numpy(s.loss_caused), dtype=np.float64),
         np.asarray(to_numpy(s.equity), dtype=np.float64),
+        *((dead & (month < 12 * T)).astype(np.float64) for T in PD_TERMS),  # month 0 = the first month
+        *((dead & (cause == code)).astype(np.float64) for code in range(1, len(CAUSE_NAMES))),
     ], axis=1)
 
 
