@@ -43,6 +43,14 @@ def spot_market(
     return gross * util, gross * (1.0 - util)
 
 
+def spot_market_at(xp: ModuleType, p: AgentParams, gpu: Any, committed: Any, price: Any, util: Any) -> tuple[Any, Any]:
+    """As :func:`spot_market` at per-seller terms: price, util (paths, agents) from a cleared
+    market (:mod:`aisim.kernels.compute_market`). revenue = spare x yield x price x util."""
+    spare = xp.maximum(gpu - committed, 0.0)
+    gross = spare * per_agent(p.capacity_yield) * price
+    return gross * util, gross * (1.0 - util)
+
+
 def external_revenue(xp: ModuleType, p: AgentParams, demand: Any, spot_revenue: Any) -> tuple[Any, Any]:
     """(AI revenue, non-AI cash flow) from the external sector, each (paths, agents) USD bn / month.
 

@@ -217,6 +217,7 @@ class State:
     lease_loss: Any = None  # (paths, agents + 1) lease_claims: lessors' rent lost net of claim recoveries, cumulative
     bank_nonai_loss: Any = None  # (paths,) cumulative losses of banks' non-AI books (bank_capital)
     bank_payouts: Any = None  # (paths,) cumulative banks' dividends and buybacks (bank_capital)
+    tightness: Any = None  # (paths, 2) compute market tightness, neocloud and hyperscaler segments
 
     def replace(self, **changes: Any) -> State:
         return replace(self, **changes)

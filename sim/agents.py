@@ -60,8 +60,10 @@ class SectorAgent(mesa.Agent):
 
     # ---- sector policies: (model, cols, s, ...) -> (paths, len(cols)) arrays ----------------
     @classmethod
-    def spot_sales(cls, model: AIFinanceModel, cols: slice, s: Any, committed: Any) -> tuple[Any, Any]:
-        """(spot revenue, unsold capacity value); only compute providers sell capacity."""
+    def spot_sales(cls, model: AIFinanceModel, cols: slice, s: Any, committed: Any,
+                   terms: Any = None) -> tuple[Any, Any]:
+        """(spot revenue, unsold capacity value); only compute providers sell capacity. terms:
+        None, or (price, utilisation) (paths, agents) from the compute market channel."""
         z = model.zeros(cols)
         return z, z
 
@@ -80,7 +82,11 @@ class ComputeProvider(SectorAgent):
     """Sells GPU capacity on offtakes and spot, and invests from adaptive expectations."""
 
     @classmethod
-    def spot_sales(cls, model: AIFinanceModel, cols: slice, s: Any, committed: Any) -> tuple[Any, Any]:
+    def spot_sales(cls, model: AIFinanceModel, cols: slice, s: Any, committed: Any,
+                   terms: Any = None) -> tuple[Any, Any]:
+        if terms is not None:
+            return operations.spot_market_at(model.xp, model.sector_params(cols), s.gpu[:, cols],
+                                             committed[:, cols], terms[0][:, cols], terms[1][:, cols])
         return operations.spot_market(
             model.xp, model.sector_params(cols), s.gpu[:, cols], committed[:, cols], s.demand, s.price,
         )

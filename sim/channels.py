@@ -18,6 +18,8 @@ taking ``(s, ctx)`` return both):
 ====================  =======================================================================
 ``macro``             ``(s, ctx)``: after the macro step (e.g. the GPU market heals)
 ``collateral``        ``(value_factor, s)``: (paths, agents) collateral value per USD of GPU book
+``spot_terms``        ``(terms, s, committed)``: None, or (price, utilisation) (paths, agents) at
+                      which compute providers sell spare capacity this month
 ``lender_tests``      ``(ok, s)``: (paths, agents) bool lenders able to lend and roll this month
 ``borrower_tests``    ``(ok, s, bs)``: borrowers that pass the refinancing test; ``bs`` their
                       balance sheets
@@ -61,7 +63,9 @@ from aisim.kernels import (
     regulation,
 )
 from aisim.kernels.bank_capital import BankCapitalParams
+from aisim.kernels import compute_market
 from aisim.kernels.clearing import ClearingParams
+from aisim.kernels.compute_market import ComputeMarketParams
 from aisim.kernels.collateral import CollateralParams
 from aisim.kernels.covenants import CovenantParams
 from aisim.kernels.credit_pricing import CreditPricingParams
@@ -71,13 +75,16 @@ from aisim.kernels.feedback import MarketParams
 from aisim.kernels.headroom import HeadroomParams
 from aisim.kernels.lease_claims import LeaseClaimParams
 from aisim.kernels.params import config_node, param
-from aisim.kernels.state import LOAN, NEVER, REVOLVING, per_agent
+from aisim.kernels.state import LOAN, NEVER, OFFTAKE, REVOLVING, per_agent
 from aisim.kernels.syndicates import SyndicateParams
+from aisim.kernels import contracts as contracts_kernel
+from aisim.kernels import operations
 
 Hook = Callable[..., Any]
 HOOK_POINTS = (  # one a line, in the order of the month
     "macro",
     "collateral",
+    "spot_terms",
     "lender_tests",
     "borrower_tests",
     "lender_buffer",
@@ -375,6 +382,50 @@ def _lease_claims_on(m: Any, options: dict, s: Any) -> dict:
     return {**options, "lease_claims": m.p.lease_claims}
 
 
+# --------------------------------------------------------------------------- compute market
+def _market_constants(m: Any) -> tuple[Any, Any, Any]:
+    """(segment (agents,) int, month-0 supply (2,), pass-through (2,)), once per model, from the
+    world on the host (no device sync): month-0 spot supply is the calibrated GPU book less the
+    capacity committed to offtakes live in month 0."""
+    import numpy as np
+
+    cached = getattr(m, "_compute_market", None)
+    if cached is not None:
+        return cached
+    w, xp, cm = m.world, m.xp, m.p.compute_market
+    seg = np.array([compute_market.SEGMENTS.index(x) if x in compute_market.SEGMENTS else -1
+                    for x in w.sectors], dtype=np.int64)
+    c = w.contracts
+    live0 = (c["kind"] == OFFTAKE) & (c["start"] <= 0) & (c["exit_month"] > 0) & (c["maturity"] > 0)
+    pay = np.zeros(w.n_agents + 1)
+    np.add.at(pay, c["payee"][live0], c["monthly"][live0])
+    cy = w.params["capacity_yield"]
+    committed = np.where(cy > 0, pay[:w.n_agents] / np.where(cy > 0, cy, 1.0), 0.0)
+    spare = np.maximum(w.balance["gpu"] - committed, 0.0)
+    s0 = np.array([spare[seg == g].sum() for g in range(len(compute_market.SEGMENTS))])
+    out = (xp.asarray(seg), xp.asarray(s0), xp.asarray(np.array([cm.neocloud_pass_through,
+                                                                   cm.hyperscaler_pass_through])))
+    m._compute_market = out
+    return out
+
+
+def _market_clear(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    xp = m.xp
+    seg, s0, _ = _market_constants(m)
+    active = contracts_kernel.active_mask(xp, m.book, s)
+    committed = operations.committed_capacity(xp, m.book, s.alive, active, m.params)
+    supply = compute_market.segment_supply(xp, xp.maximum(s.gpu - committed, 0.0), s.alive, seg)
+    tau = compute_market.tightness(xp, s.demand, float(m.p.scenario.demand.start), s0, supply)
+    return s.replace(tightness=tau), ctx
+
+
+def _market_terms(m: Any, _: Any, s: Any, committed: Any) -> Any:
+    seg, _, pt = _market_constants(m)
+    cm = m.p.compute_market
+    return compute_market.terms(m.xp, s.tightness, seg, pt, s.price, per_agent(m.params.utilisation),
+                                cm.utilisation_elasticity, cm.utilisation_cap)
+
+
 # --------------------------------------------------------------------------- the registry
 CHANNELS: tuple[Channel, ...] = (
     Channel(
@@ -479,6 +530,15 @@ CHANNELS: tuple[Channel, ...] = (
         off_doc="static non-AI book, no losses on it; net income retained as calibrated",
         kernel="aisim.kernels.bank_capital", cite="Fed DFAST severely adverse loss rates; BCBS RBC30.4; 12 CFR 217.11",
         params=BankCapitalParams, key="banks", on={"bank_book": _bank_book},
+    ),
+    Channel(
+        "compute_market", "spot rental price and utilisation clear against installed capacity: tightness "
+        "`tau = (D/D0) S0/S` per segment (neocloud spot, hyperscaler list), price x tau^(1/epsilon), "
+        "utilisation min(cap, u0 tau^eta); capacity an offtake buyer gives up is resold into it",
+        off_doc="exogenous rental price index; utilisation = min(1, u0 x demand)",
+        kernel="aisim.kernels.compute_market", cite="isoelastic clearing; RBC/FT 2025 rental price moves",
+        params=ComputeMarketParams, key="compute_market",
+        on={"macro": _market_clear, "spot_terms": _market_terms},
     ),
 )
 

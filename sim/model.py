@@ -157,6 +157,7 @@ class AIFinanceModel(mesa.Model):
         partial = partial.replace(gpu_vintage=agents(np.full(A, vintage0)))  # vintages
         partial = partial.replace(lease_loss=xp.zeros((P, A + 1), dtype=xp.float64))  # lease_claims
         partial = partial.replace(bank_nonai_loss=paths(0.0), bank_payouts=paths(0.0))  # bank_capital
+        partial = partial.replace(tightness=xp.ones((P, 2), dtype=xp.float64))  # compute_market
         bs = accounting.balance_sheet(xp, self.book, partial)
         state = partial.replace(equity=bs["assets"] - bs["liabilities"])
         state = channel_registry.equity_pricing_start(self, state)  # equity_pricing
@@ -300,7 +301,8 @@ class AIFinanceModel(mesa.Model):
         xp, p = self.xp, self.params
         active = contracts.active_mask(xp, self.book, s)
         committed = operations.committed_capacity(xp, self.book, s.alive, active, p)
-        spot, unsold = self.by_sector("spot_sales", s, committed)
+        terms = self.fold("spot_terms", None, s, committed)  # None: the exogenous price index
+        spot, unsold = self.by_sector("spot_sales", s, committed, terms)
         ai, non_ai = operations.external_revenue(xp, p, s.demand, spot)
         ai = xp.where(s.alive, ai, 0.0)
         income = ai + xp.where(s.alive, non_ai, 0.0) + s.securities * (s.base_rate[:, None] / 12.0)

@@ -72,6 +72,7 @@ CHANNELS = ("clearing", "fire_sales", "covenants", "contract_contagion", "bank_r
             "market_feedback", "credit_pricing", "equity_pricing", "rate_discounting", "capex_headroom",
             "relationship_lending", "lease_claims")
 CHANNELS += ("bank_capital",)
+CHANNELS += ("compute_market",)
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -194,6 +195,7 @@ class RefState:
     lease_loss: list[float] = field(default_factory=list)  # lessors' rent lost net of claim recoveries
     bank_nonai_loss: float = 0.0  # cumulative losses of banks' non-AI books (bank_capital)
     bank_payouts: float = 0.0  # cumulative banks' payouts (bank_capital)
+    tightness: list[float] = field(default_factory=lambda: [1.0, 1.0])  # compute market, by segment
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -401,6 +403,10 @@ class ReferenceModel:
                                                         "reference_sentiment", "rate_loss", "reference_rate",
                                                         "loss_cap", "payout_ratio", "minimum")}
         self._build(cfg.calibration, {str(k): int(v) for k, v in _items(sc.offtake_exits)})
+        cm = cfg.compute_market  # compute market: segments' pass-through, utilisation response
+        self.cm = {"pt": {"neocloud": float(cm.neocloud_pass_through),
+                          "hyperscaler": float(cm.hyperscaler_pass_through)},
+                   "eta": float(cm.utilisation_elasticity), "cap": float(cm.utilisation_cap)}
         if world is not None:
             self._check_world(world)
 
@@ -866,6 +872,8 @@ class ReferenceModel:
             s.q = s.q + self.heal * (1.0 - s.q)
         if self.ch["credit_pricing"]:
             self._credit_pricing(s)
+        if self.ch["compute_market"]:
+            self._clear_compute_market(s)
 
     # ------------------------------------------------------------------ credit pricing
     def _distance_to_default(self, s: RefState, i: int) -> float:
@@ -931,6 +939,32 @@ class ReferenceModel:
             else:
                 s.rate[k] = s.margin[k]
 
+    def _spare_capacity(self, s: RefState | None, i: int, month: int) -> float:
+        """Seller i's GPU book not sold forward on live offtakes (s None: the calibrated month 0)."""
+        pay = 0.0
+        for k, c in enumerate(self.contracts):
+            if c.kind != "offtake" or c.payee != i:
+                continue
+            if s is None:
+                live = c.start <= 0 < c.exit_month and c.maturity > 0
+            else:
+                live = self._active(s, k) and self._live_agent(s, c.payee)
+            if live:
+                pay += c.monthly
+        a = self.agents[i]
+        cy = a.base_p["capacity_yield"] if s is None else a.p["capacity_yield"]
+        gpu = a.balance["gpu"] if s is None else s.gpu[i]
+        return max(gpu - (pay / cy if cy > 0 else 0.0), 0.0)
+
+    def _clear_compute_market(self, s: RefState) -> None:
+        """Tightness per segment: (D / D0) x (month-0 spare capacity) / (spare capacity of live
+        sellers now); 1 for a segment with no supply."""
+        for g, seg in enumerate(("neocloud", "hyperscaler")):
+            s0 = sum(self._spare_capacity(None, i, 0) for i, a in enumerate(self.agents) if a.sector == seg)
+            now = sum(self._spare_capacity(s, i, s.month) for i, a in enumerate(self.agents)
+                      if a.sector == seg and s.alive[i])
+            s.tightness[g] = (s.demand / self.sc["demand0"]) * s0 / now if s0 > 0 and now > 0 else 1.0
+
     def _operations(self, s: RefState, scratch: dict) -> None:
         """Revenue from outside (AI revenue x demand, compute providers' spot sales of capacity
         not sold forward, non-AI cash flow, securities income at the base rate), depreciation
@@ -951,7 +985,12 @@ class ReferenceModel:
                 committed = committed_pay[i] / cy if cy > 0 else 0.0
                 spare = max(s.gpu[i] - committed, 0.0)
                 util = min(max(p["utilisation"] * s.demand, 0.0), 1.0)
-                gross = spare * cy * s.price
+                price = s.price
+                if self.ch["compute_market"]:  # cleared terms: price x tau^(1/eps), min(cap, u0 tau^eta)
+                    tau = s.tightness[0 if a.sector == "neocloud" else 1]
+                    price = s.price * tau ** self.cm["pt"][a.sector]
+                    util = min(max(p["utilisation"] * tau ** self.cm["eta"], 0.0), self.cm["cap"])
+                gross = spare * cy * price
                 spot = gross * util
                 unsold[i] = gross * (1.0 - util)
             ai[i] = p["revenue"] * s.demand + spot
