@@ -220,8 +220,10 @@ def test_offtake_payment_and_spot_sales_of_the_rest() -> None:
     # N has 30 of GPU book; the offtake's 0.3 a month commits 0.3 / 0.02 = 15 of it. The other
     # 15 earn 15 x 0.02 x price 1 = 0.3 gross on spot, sold at utilisation 0.5 x demand 1:
     # spot revenue 0.15. Depreciation 30 / 72. A pays the 0.3.
+    # The exogenous rental price (the compute market switched off; the market-on case below).
     w = Tiny([dict(name="A", sector="ai_lab", cash=10.0), NEOCLOUD],
-             [dict(name="offtake", kind="offtake", payer="A", payee="N", monthly=0.3, maturity=12)])
+             [dict(name="offtake", kind="offtake", payer="A", payee="N", monthly=0.3, maturity=12)],
+             "channels.compute_market=false")
     w.step()
     gpu1 = 30.0 - 30.0 / 72.0
     assert w.a("gpu", "N") == approx(gpu1)
@@ -233,6 +235,23 @@ def test_offtake_payment_and_spot_sales_of_the_rest() -> None:
     assert w.a("cash", "N") == approx(1.45 + spot + 0.3)
     assert w.a("gpu", "N") == approx(gpu1 - gpu1 / 72.0)
     assert w.ext_cash == approx(-(0.15 + spot))  # spot buyers are outside the web
+
+
+def test_spot_sales_at_the_cleared_price_and_utilisation() -> None:
+    # As above with the compute market on. Month 0: spare 15 is the month-0 supply, tau = 1,
+    # spot 0.15. Month 1: depreciation shrank the spare capacity to gpu1 - 15 at the same demand:
+    # tau = 15 / (gpu1 - 15) > 1, price tau^1 (neocloud pass-through), utilisation 0.5 x tau^0.5.
+    w = Tiny([dict(name="A", sector="ai_lab", cash=10.0), NEOCLOUD],
+             [dict(name="offtake", kind="offtake", payer="A", payee="N", monthly=0.3, maturity=12)],
+             "channels.compute_market=true")
+    w.step()
+    assert w.a("cash", "N") == approx(1.0 + 0.15 + 0.3)
+    gpu1 = 30.0 - 30.0 / 72.0
+    w.step()
+    tau = 15.0 / (gpu1 - 15.0)
+    spot = (gpu1 - 15.0) * 0.02 * tau * min(0.95, 0.5 * tau ** 0.5)
+    assert w.a("cash", "N") == approx(1.45 + spot + 0.3)
+    assert np.asarray(w.model.state.tightness)[0, 0] == approx(tau)
 
 
 @pytest.mark.parametrize(
@@ -247,7 +266,8 @@ def test_backstop_draw_is_min_of_cap_and_unsold_capacity(cap: float, utilisation
     w = Tiny([dict(name="W", sector="chipmaker", cash=10.0), dict(NEOCLOUD, utilisation=utilisation),
               dict(name="A", sector="ai_lab", cash=10.0)],
              [dict(name="offtake", kind="offtake", payer="A", payee="N", monthly=0.3, maturity=12),
-              dict(name="backstop", kind="backstop", payer="W", payee="N", monthly=cap, maturity=12)])
+              dict(name="backstop", kind="backstop", payer="W", payee="N", monthly=cap, maturity=12)],
+             "channels.compute_market=false")  # utilisation as given (the market caps it at 0.95)
     w.step()
     spot = 15.0 * 0.02 * min(utilisation, 1.0)
     assert w.a("cash", "W") == approx(10.0 - draw)
