@@ -216,14 +216,18 @@ def test_default_run_is_economically_sane_and_balanced() -> None:
     # firm-specific shocks (issue 9 item 6)
     assert 0.0 <= agents.loc["CoreWeave", "pd"] < 0.5
     assert res.paths["defaults"].mean() < 3  # not everyone defaults
-    assert (res.paths["defaults"] == 0).mean() > 0.5
+    # > 0.4 (was 0.5): with the compute market (channels.compute_market) neocloud spot prices and
+    # utilisation fall once their capacity outgrows demand, so some baseline paths see a neocloud
+    # default within 3 years, as their BB-/B+ ratings imply (credit-markets-2025.md; issue 9)
+    assert (res.paths["defaults"] == 0).mean() > 0.4
     # under stress defaults rise where they should: rents collapsing break the neoclouds' GPU-backed
     # borrowing; AI demand shrinking leaves OpenAI unable to pay its compute commitments
     glut = run(make_cfg("paths.n=100", "scenario.rental_price.drift=-0.04")).results
     # > 0.1 (was 0.5, met while every new GPU was marked at the index's cumulative fall; with
     # collateral.vintage_share 0.5 a -4%/month rent collapse breaks neoclouds on ~18% of paths)
     assert (glut.paths["defaults_neocloud"] > 0).mean() > 0.1
-    assert glut.paths["defaults"].mean() > 5 * res.paths["defaults"].mean()
+    # 3x (was 5x): the baseline itself now carries market-driven neocloud risk (compute_market)
+    assert glut.paths["defaults"].mean() > 3 * res.paths["defaults"].mean()
     assert (glut.paths["defaults_bank"] == 0).all()
     winter = run(make_cfg("paths.n=100", "scenario.demand.drift=-0.02")).results.agents.set_index("name")
     assert winter.loc["OpenAI", "pd"] > 0.5
