@@ -100,8 +100,10 @@ def payout_share(xp: ModuleType, ratio: Any, req: Any, minimum: float) -> Any:
     ratio (paths, agents) CET1 ratios, req (paths,) the requirement."""
     width = xp.maximum(req - minimum, 1e-12)[:, None]
     left = ratio - minimum
-    return xp.where(left >= width, 1.0, xp.where(left > 0.75 * width, 0.6, xp.where(
-        left > 0.5 * width, 0.4, xp.where(left > 0.25 * width, 0.2, 0.0))))
+    share = xp.zeros_like(left)
+    for floor, value in ((0.25, 0.2), (0.5, 0.4), (0.75, 0.6)):
+        share = xp.where(left > floor * width, value, share)
+    return xp.where(left >= width, 1.0, share)
 
 
 def distributions(

@@ -141,8 +141,9 @@ def distance_to_default(xp: ModuleType, assets: Any, short_debt: Any, long_liab:
     pos = (d > 0.0) & (assets > 0.0)
     ratio = xp.where(pos, assets, 1.0) / xp.where(pos, d, 1.0)
     dd = (xp.log(ratio) + (base_rate[:, None] - 0.5 * sigma[None, :] ** 2)) / sigma[None, :]
-    dd = xp.where(pos, dd, xp.where(d > 0.0, -math.inf, math.inf))
-    return dd
+    no_assets = xp.full_like(dd, -math.inf)
+    no_debt = xp.full_like(dd, math.inf)
+    return xp.where(pos, dd, xp.where(d > 0.0, no_assets, no_debt))
 
 
 def spread(xp: ModuleType, dd: Any, table: tuple[tuple[float, ...], tuple[float, ...]], max_spread: float) -> Any:

@@ -76,7 +76,7 @@ def contributions(losses: np.ndarray, kept: np.ndarray, by_agent: np.ndarray, le
         raise ValueError("attribution: a tail path was not kept")
     point = w[kept] @ by_agent
     draws = []
-    for idx in tail.resamples(n, seed):
+    for idx in (i for block in tail.resample_blocks(n, seed) for i in block):
         wb = tail_weights(losses[idx], level)
         used = wb > 0
         rows = row[idx[used]]

@@ -93,7 +93,8 @@ def _financial_losses(m: Any, s: Any, ctx: Any) -> Any:
     """Cumulative losses of banks and funds: credit losses on their AI-web claims plus banks'
     non-AI book losses beyond normal (bank_capital)."""
     cols = _lender_cols(m)
-    loss = m.xp.sum(s.credit_loss[:, cols], axis=1) if cols.size else m.xp.zeros_like(s.demand)
+    xp = m.xp
+    loss = xp.sum(xp.take(s.credit_loss, xp.asarray(cols), axis=1), axis=1) if cols.size else xp.zeros_like(s.demand)
     return loss + s.bank_nonai_loss if s.bank_nonai_loss is not None else loss
 
 

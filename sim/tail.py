@@ -21,6 +21,7 @@ A regime against a copy of itself gives a difference of exactly 0 with interval 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -60,13 +61,39 @@ def var_es(losses: np.ndarray, level: float) -> tuple[float, float]:
     return float(v), float(e)
 
 
+BLOCK_CELLS = 1 << 18  # resample indices held at once (2 MiB), whatever the number of paths
+
+
+def block_rows(n: int, b: int = BOOTSTRAP) -> int:
+    """Resamples per block: the memory of the bootstrap is bounded by BLOCK_CELLS, not by n x B."""
+    return max(1, min(b, BLOCK_CELLS // max(int(n), 1)))
+
+
+def resample_blocks(n: int, seed: int, b: int = BOOTSTRAP) -> Iterator[np.ndarray]:
+    """The bootstrap's resamples in blocks of (rows, n) int64 path positions, each block from its
+    own stream keyed by (seed, n, block): a function of (seed, n, b) only."""
+    rows = block_rows(n, b)
+    for k, start in enumerate(range(0, b, rows)):
+        size = min(rows, b - start)
+        yield np.random.default_rng([int(seed), STREAM, int(n), k]).integers(0, n, size=(size, n))
+
+
 def resamples(n: int, seed: int, b: int = BOOTSTRAP) -> np.ndarray:
-    """(b, n) int64 path positions of the bootstrap resamples: a function of (seed, n, b) only."""
-    return np.random.default_rng([int(seed), STREAM, int(n)]).integers(0, n, size=(b, n))
+    """(b, n) int64 path positions of all resamples at once (for small n; see resample_blocks)."""
+    return np.concatenate(list(resample_blocks(n, seed, b)), axis=0)
 
 
-def _sorted_resamples(x: np.ndarray, idx: np.ndarray) -> np.ndarray:
-    return np.sort(x[idx], axis=-1)
+def _boot_var_es(xs: tuple[np.ndarray, ...], seed: int, b: int) -> list[dict[float, np.ndarray]]:
+    """For each loss vector in xs: {level: (2, b) bootstrap draws of VaR and ES}, block by block
+    on the same resamples."""
+    n = xs[0].size
+    out: list[dict[float, list]] = [{lv: [] for lv in LEVELS} for _ in xs]
+    for idx in resample_blocks(n, seed, b):
+        for x, acc in zip(xs, out, strict=True):
+            srt = np.sort(x[idx], axis=-1)
+            for lv in LEVELS:
+                acc[lv].append(np.stack(_var_es(srt, lv)))
+    return [{lv: np.concatenate(v, axis=1) for lv, v in acc.items()} for acc in out]
 
 
 def interval(draws: np.ndarray, coverage: float = 0.95) -> tuple[float, float]:
@@ -79,11 +106,11 @@ def tail_measures(losses: np.ndarray, seed: int, of: str = "credit_losses",
                   b: int = BOOTSTRAP) -> list[tuple[str, float, float, float]]:
     """(metric, value, ci_low, ci_high) of VaR and ES at each of :data:`LEVELS`."""
     x = np.asarray(losses, dtype=float)
-    boot_sorted = _sorted_resamples(x, resamples(x.size, seed, b))
+    (draws_of,) = _boot_var_es((x,), seed, b)
     out = []
     for level in LEVELS:
         point = var_es(x, level)
-        boot = _var_es(boot_sorted, level)
+        boot = draws_of[level]
         for measure, value, draws in zip(MEASURES, point, boot, strict=True):
             out.append((metric_name(measure, level, of), value, *interval(draws)))
     return out
@@ -98,12 +125,11 @@ def paired_tail_difference(x: np.ndarray, ref: np.ndarray, seed: int, of: str = 
     x, ref = np.asarray(x, dtype=float), np.asarray(ref, dtype=float)
     if x.shape != ref.shape:
         raise ValueError(f"a paired difference needs the same paths: {x.shape} against {ref.shape}")
-    idx = resamples(x.size, seed, b)
-    sx, s0 = _sorted_resamples(x, idx), _sorted_resamples(ref, idx)
+    dx, d0 = _boot_var_es((x, ref), seed, b)
     out = []
     for level in LEVELS:
         px, p0 = var_es(x, level), var_es(ref, level)
-        bx, b0 = _var_es(sx, level), _var_es(s0, level)
+        bx, b0 = dx[level], d0[level]
         for k, measure in enumerate(MEASURES):
             d = bx[k] - b0[k]
             lo, hi = interval(d)
