@@ -8,6 +8,9 @@ no scripts and no external links, so it can be mailed or archived as it is. It s
 * fan charts (5th-95th percentile band, median, mean) of each sector's equity and of the lowest
   bank capital ratio against the regime's requirement, and of the macro paths;
 * the probability of default of every agent, with its 95% Monte Carlo interval;
+* the distribution of system credit losses over paths with VaR and ES at 95% and 99% marked
+  (:mod:`aisim.tail`, bootstrap intervals), and each agent's Euler contribution to ES99, as loss
+  caused and as loss borne (``attribution.parquet``, :mod:`aisim.attribution`);
 * the contract network: agents coloured by their probability of default, the calibrated contracts
   between them as edges (the world is rebuilt from the run's config by
   :func:`aisim.world.build_world`);
@@ -30,6 +33,7 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from aisim import results as results_io
+from aisim import tail
 from aisim import sectors as sector_registry
 from aisim.schema import EXTERNAL, SECTORS, Config
 from aisim.summary import summary_table
@@ -162,6 +166,54 @@ def pd_figure(res: Any) -> Any:
     for yi, v in zip(y, a["pd"], strict=True):
         ax.text(v * 100, yi, f" {100 * v:.1f}%", va="center", fontsize=7)
     ax.set_title("Default probability by agent", fontsize=11)
+    return fig
+
+
+def loss_tail_figure(res: Any) -> Any:
+    """Histogram of system credit losses over paths, VaR and ES at 95% and 99% marked with their
+    95% bootstrap intervals (shaded)."""
+    plt = _plt()
+    x = res.paths["credit_losses"].to_numpy(dtype=float)
+    x = x[np.isfinite(x)]
+    fig, ax = plt.subplots(figsize=(7.5, 3.6), layout="constrained")
+    ax.hist(x, bins=min(60, max(10, x.size // 20)), color="0.65", edgecolor="white")
+    styles = {"var95": ("#1f77b4", "dashed"), "es95": ("#1f77b4", "solid"),
+              "var99": ("#d62728", "dashed"), "es99": ("#d62728", "solid")}
+    for name, v, lo, hi in tail.tail_measures(x, int(res.manifest.get("seed", 0))):
+        colour, ls = styles[name.split("_", 1)[0]]
+        ax.axvline(v, color=colour, ls=ls, lw=1.4, label=f"{tail.label(name)} {v:.1f} [{lo:.1f}, {hi:.1f}]")
+        ax.axvspan(lo, hi, color=colour, alpha=0.08)
+    ax.set_yscale("log")
+    ax.set_xlabel("credit losses of all creditors over the horizon, USD bn (one count per path)", fontsize=9)
+    ax.set_ylabel("paths", fontsize=9)
+    ax.legend(fontsize=8, title="USD bn [95% bootstrap interval]", title_fontsize=8)
+    ax.grid(True, alpha=0.3)
+    ax.set_title("Tail of system credit losses", fontsize=11)
+    return fig
+
+
+def attribution_figure(att: pd.DataFrame, top: int = 12) -> Any:
+    """Each agent's Euler contribution to ES99 of system credit losses, as the loss it caused
+    (as a borrower) and as the loss it bore (as a creditor), the largest ``top`` of each, with
+    95% bootstrap intervals."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 0.3 * top + 1.6), layout="constrained")
+    for ax, measure, title in ((axes[0], "es99_loss_caused", "loss caused (as borrower)"),
+                               (axes[1], "es99_loss_borne", "loss borne (as creditor)")):
+        a = att[(att["measure"] == measure) & (att["contribution"] > 0)]
+        a = a.sort_values("contribution", ascending=False).head(top)[::-1]
+        y = np.arange(len(a))
+        v = a["contribution"].to_numpy(dtype=float)
+        err = np.vstack([np.clip(v - a["ci_low"].to_numpy(dtype=float), 0, None),
+                         np.clip(a["ci_high"].to_numpy(dtype=float) - v, 0, None)])
+        colours = [SECTOR_COLOURS.get(sc, "0.5") for sc in a["sector"]]
+        ax.barh(y, v, xerr=np.nan_to_num(err), color=colours, ecolor="0.3", capsize=2)
+        ax.set_yticks(y, list(a["agent"]), fontsize=8)
+        total = float(att.loc[att["measure"] == measure, "contribution"].sum())
+        ax.set_title(f"{title}; all agents sum to ES99 = {total:.1f}", fontsize=9)
+        ax.set_xlabel("contribution to ES99, USD bn", fontsize=9)
+        ax.grid(True, axis="x", alpha=0.3)
+    fig.suptitle("Who makes the 1-in-100 tail: Euler contributions to ES99 (95% bootstrap intervals)", fontsize=11)
     return fig
 
 
@@ -312,8 +364,14 @@ def build_report(run_dir: str | Path) -> Path:
         _img(_png(bank_and_macro_figure(res, cfg)), "fan charts of the bank capital ratio and macro paths"),
         "<h2>Default probability by agent</h2>",
         _img(_png(pd_figure(res)), "default probability by agent"),
-        "<h2>Contract network</h2>",
+        "<h2>Tail of credit losses</h2>",
+        _img(_png(loss_tail_figure(res)), "histogram of credit losses with VaR and ES marked"),
     ]
+    if res.attribution is not None and len(res.attribution):
+        parts += [_img(_png(attribution_figure(res.attribution)), "contributions to ES99 by agent")]
+    else:
+        parts.append("<p>No attribution.parquet in this run (a shard's comes from aisim-merge).</p>")
+    parts.append("<h2>Contract network</h2>")
     if cfg is not None:
         fig, caption = network_figure(res, cfg)
         parts += [_img(_png(fig), "contract network coloured by default probability"),

@@ -1,0 +1,53 @@
+"""The HTML report of one run: its tail panel and its attribution panel (issue 12, item 5)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aisim import results, tail
+from aisim.report import attribution_figure, build_report, loss_tail_figure
+from aisim.runner import run
+from tests.conftest import make_cfg
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory):
+    cfg = make_cfg("calibration=mini", "paths.n=100", "horizon=24", "scenario=severe", "backend=numpy",
+                   "output.progress=false")
+    out = tmp_path_factory.mktemp("report") / "run"
+    run(cfg, out, progress=False)
+    return out
+
+
+def test_the_report_shows_the_loss_tail_and_the_attribution(run_dir) -> None:
+    text = build_report(run_dir).read_text(encoding="utf-8")
+    assert "<h2>Tail of credit losses</h2>" in text
+    assert 'alt="histogram of credit losses with VaR and ES marked"' in text
+    assert 'alt="contributions to ES99 by agent"' in text
+    assert len(re.findall(r"data:image/png;base64,", text)) >= 5
+
+
+def test_the_tail_figure_marks_each_measure_at_its_value(run_dir) -> None:
+    res = results.load(run_dir)
+    fig = loss_tail_figure(res)
+    lines = {ln.get_label().split(" ")[0]: ln.get_xdata()[0] for ln in fig.axes[0].get_lines()}
+    x = res.paths["credit_losses"].to_numpy(dtype=float)
+    for name, v, _, _ in tail.tail_measures(x, int(res.manifest["seed"])):
+        assert lines[tail.label(name)] == pytest.approx(v)
+
+
+def test_the_attribution_bars_are_the_largest_contributions() -> None:
+    att = pd.DataFrame({
+        "agent": [f"a{i}" for i in range(20)] * 2, "sector": ["neocloud"] * 40,
+        "measure": ["es99_loss_caused"] * 20 + ["es99_loss_borne"] * 20,
+        "contribution": np.r_[np.arange(20.0), np.arange(20.0)[::-1]],
+        "ci_low": np.r_[np.arange(20.0), np.arange(20.0)[::-1]] - 1, "ci_high": np.r_[np.arange(20.0), np.arange(20.0)[::-1]] + 1,
+    })
+    fig = attribution_figure(att, top=5)
+    shown = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert sorted(shown) == ["a15", "a16", "a17", "a18", "a19"]
+    assert "ES99 = 190.0" in fig.axes[0].get_title()
