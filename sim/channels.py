@@ -51,6 +51,7 @@ from typing import Any
 from aisim.kernels import (
     bank_capital,
     collateral,
+    compute_market,
     covenants,
     credit_pricing,
     discounting,
@@ -59,14 +60,15 @@ from aisim.kernels import (
     funds,
     ledger,
     marking,
+    operations,
     refinancing,
     regulation,
 )
+from aisim.kernels import contracts as contracts_kernel
 from aisim.kernels.bank_capital import BankCapitalParams
-from aisim.kernels import compute_market
 from aisim.kernels.clearing import ClearingParams
-from aisim.kernels.compute_market import ComputeMarketParams
 from aisim.kernels.collateral import CollateralParams
+from aisim.kernels.compute_market import ComputeMarketParams
 from aisim.kernels.covenants import CovenantParams
 from aisim.kernels.credit_pricing import CreditPricingParams
 from aisim.kernels.discounting import DiscountingParams
@@ -77,8 +79,6 @@ from aisim.kernels.lease_claims import LeaseClaimParams
 from aisim.kernels.params import config_node, param
 from aisim.kernels.state import LOAN, NEVER, OFFTAKE, REVOLVING, per_agent
 from aisim.kernels.syndicates import SyndicateParams
-from aisim.kernels import contracts as contracts_kernel
-from aisim.kernels import operations
 
 Hook = Callable[..., Any]
 HOOK_POINTS = (  # one a line, in the order of the month

@@ -33,8 +33,8 @@ import pandas as pd
 from omegaconf import DictConfig, OmegaConf
 
 from aisim import results as results_io
-from aisim import tail
 from aisim import sectors as sector_registry
+from aisim import tail
 from aisim.schema import EXTERNAL, SECTORS, Config
 from aisim.summary import summary_table
 

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import sys
-import tempfile
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -33,6 +31,7 @@ import pandas as pd
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
+from aisim import results as results_io
 from aisim.config import CONFIG_PATH, register
 from aisim.kernels.backend import BackendError, resolve
 from aisim.longtail import with_long_tail, world_of
@@ -85,15 +84,8 @@ def report_markdown(df: pd.DataFrame, header: str = "") -> str:
 
 
 def _write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Atomically, readable as the umask allows (not mkstemp's 0600)."""
+    results_io._atomic(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))  # noqa: SLF001
 
 
 def report(cfg: Any, run_dir: Path | None) -> tuple[str, bool]:

@@ -25,7 +25,7 @@ def test_rating_implied_rates_rise_with_worse_ratings_and_with_term() -> None:
     scale = [n for n in ratings.NOTCHES if ratings.NOTCHES.index(n) >= ratings.NOTCHES.index("AA")]
     for t in r.terms:
         rates = [r.implied(n)[t] for n in scale]
-        assert all(b >= a for a, b in zip(rates, rates[1:])), (t, rates)
+        assert all(b >= a for a, b in zip(rates, rates[1:], strict=False)), (t, rates)
         assert rates[-1] > 100 * rates[0]
     for n in ratings.NOTCHES:
         by = r.implied(n)

@@ -41,13 +41,27 @@ def test_the_tail_figure_marks_each_measure_at_its_value(run_dir) -> None:
 
 
 def test_the_attribution_bars_are_the_largest_contributions() -> None:
+    v = np.r_[np.arange(20.0), np.arange(20.0)[::-1]]
     att = pd.DataFrame({
         "agent": [f"a{i}" for i in range(20)] * 2, "sector": ["neocloud"] * 40,
         "measure": ["es99_loss_caused"] * 20 + ["es99_loss_borne"] * 20,
-        "contribution": np.r_[np.arange(20.0), np.arange(20.0)[::-1]],
-        "ci_low": np.r_[np.arange(20.0), np.arange(20.0)[::-1]] - 1, "ci_high": np.r_[np.arange(20.0), np.arange(20.0)[::-1]] + 1,
+        "contribution": v, "ci_low": v - 1, "ci_high": v + 1,
     })
     fig = attribution_figure(att, top=5)
     shown = [t.get_text() for t in fig.axes[0].get_yticklabels()]
     assert sorted(shown) == ["a15", "a16", "a17", "a18", "a19"]
     assert "ES99 = 190.0" in fig.axes[0].get_title()
+
+
+def test_the_calibration_report_follows_the_umask(tmp_path, monkeypatch) -> None:
+    import os
+    import stat
+
+    from aisim.report_calibration import _write_text
+
+    old = os.umask(0o022)
+    try:
+        _write_text(tmp_path / "calibration_report.md", "x")
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "calibration_report.md").stat().st_mode) == 0o644
