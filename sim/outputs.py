@@ -86,7 +86,8 @@ def _fund_nav_min(m: Any, s: Any, ctx: Any) -> Any:
     start = xp.asarray(np.where(eq0 > 0, eq0, 1.0))
     ratio = xp.where(s.alive[:, funds], xp.maximum(s.equity[:, funds], 0.0) / start[None, :], 0.0)
     ratio = xp.where(xp.asarray(eq0 > 0)[None, :], ratio, xp.inf)
-    return xp.min(ratio, axis=1)
+    low = xp.min(ratio, axis=1)
+    return xp.where(xp.isinf(low), xp.nan, low)  # undefined where no fund starts with positive NAV
 
 
 def _financial_losses(m: Any, s: Any, ctx: Any) -> Any:
@@ -170,7 +171,7 @@ class PathTracker:
         if "banks_below_requirement" in m:
             self.max_banks_below = np.maximum(self.max_banks_below, to_numpy(m["banks_below_requirement"]))
         if "fund_nav_ratio_min" in m:
-            self.min_fund_nav = np.minimum(self.min_fund_nav, to_numpy(m["fund_nav_ratio_min"]))
+            self.min_fund_nav = np.fmin(self.min_fund_nav, to_numpy(m["fund_nav_ratio_min"]))
         self.financial_losses = to_numpy(m["financial_losses"])
         month = self.model.state.month - 1
         self.first_default = np.where((self.first_default < 0) & (m["defaults"] > 0), month, self.first_default)

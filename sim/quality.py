@@ -28,8 +28,9 @@ NAN_ALLOWED: dict[str, frozenset[str]] = {
     "timeseries": frozenset({"p05", "p50", "p95"}),
 }
 #: timeseries.parquet metrics whose every column may be NaN: a capital or leverage ratio is
-#: undefined where no bank has risk-weighted assets (all risk weights 0) or assets
-NAN_METRICS: frozenset[str] = frozenset({"bank_capital_ratio_min", "bank_leverage_ratio_min"})
+#: undefined where no bank has risk-weighted assets (all risk weights 0) or assets; a fund NAV
+#: ratio is undefined where no fund starts with a positive NAV
+NAN_METRICS: frozenset[str] = frozenset({"bank_capital_ratio_min", "bank_leverage_ratio_min", "fund_nav_ratio_min"})
 
 
 def worst(so_far: float, residuals: Any) -> float:

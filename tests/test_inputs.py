@@ -337,3 +337,16 @@ def test_a_capital_ratio_without_risk_weighted_assets_is_nan_and_the_run_is_ok()
     assert not np.isinf(ts["mean"].to_numpy(dtype=float)).any()
     assert res.manifest["quality"] == "ok", res.manifest["quality_problems"]
     assert np.isnan(res.paths["min_bank_capital_ratio"]).all()
+
+
+def test_a_fund_nav_ratio_without_a_positive_starting_nav_is_nan_and_the_run_is_ok() -> None:
+    """A loan of 1e6 to the mini world's fund leaves it no positive starting NAV; its NAV ratio
+    is then undefined: NaN (aisim.quality.NAN_METRICS), not an infinite mean (found by the slow fuzz)."""
+    cfg = make_cfg("calibration=mini", "paths.n=1", "horizon=1", "backend=numpy", "output.progress=false",
+                   "calibration.contracts.3.amount=1000000.0", "calibration.long_tail.neoclouds=0",
+                   "calibration.long_tail.private_credit=0", "calibration.long_tail.banks=0")
+    res = run(cfg, None, progress=False).results
+    ts = res.timeseries
+    assert np.isnan(ts[ts["metric"] == "fund_nav_ratio_min"]["mean"].to_numpy()).all()
+    assert not np.isinf(ts["mean"].to_numpy(dtype=float)).any()
+    assert res.manifest["quality"] == "ok", res.manifest["quality_problems"]
