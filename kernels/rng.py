@@ -32,6 +32,8 @@ STREAMS = {
     "rate": 3,
     "utilisation": 4,
     "idiosyncratic": 5,
+    "sector": 6,
+    "firm_jump": 7,
 }
 
 

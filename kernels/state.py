@@ -218,6 +218,7 @@ class State:
     bank_nonai_loss: Any = None  # (paths,) cumulative losses of banks' non-AI books (bank_capital)
     bank_payouts: Any = None  # (paths,) cumulative banks' dividends and buybacks (bank_capital)
     tightness: Any = None  # (paths, 2) compute market tightness, neocloud and hyperscaler segments
+    firm_shock: Any = None  # (paths, agents) firm_shocks: margin shock, share of monthly revenue
 
     def replace(self, **changes: Any) -> State:
         return replace(self, **changes)

@@ -30,6 +30,8 @@ taking ``(s, ctx)`` return both):
 ``financing``         ``(s, ctx)``: after equity raises and payouts
 ``dues``              ``(dues, s)``: the month's :class:`~aisim.kernels.contracts.Dues` before
                       refused bullets are refinanced and settlement
+``costs``             ``(costs, s, revenue)``: (paths, agents) operating costs owed to the external
+                      sector; ``revenue`` the AI and contracted revenue they are a share of
 ``settle_options``    ``(options, s)``: keyword options of the settlement kernel
 ``after_settlement``  ``(s, ctx)``: after contract flows cleared (margin calls)
 ``liquidation``       ``((q, price, discount), s, new, value_per_book)``: what estates' GPUs fetch
@@ -57,6 +59,7 @@ from aisim.kernels import (
     discounting,
     equity_market,
     feedback,
+    firm_shocks,
     funds,
     ledger,
     marking,
@@ -74,6 +77,7 @@ from aisim.kernels.credit_pricing import CreditPricingParams
 from aisim.kernels.discounting import DiscountingParams
 from aisim.kernels.equity_market import EquityMarketParams
 from aisim.kernels.feedback import MarketParams
+from aisim.kernels.firm_shocks import FirmShockParams
 from aisim.kernels.headroom import HeadroomParams
 from aisim.kernels.lease_claims import LeaseClaimParams
 from aisim.kernels.params import config_node, param
@@ -93,6 +97,7 @@ HOOK_POINTS = (  # one a line, in the order of the month
     "capex_need",
     "financing",
     "dues",
+    "costs",
     "settle_options",
     "after_settlement",
     "liquidation",
@@ -426,6 +431,39 @@ def _market_terms(m: Any, _: Any, s: Any, committed: Any) -> Any:
                                 cm.utilisation_elasticity, cm.utilisation_cap)
 
 
+# --------------------------------------------------------------------------- firm shocks
+def _firm_terms(m: Any) -> tuple[Any, Any, Any, Any]:
+    """(vol, jump probability, jump size (agents,), sector position (agents,) int), once per model."""
+    cached = getattr(m, "_firm_terms_cache", None)
+    if cached is None:
+        from aisim import sectors
+
+        xp = m.xp
+        vol, prob, size = firm_shocks.sector_terms(m.p.firm_shocks, list(m.world.sectors))
+        pos = [sectors.NAMES.index(x) for x in m.world.sectors]
+        cached = tuple(xp.asarray(v, dtype=xp.float64) for v in (vol, prob, size)) + (xp.asarray(pos, dtype=xp.int64),)
+        m._firm_terms_cache = cached
+    return cached
+
+
+def _firm_shocks_step(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    from aisim import sectors
+    from aisim.kernels import rng
+
+    xp, p, t = m.xp, m.p.firm_shocks, s.month
+    vol, prob, size, pos = _firm_terms(m)
+    n = s.alive.shape[1]
+    z_firm = rng.normal(xp, m.seed, m.path_index, t, rng.STREAMS["idiosyncratic"], n)
+    z_sec = xp.take(rng.normal(xp, m.seed, m.path_index, t, rng.STREAMS["sector"], len(sectors.NAMES)), pos, axis=1)
+    u = rng.uniform(xp, m.seed, m.path_index, t, rng.STREAMS["firm_jump"], n)
+    x = firm_shocks.step(xp, s.firm_shock, z_firm, z_sec, u, vol, prob, size, p.persistence, p.sector_weight)
+    return s.replace(firm_shock=x), ctx
+
+
+def _firm_shocks_costs(m: Any, costs: Any, s: Any, revenue: Any) -> Any:
+    return firm_shocks.shocked_costs(m.xp, costs, s.firm_shock, revenue)
+
+
 # --------------------------------------------------------------------------- the registry
 CHANNELS: tuple[Channel, ...] = (
     Channel(
@@ -539,6 +577,15 @@ CHANNELS: tuple[Channel, ...] = (
         kernel="aisim.kernels.compute_market", cite="isoelastic clearing; RBC/FT 2025 rental price moves",
         params=ComputeMarketParams, key="compute_market",
         on={"macro": _market_clear, "spot_terms": _market_terms},
+    ),
+    Channel(
+        "firm_shocks", "each firm's operating costs move by a persistent margin shock, a share of its "
+        "revenue: AR(1) (`firm_shocks.persistence`), correlated within its sector (`sector_weight`), with "
+        "rare adverse jumps (delivery delays, lost customers, cost overruns) by sector",
+        off_doc="firms of a sector differ only by their balance sheets and contracts",
+        kernel="aisim.kernels.firm_shocks", cite="Zhou (2001); Duffie and Lando (2001); BCBS CRE31.5",
+        params=FirmShockParams, key="firm_shocks",
+        on={"macro": _firm_shocks_step, "costs": _firm_shocks_costs},
     ),
 )
 

@@ -158,6 +158,7 @@ class AIFinanceModel(mesa.Model):
         partial = partial.replace(lease_loss=xp.zeros((P, A + 1), dtype=xp.float64))  # lease_claims
         partial = partial.replace(bank_nonai_loss=paths(0.0), bank_payouts=paths(0.0))  # bank_capital
         partial = partial.replace(tightness=xp.ones((P, 2), dtype=xp.float64))  # compute_market
+        partial = partial.replace(firm_shock=xp.zeros((P, A), dtype=xp.float64))  # firm_shocks
         bs = accounting.balance_sheet(xp, self.book, partial)
         state = partial.replace(equity=bs["assets"] - bs["liabilities"])
         state = channel_registry.equity_pricing_start(self, state)  # equity_pricing
@@ -362,7 +363,7 @@ class AIFinanceModel(mesa.Model):
             s = ledger.lend(xp, s, self.world.n_calibrated, amount, lent, borrowed)
         contracted, _ = accounting.to_payees(xp, book, s.alive, dues.payment)
         costs = operations.operating_costs(xp, self.params, ctx.ai_revenue, contracted)
-        costs = xp.where(s.alive, costs, 0.0)
+        costs = xp.where(s.alive, self.fold("costs", costs, s, ctx.ai_revenue + contracted), 0.0)
         opts = self.fold("settle_options", {"greatest": False, "alpha": 1.0, "beta": 1.0}, s)
         st = settlement.settle(xp, book, s.alive, s.cash, s.securities, dues, costs, shortcuts=self.shortcuts,
                                **opts)

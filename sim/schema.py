@@ -709,7 +709,10 @@ def parameters_markdown() -> str:
 
 
 if __name__ == "__main__":  # python -m aisim.schema [FILE]: write (or print) the docs table
-    text = parameters_markdown()
+    # the table from the imported module: run as __main__ its classes would be named __main__.X
+    from aisim.schema import parameters_markdown as _table
+
+    text = _table()
     if len(sys.argv) > 1:
         with open(sys.argv[1], "w", encoding="utf-8") as fh:
             fh.write(text)

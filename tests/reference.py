@@ -73,6 +73,7 @@ CHANNELS = ("clearing", "fire_sales", "covenants", "contract_contagion", "bank_r
             "relationship_lending", "lease_claims")
 CHANNELS += ("bank_capital",)
 CHANNELS += ("compute_market",)
+CHANNELS += ("firm_shocks",)
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -196,6 +197,7 @@ class RefState:
     bank_nonai_loss: float = 0.0  # cumulative losses of banks' non-AI books (bank_capital)
     bank_payouts: float = 0.0  # cumulative banks' payouts (bank_capital)
     tightness: list[float] = field(default_factory=lambda: [1.0, 1.0])  # compute market, by segment
+    firm_shock: list[float] = field(default_factory=list)  # firm_shocks: margin shock, share of revenue
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -403,6 +405,10 @@ class ReferenceModel:
                                                         "reference_sentiment", "rate_loss", "reference_rate",
                                                         "loss_cap", "payout_ratio", "minimum")}
         self._build(cfg.calibration, {str(k): int(v) for k, v in _items(sc.offtake_exits)})
+        fs = cfg.firm_shocks  # firm_shocks: persistence, sector weight, and each sector's terms
+        self.fs = {"rho": float(fs.persistence), "w": float(fs.sector_weight),
+                   "of": {sec: tuple(float(getattr(fs, f"{k}_{sec}")) for k in ("vol", "jump_prob", "jump_size"))
+                          for sec in SECTOR_ORDER}}
         cm = cfg.compute_market  # compute market: segments' pass-through, utilisation response
         self.cm = {"pt": {"neocloud": float(cm.neocloud_pass_through),
                           "hyperscaler": float(cm.hyperscaler_pass_through)},
@@ -717,6 +723,7 @@ class ReferenceModel:
                     s.outstanding[k] = c.share * self._quoted_value(c.payer, s.sentiment)
         s.gpu_vintage = [self.sc["price0"] ** -self.vintage_share] * n  # all bought at the starting index
         s.lease_loss = [0.0] * (n + 1)  # lease_claims
+        s.firm_shock = [0.0] * n  # firm_shocks
         bs = self.balance_sheet(s)
         s.equity = [bs["assets"][i] - bs["liabilities"][i] for i in range(n)]
         s.capital_ratio, s.leverage_ratio = self.ratios(s)
@@ -874,6 +881,22 @@ class ReferenceModel:
             self._credit_pricing(s)
         if self.ch["compute_market"]:
             self._clear_compute_market(s)
+        if self.ch["firm_shocks"]:
+            self._firm_shocks(s, path)
+
+    def _firm_shocks(self, s: RefState, path: int) -> None:
+        """x' = rho x + vol sqrt(1 - rho^2) (sqrt(w) z_sector + sqrt(1 - w) z_firm) + jump size if u < jump prob;
+        z_sector drawn once per sector (column: the sector's place in the registry)."""
+        t, n, idx = s.month, len(self.agents), np.array([path], dtype=np.int64)
+        zf = rng.normal(np, self.seed, idx, t, rng.STREAMS["idiosyncratic"], n)[0]
+        zs = rng.normal(np, self.seed, idx, t, rng.STREAMS["sector"], len(SECTOR_ORDER))[0]
+        u = rng.uniform(np, self.seed, idx, t, rng.STREAMS["firm_jump"], n)[0]
+        rho, w = self.fs["rho"], self.fs["w"]
+        for i, a in enumerate(self.agents):
+            vol, prob, size = self.fs["of"][a.sector]
+            z = math.sqrt(w) * float(zs[SECTOR_ORDER.index(a.sector)]) + math.sqrt(1.0 - w) * float(zf[i])
+            s.firm_shock[i] = rho * s.firm_shock[i] + vol * math.sqrt(1.0 - rho * rho) * z + (
+                size if float(u[i]) < prob else 0.0)
 
     # ------------------------------------------------------------------ credit pricing
     def _distance_to_default(self, s: RefState, i: int) -> float:
@@ -1246,7 +1269,10 @@ class ReferenceModel:
         costs = [0.0] * n
         for i, a in enumerate(self.agents):
             if s.alive[i]:
-                costs[i] = a.p["opex"] + a.p["cost_share"] * (scratch["ai_revenue"][i] + contracted[i])
+                revenue = scratch["ai_revenue"][i] + contracted[i]
+                costs[i] = a.p["opex"] + a.p["cost_share"] * revenue
+                if self.ch["firm_shocks"]:  # the margin shock moves costs by x x revenue, floored at 0
+                    costs[i] = max(costs[i] - s.firm_shock[i] * revenue, 0.0)
         # --- payment ratios: a dead payer's obligations are the external sector's, paid in full
         owed = [0.0] * n
         for k, c in enumerate(self.contracts):

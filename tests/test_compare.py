@@ -159,7 +159,8 @@ def test_report_is_written_and_self_contained(work: dict[str, Path], which: str)
     proc = cli(work["root"], "aisim.report", str(run_dir))
     assert proc.returncode == 0, proc.stderr
     html = (run_dir / "report.html").read_text()
-    assert html.count('src="data:image/png;base64,') == 6  # equity, banks and macro, PD by agent, loss tail, ES99 attribution, network
+    # equity, banks and macro, PD by agent, loss tail, ES99 attribution, network
+    assert html.count('src="data:image/png;base64,') == 6
     assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", html)
     assert "<script" not in html and "<link" not in html
     assert "P(systemic event)" in html and "CoreWeave" in html and "Contract network" in html

@@ -35,6 +35,7 @@ DETERMINISTIC = (
     # credit pricing's spreads and graded roll-overs are tested in tests/test_credit_pricing.py
     "channels.credit_pricing=false",
     "channels.bank_capital=false",  # banks' books static in the hand-computed flows (tests/test_financial_sector.py)
+    "channels.firm_shocks=false",  # costs as stated (tests/test_firm_shocks.py)
 )
 
 
