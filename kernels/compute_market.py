@@ -84,3 +84,24 @@ def terms(
     p_i = price[:, None] * tau_i ** pt[None, :]
     u_i = xp.clip(u0 * tau_i ** eta, 0.0, cap)
     return p_i, u_i
+
+
+def capex_factor(
+    xp: ModuleType, tau: Any, segment: Any, pass_through: Any, u0: Any, eta: float, cap: float, elasticity: Any,
+) -> Any:
+    """(paths, agents) factor on each seller's planned capex: the spot revenue a unit of capacity
+    earns at the cleared terms relative to the trend terms, to the power of its price elasticity.
+
+    factor_i = (tau_g^(1/eps_g) x u_i(tau_g) / u_i(1))^elasticity_i, u_i(tau) = min(cap, u0_i tau^eta);
+    1 for non-sellers and where u0_i = 0. tau: (paths, 2); segment: (agents,) int; pass_through:
+    (2,); u0: (1 or paths, agents); elasticity: (1, agents). An over-built segment (tau < 1) earns
+    less per GPU and so plans less (the investment side of the market clearing).
+    """
+    g = xp.maximum(segment, 0)
+    seller = (segment >= 0)[None, :]
+    tau_i = xp.where(seller, xp.take(tau, g, axis=1), 1.0)
+    pt = xp.take(pass_through, g)
+    u1 = xp.clip(u0, 0.0, cap)
+    ok = u1 > 0
+    util = xp.where(ok, xp.clip(u0 * tau_i ** eta, 0.0, cap) / xp.where(ok, u1, 1.0), 1.0)
+    return xp.where(seller, (tau_i ** pt[None, :] * util) ** elasticity, 1.0)

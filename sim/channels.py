@@ -26,6 +26,7 @@ taking ``(s, ctx)`` return both):
 ``lender_buffer``     ``(buffer, s, cols)``: cash a lender block keeps back before lending
 ``credit_offer``      ``(offer, s)``: (paths, agents) new AI lending each lender offers
 ``allocation``        ``(amount, s)``: (paths, facilities) new lending after allocation
+``capex_plan``        ``(plan, s)``: (paths, agents) capex each compute provider plans this month
 ``capex_need``        ``(need, s)``: (paths, agents) new capex borrowing each agent seeks
 ``financing``         ``(s, ctx)``: after equity raises and payouts
 ``dues``              ``(dues, s)``: the month's :class:`~aisim.kernels.contracts.Dues` before
@@ -94,6 +95,7 @@ HOOK_POINTS = (  # one a line, in the order of the month
     "lender_buffer",
     "credit_offer",
     "allocation",
+    "capex_plan",
     "capex_need",
     "financing",
     "dues",
@@ -424,6 +426,14 @@ def _market_clear(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     return s.replace(tightness=tau), ctx
 
 
+def _market_plan(m: Any, plan: Any, s: Any) -> Any:
+    seg, _, pt = _market_constants(m)
+    cm = m.p.compute_market
+    f = compute_market.capex_factor(m.xp, s.tightness, seg, pt, per_agent(m.params.utilisation),
+                                    cm.utilisation_elasticity, cm.utilisation_cap, per_agent(m.params.price_elasticity))
+    return plan * f
+
+
 def _market_terms(m: Any, _: Any, s: Any, committed: Any) -> Any:
     seg, _, pt = _market_constants(m)
     cm = m.p.compute_market
@@ -572,11 +582,12 @@ CHANNELS: tuple[Channel, ...] = (
     Channel(
         "compute_market", "spot rental price and utilisation clear against installed capacity: tightness "
         "`tau = (D/D0) S0/S` per segment (neocloud spot, hyperscaler list), price x tau^(1/epsilon), "
-        "utilisation min(cap, u0 tau^eta); capacity an offtake buyer gives up is resold into it",
+        "utilisation min(cap, u0 tau^eta); capacity an offtake buyer gives up is resold into it; sellers' capex "
+        "plans scale with the revenue per GPU at the cleared terms",
         off_doc="exogenous rental price index; utilisation = min(1, u0 x demand)",
         kernel="aisim.kernels.compute_market", cite="isoelastic clearing; RBC/FT 2025 rental price moves",
         params=ComputeMarketParams, key="compute_market",
-        on={"macro": _market_clear, "spot_terms": _market_terms},
+        on={"macro": _market_clear, "spot_terms": _market_terms, "capex_plan": _market_plan},
     ),
     Channel(
         "firm_shocks", "each firm's operating costs move by a persistent margin shock, a share of its "

@@ -313,7 +313,7 @@ class AIFinanceModel(mesa.Model):
     def phase_investment(self, s: State, ctx: MonthContext) -> tuple[State, MonthContext]:
         """Capex plans financed by cash, new loans and new equity; chipmakers' sales."""
         xp, p = self.xp, self.params
-        plan = self.by_sector("plan_capex", s)
+        plan = self.fold("capex_plan", self.by_sector("plan_capex", s), s)
         internal = xp.minimum(plan, investment.spare_cash(xp, p, s.cash))
         need = xp.where(self.borrower_tests(s), plan - internal, 0.0)
         need = self.fold("capex_need", need, s)

@@ -1052,6 +1052,12 @@ class ReferenceModel:
             if a.sector in COMPUTE and s.alive[i]:
                 level = s.exp_demand * max(s.exp_price, 1e-12) ** a.p["price_elasticity"]
                 plan[i] = a.p["capex"] * level
+                if self.ch["compute_market"]:  # spot revenue per GPU at the cleared terms vs the trend's
+                    tau = s.tightness[0 if a.sector == "neocloud" else 1]
+                    u0, cap = a.p["utilisation"], self.cm["cap"]
+                    u1 = min(max(u0, 0.0), cap)
+                    util = min(max(u0 * tau ** self.cm["eta"], 0.0), cap) / u1 if u1 > 0 else 1.0
+                    plan[i] *= (tau ** self.cm["pt"][a.sector] * util) ** a.p["price_elasticity"]
             internal[i] = min(plan[i], max(s.cash[i] - a.p["cash_buffer"], 0.0))
         b_ok = self.borrower_tests(s)
         need = [plan[i] - internal[i] if b_ok[i] else 0.0 for i in range(n)]

@@ -98,3 +98,17 @@ def test_stress_scenarios_hurt_neoclouds(scenario: str) -> None:
     rs, ds = _neocloud(*_run(f"scenario={scenario}"))
     assert rs < rb
     assert ds >= db
+
+
+def test_capex_plans_follow_the_revenue_a_gpu_earns_at_the_cleared_terms() -> None:
+    tau = np.array([[0.5, 0.5], [1.0, 1.0], [1.5, 1.5]])
+    u0 = np.array([[0.85, 0.85, 0.85, 0.0]])
+    el = np.array([[1.0, 1.0, 1.0, 1.0]])
+    f = compute_market.capex_factor(np, tau, SEG, PT, u0, 0.5, 0.95, el)
+    assert np.allclose(f[1], 1.0)  # at tau = 1 plans are the trend's
+    assert f[0, 0] == pytest.approx(0.5 * 0.5 ** 0.5)  # neocloud: price tau^1 x utilisation tau^0.5
+    assert f[0, 2] == pytest.approx(0.5 ** 0.2 * 0.5 ** 0.5)  # hyperscaler: list price moves less
+    assert f[2, 0] == pytest.approx(1.5 * 0.95 / 0.85)  # utilisation capped when tight
+    assert np.allclose(f[:, 3], 1.0)  # not a seller
+    el0 = np.zeros((1, 4))
+    assert np.allclose(compute_market.capex_factor(np, tau, SEG, PT, u0, 0.5, 0.95, el0), 1.0)
