@@ -7,7 +7,9 @@ no scripts and no external links, so it can be mailed or archived as it is. It s
 
 * fan charts (5th-95th percentile band, median, mean) of each sector's equity and of the lowest
   bank capital ratio against the regime's requirement, and of the macro paths;
-* the probability of default of every agent, with its 95% Monte Carlo interval;
+* the probability of default of every agent, with its 95% Monte Carlo interval, and for each rated
+  firm its cumulative PD at 1, 3 and 5 years beside the rates its rating implies
+  (:mod:`aisim.ratings`, ``conf/targets/ratings_2025.yaml``);
 * the distribution of system credit losses over paths with VaR and ES at 95% and 99% marked
   (:mod:`aisim.tail`, bootstrap intervals), and each agent's Euler contribution to ES99, as loss
   caused and as loss borne (``attribution.parquet``, :mod:`aisim.attribution`);
@@ -325,6 +327,48 @@ def _agents_table(res: Any) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
 
 
+def _pct(v: float) -> str:
+    return f"{100 * v:.2f}%"
+
+
+def ratings_table(res: Any) -> str:
+    """HTML table: each rated firm among the agents, its model PD by term (95% interval; for no
+    default in n paths the rule-of-three bound 3/n) beside the rating-implied cumulative rate."""
+    from aisim import ratings
+
+    rt = ratings.load()
+    a = res.agents.set_index("name")
+    n = int(res.manifest.get("paths") or 0)
+    head = "<tr><th>firm</th><th>rating</th>" + "".join(
+        f"<th>model {T}y</th><th>rating-implied {T}y</th>" for T in rt.terms) + "</tr>"
+    rows = []
+    for firm, rating in rt.firms.items():
+        if firm not in a.index:
+            continue
+        implied = rt.implied(rating)
+        cells = [f"<td>{html.escape(firm)}</td>", f"<td>{html.escape(rating)}</td>"]
+        for T in rt.terms:
+            col = f"pd_{T}y"
+            v = float(a.at[firm, col]) if col in a.columns else math.nan
+            if math.isnan(v):
+                txt = "beyond the horizon"
+            elif v == 0 and n > 0:
+                txt = f"0 (&lt; {_pct(min(1.0, 3.0 / n))})"
+            else:
+                se = float(a.at[firm, f"{col}_se"]) if f"{col}_se" in a.columns else math.nan
+                txt = _pct(v) + ("" if math.isnan(se) else f" &plusmn; {_pct(1.96 * se)}")
+            cells += [f'<td class="num">{txt}</td>', f'<td class="num">{_pct(implied[T])}</td>']
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    if not rows:
+        return "<p>No rated firm among this run's agents (conf/targets/ratings_2025.yaml).</p>"
+    note = ("<p class='caption'>Cumulative default probabilities from the start of the run; the model's "
+            "with 95% Monte Carlo intervals, or for no default on n paths the one-sided 95% bound 3/n. "
+            "Rating-implied: S&amp;P's average cumulative default rates by grade (1981 onwards), notches "
+            "interpolated geometrically (aisim.ratings). These are real-world frequencies; CDS-implied "
+            "rates are higher by the credit risk premium.</p>")
+    return f"<table>{head}{''.join(rows)}</table>{note}"
+
+
 def build_report(run_dir: str | Path) -> Path:
     """Write ``run_dir/report.html`` and return its path."""
     d = Path(run_dir)
@@ -364,6 +408,8 @@ def build_report(run_dir: str | Path) -> Path:
         _img(_png(bank_and_macro_figure(res, cfg)), "fan charts of the bank capital ratio and macro paths"),
         "<h2>Default probability by agent</h2>",
         _img(_png(pd_figure(res)), "default probability by agent"),
+        "<h3>Rated firms: default probability by term beside their ratings</h3>",
+        ratings_table(res),
         "<h2>Tail of credit losses</h2>",
         _img(_png(loss_tail_figure(res)), "histogram of credit losses with VaR and ES marked"),
     ]

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from aisim import results, tail
-from aisim.report import attribution_figure, build_report, loss_tail_figure
+from aisim.report import attribution_figure, build_report, loss_tail_figure, ratings_table
 from aisim.runner import run
 from tests.conftest import make_cfg
 
@@ -65,3 +65,26 @@ def test_the_calibration_report_follows_the_umask(tmp_path, monkeypatch) -> None
     finally:
         os.umask(old)
     assert stat.S_IMODE((tmp_path / "calibration_report.md").stat().st_mode) == 0o644
+
+
+def test_rated_firms_pds_by_term_stand_beside_their_rating_implied_rates(run_dir) -> None:
+    res = results.load(run_dir)
+    names = set(res.agents["name"])
+    a = res.agents.set_index("name").copy()
+    firm = next(f for f in ("CoreWeave", "Microsoft", "Oracle") if f in names)
+    a.loc[firm, ["pd_1y", "pd_1y_se"]] = [0.0, 0.0]
+    a.loc[firm, ["pd_3y", "pd_3y_se"]] = [0.25, 0.01]
+    a.loc[firm, ["pd_5y", "pd_5y_se"]] = [np.nan, np.nan]  # 24 months: beyond the horizon
+    res.agents = a.reset_index()
+    row = next(r for r in ratings_table(res).split("<tr>") if r.startswith(f"<td>{firm}</td>"))
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", row)
+    n = int(res.manifest["paths"])
+    assert cells[2] == f"0 (&lt; {100 * 3 / n:.2f}%)"  # no default on n paths: the rule-of-three bound
+    assert cells[4] == f"25.00% &plusmn; {1.96:.2f}%"
+    assert cells[6] == "beyond the horizon"
+    from aisim import ratings
+
+    rt = ratings.load()
+    implied = rt.implied(rt.firms[firm])
+    assert [cells[3], cells[5], cells[7]] == [f"{100 * implied[T]:.2f}%" for T in (1, 3, 5)]
+    assert "Rated firms" in build_report(run_dir).read_text(encoding="utf-8")
