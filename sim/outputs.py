@@ -67,12 +67,17 @@ def _bank_min(field: str) -> Callable[..., Any]:
 
 # --- systemic event: its parts, measured monthly (bank_capital)
 def _banks_below(m: Any, s: Any, ctx: Any) -> Any:
-    """Banks below their capital requirement this month, or defaulted."""
+    """Banks below the systemic floor ``systemic.bank_ratio`` this month, or defaulted.
+
+    The floor is the same under every regime: measured against each regime's own requirement, a
+    regime that raises it would count banks that start between the two as an event on every
+    path (macroprudential's 14.5% against CET1 ratios of 13-15% did), and regimes could not be
+    compared on it."""
     banks = m.bank_block
     if banks is None:
         return None
     xp = m.xp
-    below = (~s.alive[:, banks]) | (s.capital_ratio[:, banks] < m.requirement(s)[:, None])
+    below = (~s.alive[:, banks]) | (s.capital_ratio[:, banks] < m.cfg.systemic.bank_ratio)
     return _sum(m, xp.astype(below, xp.float64))
 
 
@@ -127,7 +132,8 @@ MONTH_METRICS: tuple[MonthMetric, ...] = (
     MonthMetric("forced_sales", "cumulative loans sold in a hurry, USD bn", lambda m, s, ctx: s.forced_sales),
     MonthMetric("identity_residual", "largest relative accounting-identity residual", _identity),
     *_sector_equity(),
-    MonthMetric("banks_below_requirement", "banks below their capital requirement or defaulted", _banks_below),
+    MonthMetric("banks_below_floor", "banks below the systemic CET1 floor (systemic.bank_ratio) or defaulted",
+                _banks_below),
     MonthMetric("fund_nav_ratio_min", "lowest fund NAV over its starting NAV (0: defaulted)", _fund_nav_min),
     MonthMetric("financial_losses", "cumulative bank and fund losses incl. banks' non-AI losses, USD bn",
                 _financial_losses),
@@ -168,8 +174,8 @@ class PathTracker:
             self.min_capital = np.fmin(self.min_capital, m["bank_capital_ratio_min"])
             self.min_leverage = np.fmin(self.min_leverage, m["bank_leverage_ratio_min"])
         self.min_price = np.minimum(self.min_price, m["gpu_collateral_index"])
-        if "banks_below_requirement" in m:
-            self.max_banks_below = np.maximum(self.max_banks_below, to_numpy(m["banks_below_requirement"]))
+        if "banks_below_floor" in m:
+            self.max_banks_below = np.maximum(self.max_banks_below, to_numpy(m["banks_below_floor"]))
         if "fund_nav_ratio_min" in m:
             self.min_fund_nav = np.fmin(self.min_fund_nav, to_numpy(m["fund_nav_ratio_min"]))
         self.financial_losses = to_numpy(m["financial_losses"])
@@ -260,7 +266,7 @@ PATH_OUTCOMES: tuple[PathOutcome, ...] = (
     PathOutcome("credit_losses_external", "credit losses of outside creditors, USD bn",
                 lambda m, f, t: f.credit_loss[:, -1]),
     PathOutcome("systemic_event", "any of the three parts below (docs/economics.md)", _systemic),
-    PathOutcome("systemic_bank", "a bank defaulted or fell below its capital requirement", _systemic_bank),
+    PathOutcome("systemic_bank", "a bank defaulted or fell below systemic.bank_ratio", _systemic_bank),
     PathOutcome("systemic_fund", "a fund defaulted or lost more than systemic.fund_nav_loss of its NAV",
                 _systemic_fund),
     PathOutcome("systemic_loss", "bank and fund losses (incl. non-AI) above systemic.loss_share of their equity",

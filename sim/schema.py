@@ -351,8 +351,8 @@ MarketConfig = CHANNEL_PARAM_NODES["market"]
 
 @dataclass
 class SystemicConfig:
-    """A path has a systemic event if (bank) a bank defaults or falls below its capital
-    requirement in some month, (fund) a private-credit fund defaults or its NAV falls more than
+    """A path has a systemic event if (bank) a bank defaults or its CET1 ratio falls below
+    ``bank_ratio`` in some month, (fund) a private-credit fund defaults or its NAV falls more than
     ``fund_nav_loss`` below its start, or (loss) losses of banks and funds -- credit losses plus
     banks' non-AI losses beyond normal -- exceed ``loss_share`` of their combined starting equity."""
 
@@ -360,6 +360,9 @@ class SystemicConfig:
                               doc="lender losses above this share of their starting equity are a systemic event")
     fund_nav_loss: float = param(0.2, ge=0.0, le=1.0, unit="share of starting NAV",
                                  doc="a fund NAV fall beyond this is a systemic event")
+    bank_ratio: float = param(0.07, ge=0.0, le=1.0, unit="CET1 / RWA",
+                              doc="a bank below this CET1 ratio is a systemic event, the same under every regime "
+                                  "(Basel III minimum 4.5% + conservation buffer 2.5%)")
 
 
 @dataclass

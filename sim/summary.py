@@ -52,7 +52,7 @@ def summary_table(res: Any, run_dir: Path | None = None) -> str:
         f"P(systemic event): {sys_p:.4f} +/- {sys_se:.4f}   (any part: "
         + ", ".join(f"{k} {_mean_se(p[f'systemic_{k}'])[0]:.4f}" for k in ("bank", "fund", "loss")
                     if f"systemic_{k}" in p)
-        + "; a bank below its requirement or defaulted, a fund's NAV down more than systemic.fund_nav_loss"
+        + "; a bank below systemic.bank_ratio CET1 or defaulted, a fund's NAV down more than systemic.fund_nav_loss"
         " or defaulted, bank and fund losses incl. non-AI above systemic.loss_share of their equity)",
         f"cumulative AI capex: {capex:.1f} +/- {cse:.1f} USD bn",
         f"largest accounting identity residual: {m['max_identity_residual']:.2e} (relative)",
