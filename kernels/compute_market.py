@@ -97,11 +97,8 @@ def capex_factor(
     (2,); u0: (1 or paths, agents); elasticity: (1, agents). An over-built segment (tau < 1) earns
     less per GPU and so plans less (the investment side of the market clearing).
     """
-    g = xp.maximum(segment, 0)
-    seller = (segment >= 0)[None, :]
-    tau_i = xp.where(seller, xp.take(tau, g, axis=1), 1.0)
-    pt = xp.take(pass_through, g)
-    u1 = xp.clip(u0, 0.0, cap)
+    price, util = terms(xp, tau, segment, pass_through, xp.ones((tau.shape[0],), dtype=tau.dtype), u0, eta, cap)
+    u1 = xp.clip(u0, 0.0, cap)  # the utilisation terms() gives at tau = 1
     ok = u1 > 0
-    util = xp.where(ok, xp.clip(u0 * tau_i ** eta, 0.0, cap) / xp.where(ok, u1, 1.0), 1.0)
-    return xp.where(seller, (tau_i ** pt[None, :] * util) ** elasticity, 1.0)
+    ratio = xp.where(ok, util / xp.where(ok, u1, 1.0), 1.0)
+    return xp.where((segment >= 0)[None, :], (price * ratio) ** elasticity, 1.0)

@@ -51,6 +51,7 @@ from dataclasses import dataclass, field, make_dataclass, replace
 from functools import cache
 from typing import Any
 
+from aisim import sectors
 from aisim.kernels import (
     bank_capital,
     collateral,
@@ -67,6 +68,7 @@ from aisim.kernels import (
     operations,
     refinancing,
     regulation,
+    rng,
 )
 from aisim.kernels import contracts as contracts_kernel
 from aisim.kernels.bank_capital import BankCapitalParams
@@ -446,8 +448,6 @@ def _firm_terms(m: Any) -> tuple[Any, Any, Any, Any]:
     """(vol, jump probability, jump size (agents,), sector position (agents,) int), once per model."""
     cached = getattr(m, "_firm_terms_cache", None)
     if cached is None:
-        from aisim import sectors
-
         xp = m.xp
         vol, prob, size = firm_shocks.sector_terms(m.p.firm_shocks, list(m.world.sectors))
         pos = [sectors.NAMES.index(x) for x in m.world.sectors]
@@ -457,9 +457,6 @@ def _firm_terms(m: Any) -> tuple[Any, Any, Any, Any]:
 
 
 def _firm_shocks_step(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
-    from aisim import sectors
-    from aisim.kernels import rng
-
     xp, p, t = m.xp, m.p.firm_shocks, s.month
     vol, prob, size, pos = _firm_terms(m)
     n = s.alive.shape[1]
