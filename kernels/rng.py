@@ -34,6 +34,8 @@ STREAMS = {
     "idiosyncratic": 5,
     "sector": 6,
     "firm_jump": 7,
+    "appetite": 8,
+    "appetite_jump": 9,
 }
 
 

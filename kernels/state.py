@@ -219,6 +219,8 @@ class State:
     bank_payouts: Any = None  # (paths,) cumulative banks' dividends and buybacks (bank_capital)
     tightness: Any = None  # (paths, 2) compute market tightness, neocloud and hyperscaler segments
     firm_shock: Any = None  # (paths, agents) firm_shocks: margin shock, share of monthly revenue
+    appetite: Any = None  # (paths,) risk_appetite: log risk-appetite factor (0: normal)
+    orders: Any = None  # (paths, agents) USD bn capex_commitments: GPUs ordered, not yet delivered
 
     def replace(self, **changes: Any) -> State:
         return replace(self, **changes)

@@ -54,6 +54,7 @@ from typing import Any
 from aisim import sectors
 from aisim.kernels import (
     bank_capital,
+    capex_orders,
     collateral,
     compute_market,
     covenants,
@@ -68,10 +69,12 @@ from aisim.kernels import (
     operations,
     refinancing,
     regulation,
+    risk_appetite,
     rng,
 )
 from aisim.kernels import contracts as contracts_kernel
 from aisim.kernels.bank_capital import BankCapitalParams
+from aisim.kernels.capex_orders import CapexOrderParams
 from aisim.kernels.clearing import ClearingParams
 from aisim.kernels.collateral import CollateralParams
 from aisim.kernels.compute_market import ComputeMarketParams
@@ -84,6 +87,7 @@ from aisim.kernels.firm_shocks import FirmShockParams
 from aisim.kernels.headroom import HeadroomParams
 from aisim.kernels.lease_claims import LeaseClaimParams
 from aisim.kernels.params import config_node, param
+from aisim.kernels.risk_appetite import RiskAppetiteParams
 from aisim.kernels.state import LOAN, NEVER, OFFTAKE, REVOLVING, per_agent
 from aisim.kernels.syndicates import SyndicateParams
 
@@ -98,7 +102,9 @@ HOOK_POINTS = (  # one a line, in the order of the month
     "credit_offer",
     "allocation",
     "capex_plan",
+    "orders",
     "capex_need",
+    "after_investment",
     "financing",
     "dues",
     "costs",
@@ -471,6 +477,46 @@ def _firm_shocks_costs(m: Any, costs: Any, s: Any, revenue: Any) -> Any:
     return firm_shocks.shocked_costs(m.xp, costs, s.firm_shock, revenue)
 
 
+# --------------------------------------------------------------------------- committed capex
+def _order_shares(m: Any) -> Any:
+    """(agents,) each agent's committed share of planned capex, once per model."""
+    cached = getattr(m, "_order_shares_cache", None)
+    if cached is None:
+        cached = m.xp.asarray(capex_orders.sector_shares(m.p.capex_orders, list(m.world.sectors)),
+                              dtype=m.xp.float64)
+        m._order_shares_cache = cached
+    return cached
+
+
+def capex_orders_start(m: Any, s: Any) -> Any:
+    """Month 0: the order book at its steady state for the calibrated capex (zero when the channel is off)."""
+    xp = m.xp
+    if not m.cfg.channels.capex_commitments:
+        return s.replace(orders=xp.zeros_like(s.cash))
+    book = capex_orders.initial_book(per_agent(m.base_params.capex)[0, :], _order_shares(m), m.p.capex_orders.lead_months)
+    return s.replace(orders=xp.broadcast_to(book[None, :], s.cash.shape) + 0.0)
+
+
+def _take_deliveries(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    due = capex_orders.deliveries(m.xp, s.orders, s.alive, m.p.capex_orders.lead_months)
+    return s, ctx.replace(wanted=ctx.plan, plan=m.xp.maximum(ctx.plan, due), committed=due)
+
+
+def _place_orders(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    book = capex_orders.step_book(m.xp, s.orders, ctx.committed, ctx.wanted, ctx.capex, _order_shares(m), s.alive)
+    return s.replace(orders=book), ctx
+
+
+# --------------------------------------------------------------------------- risk appetite
+def _risk_appetite(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    xp, p, t = m.xp, m.p.risk_appetite, s.month
+    z = rng.normal(xp, m.seed, m.path_index, t, rng.STREAMS["appetite"], 1)[:, 0]
+    u = rng.uniform(xp, m.seed, m.path_index, t, rng.STREAMS["appetite_jump"], 1)[:, 0]
+    a = risk_appetite.step(xp, s.appetite, z, u, p)
+    sentiment, spread = risk_appetite.apply(xp, s.sentiment, s.market_spread, s.appetite, a, p)
+    return s.replace(appetite=a, sentiment=sentiment, market_spread=spread), ctx
+
+
 # --------------------------------------------------------------------------- the registry
 CHANNELS: tuple[Channel, ...] = (
     Channel(
@@ -594,6 +640,23 @@ CHANNELS: tuple[Channel, ...] = (
         kernel="aisim.kernels.firm_shocks", cite="Zhou (2001); Duffie and Lando (2001); BCBS CRE31.5",
         params=FirmShockParams, key="firm_shocks",
         on={"macro": _firm_shocks_step, "costs": _firm_shocks_costs},
+    ),
+    Channel(
+        "capex_commitments", "compute providers order a share of planned capex ahead (`capex_orders.committed_*`, "
+        "delivered over a mean lag of `lead_months`); deliveries due must be paid, from cash and liquid securities "
+        "if funding falls short, or the firm defaults (illiquidity)",
+        off_doc="capex is discretionary month by month: a firm short of funding buys fewer GPUs",
+        kernel="aisim.kernels.capex_orders", cite="Kydland and Prescott (1982), time to build",
+        params=CapexOrderParams, key="capex_orders", on={"orders": _take_deliveries, "after_investment": _place_orders},
+    ),
+    Channel(
+        "risk_appetite", "a common, persistent risk-appetite factor (AR(1) `risk_appetite.persistence`, "
+        "`vol`, risk-off jumps `jump_prob`, `jump_size`) moves sentiment by exp(change) and the market credit "
+        "spread by `spread_beta` per log point below normal",
+        off_doc="sentiment and the market spread move only with the model's own losses and defaults",
+        kernel="aisim.kernels.risk_appetite",
+        cite="Baker and Wurgler (2000, 2006); Gilchrist and Zakrajsek (2012)",
+        params=RiskAppetiteParams, key="risk_appetite", on={"macro": _risk_appetite},
     ),
 )
 

@@ -23,7 +23,8 @@ class MonthContext:
     operations: ai_revenue (AI revenue from outside), unsold (value of capacity nobody bought,
     the base of backstop draws).
     investment: plan (capex wanted), capex (capex done), raised (equity raised for capex),
-    room (equity-raise room left).
+    room (equity-raise room left), committed and unpaid_orders (deliveries of ordered GPUs due,
+    and what of them went unpaid; None without committed capex).
     financing: funding_flows (equity raised less payouts and redemptions: not a return), breach
     (bool: covenant breaches so far this month).
     settlement: dues (:class:`aisim.kernels.contracts.Dues`, what fell due), illiquid (bool:
@@ -47,6 +48,9 @@ class MonthContext:
     illiquid: Any = None
     new_defaults: Any = None
     issued: Any = None  # financing: new equity issued this month, for capex and buffers (equity_pricing)
+    wanted: Any = None  # investment: capex planned before committed deliveries (capex_commitments)
+    committed: Any = None  # investment: ordered GPUs arriving this month, USD bn (capex_commitments; None: off)
+    unpaid_orders: Any = None  # investment: of those, what the firm could not pay, USD bn (capex_commitments)
 
     def replace(self, **changes: Any) -> MonthContext:
         return replace(self, **changes)

@@ -31,6 +31,7 @@ from aisim.agents import SectorAgent, agent_class
 from aisim.context import MonthContext
 from aisim.kernels import (
     accounting,
+    capex_orders,
     collateral,
     contracts,
     funding,
@@ -159,6 +160,8 @@ class AIFinanceModel(mesa.Model):
         partial = partial.replace(bank_nonai_loss=paths(0.0), bank_payouts=paths(0.0))  # bank_capital
         partial = partial.replace(tightness=xp.ones((P, 2), dtype=xp.float64))  # compute_market
         partial = partial.replace(firm_shock=xp.zeros((P, A), dtype=xp.float64))  # firm_shocks
+        partial = channel_registry.capex_orders_start(self, partial)  # capex_commitments
+        partial = partial.replace(appetite=paths(0.0))  # risk_appetite
         bs = accounting.balance_sheet(xp, self.book, partial)
         state = partial.replace(equity=bs["assets"] - bs["liabilities"])
         state = channel_registry.equity_pricing_start(self, state)  # equity_pricing
@@ -314,6 +317,8 @@ class AIFinanceModel(mesa.Model):
         """Capex plans financed by cash, new loans and new equity; chipmakers' sales."""
         xp, p = self.xp, self.params
         plan = self.fold("capex_plan", self.by_sector("plan_capex", s), s)
+        s, ctx = self.fold_state("orders", s, ctx.replace(plan=plan))  # committed deliveries raise the plan
+        plan = ctx.plan
         internal = xp.minimum(plan, investment.spare_cash(xp, p, s.cash))
         need = xp.where(self.borrower_tests(s), plan - internal, 0.0)
         need = self.fold("capex_need", need, s)
@@ -330,6 +335,12 @@ class AIFinanceModel(mesa.Model):
         raised = xp.where(s.alive & (plan > 0), xp.minimum(plan - internal - borrowed, room), 0.0)
         raised = xp.maximum(raised, 0.0)
         capex = internal + borrowed + raised
+        unpaid = None
+        if ctx.committed is not None:  # deliveries the financing left unpaid: the rest of the cash, then securities
+            from_cash, from_sec, unpaid = capex_orders.pay_shortfall(xp, ctx.committed, capex, s.cash - internal,
+                                                                     s.securities)
+            s = ledger.sell_securities(xp, s, from_sec)
+            internal, capex = internal + from_cash + from_sec, capex + from_cash + from_sec
         chip, to_ext = investment.chip_revenue(xp, p, s.alive, xp.sum(capex, axis=1))
         cogs = chip * per_agent(p.cost_share)
         s = s.replace(gpu_vintage=collateral.add_vintage(xp, s.gpu, s.gpu_vintage, capex, s.price,
@@ -337,7 +348,8 @@ class AIFinanceModel(mesa.Model):
         s = ledger.invest(xp, s, internal, raised, capex)
         s = ledger.lend(xp, s, self.world.n_calibrated, amount, lent)  # borrowed cash is spent at once
         s = ledger.pay_external(xp, ledger.sell_gpus(s, chip, to_ext), cogs)
-        return s, ctx.replace(plan=plan, raised=raised, capex=capex, room=room - raised)
+        ctx = ctx.replace(plan=plan, raised=raised, capex=capex, room=room - raised, unpaid_orders=unpaid)
+        return self.fold_state("after_investment", s, ctx)  # new GPU orders
 
     def phase_financing(self, s: State, ctx: MonthContext) -> tuple[State, MonthContext]:
         """Equity raises to restore buffers and payouts; then the channels' (fund runs)."""
@@ -368,7 +380,10 @@ class AIFinanceModel(mesa.Model):
         st = settlement.settle(xp, book, s.alive, s.cash, s.securities, dues, costs, shortcuts=self.shortcuts,
                                **opts)
         s = settlement.post(xp, book, s, st, dues, self.p.investment.refinance_term)
-        ctx = ctx.replace(dues=dues, illiquid=st.illiquid)
+        illiquid = st.illiquid
+        if ctx.unpaid_orders is not None:  # a delivery it could not pay is a payment default too
+            illiquid = illiquid | (s.alive & (ctx.unpaid_orders > capex_orders.UNPAID_TOL))
+        ctx = ctx.replace(dues=dues, illiquid=illiquid)
         return self.fold_state("after_settlement", s, ctx)
 
     def phase_resolution(self, s: State, ctx: MonthContext) -> tuple[State, MonthContext]:

@@ -74,6 +74,7 @@ CHANNELS = ("clearing", "fire_sales", "covenants", "contract_contagion", "bank_r
 CHANNELS += ("bank_capital",)
 CHANNELS += ("compute_market",)
 CHANNELS += ("firm_shocks",)
+CHANNELS += ("capex_commitments", "risk_appetite")
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -198,6 +199,8 @@ class RefState:
     bank_payouts: float = 0.0  # cumulative banks' payouts (bank_capital)
     tightness: list[float] = field(default_factory=lambda: [1.0, 1.0])  # compute market, by segment
     firm_shock: list[float] = field(default_factory=list)  # firm_shocks: margin shock, share of revenue
+    appetite: float = 0.0  # risk_appetite: log risk-appetite factor
+    orders: list[float] = field(default_factory=list)  # capex_commitments: GPUs ordered, not yet delivered
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -409,6 +412,11 @@ class ReferenceModel:
         self.fs = {"rho": float(fs.persistence), "w": float(fs.sector_weight),
                    "of": {sec: tuple(float(getattr(fs, f"{k}_{sec}")) for k in ("vol", "jump_prob", "jump_size"))
                           for sec in SECTOR_ORDER}}
+        co = cfg.capex_orders  # capex_commitments: delivery lag and each sector's committed share
+        self.co = {"lead": float(co.lead_months), "share": {sec: float(getattr(co, f"committed_{sec}"))
+                                                            for sec in SECTOR_ORDER}}
+        ra = cfg.risk_appetite  # risk_appetite
+        self.ra = {k: float(getattr(ra, k)) for k in ("persistence", "vol", "jump_prob", "jump_size", "spread_beta")}
         cm = cfg.compute_market  # compute market: segments' pass-through, utilisation response
         self.cm = {"pt": {"neocloud": float(cm.neocloud_pass_through),
                           "hyperscaler": float(cm.hyperscaler_pass_through)},
@@ -724,6 +732,10 @@ class ReferenceModel:
         s.gpu_vintage = [self.sc["price0"] ** -self.vintage_share] * n  # all bought at the starting index
         s.lease_loss = [0.0] * (n + 1)  # lease_claims
         s.firm_shock = [0.0] * n  # firm_shocks
+        s.appetite = 0.0  # risk_appetite
+        # capex_commitments: the order book starts at its steady state L x committed share x capex
+        s.orders = [a.base_p["capex"] * self.co["share"][a.sector] * self.co["lead"]
+                    if self.ch["capex_commitments"] else 0.0 for a in self.agents]
         bs = self.balance_sheet(s)
         s.equity = [bs["assets"][i] - bs["liabilities"][i] for i in range(n)]
         s.capital_ratio, s.leverage_ratio = self.ratios(s)
@@ -883,6 +895,21 @@ class ReferenceModel:
             self._clear_compute_market(s)
         if self.ch["firm_shocks"]:
             self._firm_shocks(s, path)
+        if self.ch["risk_appetite"]:
+            self._risk_appetite(s, path)
+
+    def _risk_appetite(self, s: RefState, path: int) -> None:
+        """a' = rho a + vol sqrt(1 - rho^2) z + jump size if u < jump prob; sentiment x exp(a' - a);
+        market spread + beta (max(-a', 0) - max(-a, 0)), floored at 0."""
+        idx, ra = np.array([path], dtype=np.int64), self.ra
+        z = float(rng.normal(np, self.seed, idx, s.month, rng.STREAMS["appetite"], 1)[0, 0])
+        u = float(rng.uniform(np, self.seed, idx, s.month, rng.STREAMS["appetite_jump"], 1)[0, 0])
+        rho = ra["persistence"]
+        a = rho * s.appetite + ra["vol"] * math.sqrt(1.0 - rho * rho) * z + (ra["jump_size"] if u < ra["jump_prob"]
+                                                                             else 0.0)
+        s.sentiment *= math.exp(a - s.appetite)
+        s.market_spread = max(s.market_spread + ra["spread_beta"] * (max(-a, 0.0) - max(-s.appetite, 0.0)), 0.0)
+        s.appetite = a
 
     def _firm_shocks(self, s: RefState, path: int) -> None:
         """x' = rho x + vol sqrt(1 - rho^2) (sqrt(w) z_sector + sqrt(1 - w) z_firm) + jump size if u < jump prob;
@@ -1048,6 +1075,7 @@ class ReferenceModel:
         chipmakers' revenue."""
         n = self.n
         plan, internal = [0.0] * n, [0.0] * n
+        due, wanted, unpaid = [0.0] * n, [0.0] * n, [0.0] * n  # capex_commitments
         for i, a in enumerate(self.agents):
             if a.sector in COMPUTE and s.alive[i]:
                 level = s.exp_demand * max(s.exp_price, 1e-12) ** a.p["price_elasticity"]
@@ -1058,6 +1086,10 @@ class ReferenceModel:
                     u1 = min(max(u0, 0.0), cap)
                     util = min(max(u0 * tau ** self.cm["eta"], 0.0), cap) / u1 if u1 > 0 else 1.0
                     plan[i] *= (tau ** self.cm["pt"][a.sector] * util) ** a.p["price_elasticity"]
+            if self.ch["capex_commitments"]:  # ordered GPUs arrive (B / L): the month's capex is at least that
+                due[i] = s.orders[i] / self.co["lead"] if s.alive[i] else 0.0
+                wanted[i] = plan[i]
+                plan[i] = max(plan[i], due[i])
             internal[i] = min(plan[i], max(s.cash[i] - a.p["cash_buffer"], 0.0))
         b_ok = self.borrower_tests(s)
         need = [plan[i] - internal[i] if b_ok[i] else 0.0 for i in range(n)]
@@ -1101,6 +1133,20 @@ class ReferenceModel:
                 raised[i] = max(min(plan[i] - internal[i] - borrowed[i], room), 0.0)
             capex[i] = internal[i] + borrowed[i] + raised[i]
             room_left[i] = room - raised[i]
+            if self.ch["capex_commitments"]:
+                # deliveries the financing left unpaid: the rest of the cash, then securities sold at par;
+                # what is still unpaid is a payment default; then new orders, c x min(plan, capex)
+                short = max(due[i] - capex[i], 0.0)
+                from_cash = min(short, max(s.cash[i] - internal[i], 0.0))
+                from_sec = min(short - from_cash, max(s.securities[i], 0.0))
+                unpaid[i] = max(short - from_cash - from_sec, 0.0)
+                s.securities[i] -= from_sec
+                s.cash[i] += from_sec
+                s.ext_cash -= from_sec
+                internal[i] += from_cash + from_sec
+                capex[i] += from_cash + from_sec
+                share = self.co["share"][self.agents[i].sector]
+                s.orders[i] = s.orders[i] - due[i] + share * min(wanted[i], capex[i]) if s.alive[i] else 0.0
         total = sum(capex)
         # the capex is the chipmakers' revenue, by chip share among the alive ones
         weights = [a.p["chip_share"] if (s.alive[i] and a.sector == "chipmaker") else 0.0
@@ -1123,6 +1169,7 @@ class ReferenceModel:
         scratch["raised"] = raised
         scratch["room"] = room_left
         scratch["capex"] = capex
+        scratch["unpaid_orders"] = unpaid
 
     def _financing(self, s: RefState, scratch: dict, ev: Events) -> None:
         """Equity raises to restore the cash buffer (within what is left of the month's room),
@@ -1349,6 +1396,8 @@ class ReferenceModel:
                 s.maturity[k] -= 1
             if s.maturity[k] <= 0 and (c.kind not in ("loan", "equity") or s.outstanding[k] == 0.0):
                 s.c_alive[k] = False
+        if self.ch["capex_commitments"]:  # an ordered delivery it could not pay is a payment default
+            illiquid = [illiquid[i] or (s.alive[i] and scratch["unpaid_orders"][i] > 1e-12) for i in range(n)]
         if self.ch["covenants"]:
             self._margin_calls(s, illiquid, scratch, ev)
         if graded:  # the rolled share is repriced at the borrower's spread now

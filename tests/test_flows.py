@@ -36,6 +36,8 @@ DETERMINISTIC = (
     "channels.credit_pricing=false",
     "channels.bank_capital=false",  # banks' books static in the hand-computed flows (tests/test_financial_sector.py)
     "channels.firm_shocks=false",  # costs as stated (tests/test_firm_shocks.py)
+    "channels.risk_appetite=false",  # calm sentiment and spreads (tests/test_risk_appetite.py)
+    "channels.capex_commitments=false",  # capex as planned month by month (tests/test_capex_orders.py)
 )
 
 

@@ -144,7 +144,7 @@ def assert_switched_off_channels_leave_no_trace(run: Run) -> None:
     if not ch.fund_runs:
         assert all(s.redemptions == 0.0 for s in states)
         assert not any(e.nav_sales or e.nav_breaches for e in evs)
-    if not ch.market_feedback:
+    if not ch.market_feedback and not ch.risk_appetite:
         calm = float(run.cfg.scenario.sentiment)
         assert all(s.sentiment == calm and s.market_spread == 0.0 for s in states)
 

@@ -23,7 +23,8 @@ def world_cfg(entities: list[dict], contracts: list[dict], *overrides: str, path
     """The real config, calm macro by default, with these entities and contracts."""
     cfg = make_cfg(f"paths.n={paths}", f"horizon={horizon}", "backend=numpy", "output.progress=false",
                    *CALM, "channels.bank_capital=false",  # fixture banks: static books
-                   "channels.firm_shocks=false", *overrides)  # and costs as stated (tests/test_firm_shocks.py)
+                   "channels.firm_shocks=false",  # costs as stated (tests/test_firm_shocks.py)
+                   "channels.risk_appetite=false", *overrides)  # calm sentiment (tests/test_risk_appetite.py)
     cfg.calibration.name = "fixture"
     cfg.calibration.entities = [OmegaConf.structured(EntityConfig(**e)) for e in entities]
     cfg.calibration.contracts = [OmegaConf.structured(ContractConfig(**c)) for c in contracts]
