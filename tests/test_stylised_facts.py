@@ -1,0 +1,54 @@
+"""Stylised facts of default risk on the default calibration (issue 9's checks), each able to fail:
+PDs ordered as ratings order the firms, investment-grade PDs low over five years, firms of a
+sector not sharing one fate, and scenarios moving risk the way their descriptions say."""
+
+from __future__ import annotations
+
+import functools
+
+import pandas as pd
+import pytest
+
+from aisim.runner import run
+from tests.conftest import make_cfg
+
+PATHS = 300
+AA = ("Microsoft", "Alphabet", "Amazon", "Meta", "Nvidia")  # AAA to AA- (conf/targets/ratings_2025.yaml)
+
+
+@functools.cache
+def _agents(scenario: str = "baseline") -> pd.DataFrame:
+    cfg = make_cfg(f"paths.n={PATHS}", "horizon=60", "backend=numpy", "output.progress=false", f"scenario={scenario}")
+    return run(cfg).results.agents.set_index("name")
+
+
+@functools.cache
+def _loss(scenario: str) -> float:
+    cfg = make_cfg(f"paths.n={PATHS}", "horizon=60", "backend=numpy", "output.progress=false", f"scenario={scenario}")
+    return float(run(cfg).results.paths["credit_losses"].mean())
+
+
+@pytest.mark.parametrize("term", ["pd_1y", "pd_3y", "pd_5y"])
+def test_pds_are_ordered_as_the_ratings_order_the_firms(term: str) -> None:
+    a = _agents()
+    aa = a.loc[list(AA), term].max()
+    assert aa <= a.loc["Oracle", term] <= a.loc["CoreWeave", term]  # AA and above, BBB, BB-
+    assert a.loc["CoreWeave", term] > aa, "the BB- name must be riskier than every AA name"
+
+
+def test_oracle_is_riskier_than_the_aa_names_over_five_years_and_investment_grade_stays_low() -> None:
+    a = _agents()
+    assert a.loc["Oracle", "pd_5y"] > a.loc[list(AA), "pd_5y"].max()
+    assert (a.loc[[*AA, "Oracle"], "pd_5y"] < 0.05).all()
+
+
+def test_no_two_neoclouds_share_one_fate() -> None:
+    pds = _agents().loc[["CoreWeave", "Nebius", "Lambda", "Crusoe"], ["pd_1y", "pd_3y", "pd_5y"]]
+    assert not pds.duplicated().any()
+
+
+@pytest.mark.parametrize("scenario", ["severe", "gpu_glut", "rate_shock"])
+def test_adverse_scenarios_raise_neocloud_default_risk_and_losses(scenario: str) -> None:
+    neo = ["CoreWeave", "Nebius", "Lambda", "Crusoe"]
+    assert _agents(scenario).loc[neo, "pd_3y"].mean() > _agents().loc[neo, "pd_3y"].mean()
+    assert _loss(scenario) > _loss("baseline")
