@@ -78,7 +78,7 @@ import hydra
 import numpy as np
 import yaml
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import MISSING, DictConfig, OmegaConf, open_dict
 
 from aisim import results as results_io
 from aisim.cli import hydra_entry
@@ -94,11 +94,20 @@ PD_YEARS = (1, 3, 5)
 
 
 @dataclass
+class ParamBound:
+    """One free parameter of ``fit.params``: a dotted config key and its bounds."""
+
+    key: str = MISSING
+    lo: float = MISSING
+    hi: float = MISSING
+
+
+@dataclass
 class FitConfig:
     """The ``fit`` node of ``conf/calibrate.yaml``."""
 
     targets: str = "fit_2025"  # a file in conf/targets/ (without .yaml) or a path to one
-    params: dict[str, list[float]] = field(default_factory=dict)  # dotted key -> [lo, hi]
+    params: list[ParamBound] = field(default_factory=list)  # [{key, lo, hi}]; a list, so an override replaces it
     budget: int = 30  # loss evaluations the optimiser may make
     method: str = "nelder-mead"  # nelder-mead | powell
     name: str = ""  # the fitted calibration is <name>_fitted; "" = the calibration's name
@@ -161,11 +170,16 @@ def plan_params(cfg: DictConfig, spec: Any) -> list[Param]:
     """The declared free parameters, checked: a numeric key, finite bounds lo < hi inside the
     schema's range, a start value (the config's) inside them. Raises ConfigError naming the key."""
     if not spec:
-        raise ConfigError("fit.params: no free parameters declared; give {dotted key: [lo, hi]}, "
-                          "e.g. fit.params={firm_shocks.vol_neocloud:[0,0.2]}")
+        raise ConfigError("fit.params: no free parameters declared; give a list of {key, lo, hi}, "
+                          "e.g. 'fit.params=[{key:firm_shocks.vol_neocloud,lo:0,hi:0.2}]'")
     out = []
-    for key, bounds in dict(spec).items():
-        key = str(key)
+    seen = set()
+    for entry in spec:
+        key = str(entry.key)
+        if key in seen:
+            raise ConfigError(f"fit.params: {key!r} is declared twice")
+        seen.add(key)
+        bounds = [entry.lo, entry.hi]
         if key.startswith("fit.") or key.split(".")[0] in ("hydra", "paths", "seed", "horizon", "backend", "output"):
             raise ConfigError(f"fit.params: {key!r} is not a model parameter")
         v = get_value(cfg, key)
@@ -174,9 +188,9 @@ def plan_params(cfg: DictConfig, spec: Any) -> list[Param]:
         if isinstance(v, bool) or not isinstance(v, int | float):
             if _entity_index(cfg, key) is None or v is not None:
                 raise ConfigError(f"fit.params: {key!r} is not a numeric key (its value is {v!r})")
-        b = list(bounds) if isinstance(bounds, list | tuple) or OmegaConf.is_list(bounds) else None
-        if b is None or len(b) != 2 or not all(isinstance(x, int | float) and math.isfinite(x) for x in b):
-            raise ConfigError(f"fit.params.{key}: bounds must be [lo, hi], two finite numbers, not {bounds!r}")
+        b = bounds
+        if not all(isinstance(x, int | float) and math.isfinite(x) for x in b):
+            raise ConfigError(f"fit.params.{key}: bounds must be two finite numbers lo, hi, not {bounds!r}")
         lo, hi = float(b[0]), float(b[1])
         if not lo < hi:
             raise ConfigError(f"fit.params.{key}: bounds [{lo:g}, {hi:g}]: lo must be below hi")
@@ -725,9 +739,9 @@ def calibrate(cfg: DictConfig, run_dir: Path, progress: bool = True) -> dict[str
                     intervals[p.key] = [max(p.lo, x[p.key] - half), min(p.hi, x[p.key] + half)]
                 else:
                     intervals[p.key] = [p.lo, p.hi]
-            note = ("95% intervals from the curvature of the loss at the optimum: a central finite-difference Hessian H "
-                    f"in scaled coordinates (step {fc.step:g} of each range), covariance 2 H^-1 (the loss read as a "
-                    "chi-square), +/- 1.96 sd, clipped to the bounds.")
+            note = ("95% intervals from the curvature of the loss at the optimum: a central finite-difference "
+                    f"Hessian H in scaled coordinates (step {fc.step:g} of each range), covariance 2 H^-1 "
+                    "(the loss read as a chi-square), +/- 1.96 sd, clipped to the bounds.")
             if not ok:
                 note += (" The Hessian was not positive definite here (a flat or step-shaped loss), so each interval "
                          "is the whole bound range: the targets do not pin these parameters down on these paths.")

