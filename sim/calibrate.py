@@ -525,14 +525,15 @@ def optimise(prob: Problem, budget: int, method: str, simplex: float) -> np.ndar
 def curvature(prob: Problem, u: np.ndarray, h: float) -> tuple[np.ndarray, bool]:
     """(covariance in scaled coordinates 2 H^-1, whether H is positive definite) at ``u``."""
     d = u.size
-    steps = [min(h, u[j], 1 - u[j]) if min(u[j], 1 - u[j]) > h / 4 else h for j in range(d)]
+    steps = [h] * d
 
     def L(v: np.ndarray) -> float:
         return prob.loss(prob.values(prob.at(np.clip(v, 0, 1))))
 
     f0 = L(u)
     H = np.zeros((d, d))
-    for i in range(d):
+    free = [j for j in range(d) if 1e-6 < u[j] < 1 - 1e-6]  # a parameter fitted at a bound is held there
+    for i in free:
         hi = steps[i]
         e = np.zeros(d)
         e[i] = hi
@@ -543,15 +544,21 @@ def curvature(prob: Problem, u: np.ndarray, h: float) -> tuple[np.ndarray, bool]
             H[i, i] = (L(u - 2 * e) - 2 * L(u - e) + f0) / hi**2
         else:
             H[i, i] = (L(u + e) - 2 * f0 + L(u - e)) / hi**2
-        for j in range(i):
+        for j in (j for j in free if j < i):
             ej = np.zeros(d)
             ej[j] = steps[j]
             H[i, j] = H[j, i] = (L(u + e + ej) - L(u + e - ej) - L(u - e + ej) + L(u - e - ej)) / (4 * hi * steps[j])
+    # the others' curvature is conditional on the parameters held at their bounds
+    cov = np.full((d, d), np.nan)
+    if not free:
+        return cov, False
+    sub = H[np.ix_(free, free)]
     try:
-        np.linalg.cholesky(H)
+        np.linalg.cholesky(sub)
     except np.linalg.LinAlgError:
-        return np.full((d, d), np.nan), False
-    return 2 * np.linalg.inv(H), True
+        return cov, False
+    cov[np.ix_(free, free)] = 2 * np.linalg.inv(sub)
+    return cov, True
 
 
 # --------------------------------------------------------------------------- outputs
@@ -733,6 +740,7 @@ def calibrate(cfg: DictConfig, run_dir: Path, progress: bool = True) -> dict[str
         intervals: dict[str, list[float]] = {}
         if str(fc.interval) == "curvature":
             cov, ok = curvature(prob, u, float(fc.step))
+            at_bound = [p.key for j, p in enumerate(params) if not 1e-6 < u[j] < 1 - 1e-6]
             for j, p in enumerate(params):
                 if ok and cov[j, j] >= 0:
                     half = Z95 * math.sqrt(cov[j, j]) * (p.hi - p.lo)
@@ -742,6 +750,9 @@ def calibrate(cfg: DictConfig, run_dir: Path, progress: bool = True) -> dict[str
             note = ("95% intervals from the curvature of the loss at the optimum: a central finite-difference "
                     f"Hessian H in scaled coordinates (step {fc.step:g} of each range), covariance 2 H^-1 "
                     "(the loss read as a chi-square), +/- 1.96 sd, clipped to the bounds.")
+            if at_bound:
+                note += (f" Fitted at a bound: {', '.join(at_bound)}; held there for the others' intervals, its own "
+                         "interval is the whole bound range (widen the bounds if the bound is not a real limit).")
             if not ok:
                 note += (" The Hessian was not positive definite here (a flat or step-shaped loss), so each interval "
                          "is the whole bound range: the targets do not pin these parameters down on these paths.")
