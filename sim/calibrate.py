@@ -599,7 +599,7 @@ def figure(targets: list[TargetSpec], before: dict[str, Any], after: dict[str, A
     ax.axvspan(-1, 1, color="0.9", label="within one tolerance")
     ax.axvline(0, color="0.5", lw=0.8)
     lim = 10.0
-    ax.scatter(np.clip(z0, -lim, lim), y, marker="o", facecolors="none", edgecolors="0.4", label="before")
+    ax.scatter(np.clip(z0, -lim, lim), y, s=90, marker="o", facecolors="none", edgecolors="0.4", label="before")
     ax.scatter(np.clip(z1, -lim, lim), y, marker="o", color="C0", label="after")
     ax.set_yticks(y, [t.name for t in targets], fontsize=7)
     ax.set_xlim(-lim * 1.05, lim * 1.05)
@@ -709,13 +709,13 @@ def calibrate(cfg: DictConfig, run_dir: Path, progress: bool = True) -> dict[str
     cache_path = run_dir / "evaluations.jsonl"
     replay = _read_cache(cache_path, key)
     if str(fc.resume):
-        replay.update(_read_cache(Path(hydra.utils.to_absolute_path(str(fc.resume))) / "evaluations.jsonl", key))
-        if cache_path.is_file():
-            pass
+        earlier = _read_cache(Path(hydra.utils.to_absolute_path(str(fc.resume))) / "evaluations.jsonl", key)
         # the replayed evaluations are written here too, so this folder alone resumes next time
         with cache_path.open("a") as f:
-            for rec in replay.values():
-                f.write(json.dumps(rec) + "\n")
+            for i, rec in earlier.items():
+                if i not in replay:
+                    f.write(json.dumps(rec) + "\n")
+        replay.update(earlier)
     t0 = time.perf_counter()
     with results_io.claim(run_dir, "aisim-calibrate"):
         results_io.move_aside(run_dir, [n for n in ("fit.json", "fit.png", "fit_report.md", "conf")

@@ -96,6 +96,17 @@ def test_a_rerun_into_the_same_folder_replays_instead_of_simulating(fitted: tupl
     assert again["params"] == res["params"] and again["loss_final"] == res["loss_final"]
 
 
+def test_fit_resume_replays_an_earlier_folder_into_a_new_one(fitted: tuple[Path, dict], tmp_path: Path) -> None:
+    out, res = fitted
+    new = tmp_path / "again"
+    p = cli("aisim.calibrate", *FULL, "fit.budget=12", "fit.interval=none", "output.progress=false", PARAMS,
+            f"fit.resume={out}", f"hydra.run.dir={new}")
+    assert p.returncode == 0, p.stderr[-3000:]
+    again = json.loads((new / "fit.json").read_text())
+    assert again["simulated"] == 0 and again["params"] == res["params"]
+    assert len((new / "evaluations.jsonl").read_text().splitlines()) == res["evaluations"]  # resumable from here
+
+
 # ----------------------------------------------------------------- (b) planted parameters
 PLANTED = {"calibration.entities.Blue Owl.redemption_base": 0.012, "scenario.rental_price.drift": -0.02}
 
