@@ -115,6 +115,8 @@ class FitConfig:
     interval: str = "curvature"  # curvature | none
     step: float = 0.05  # finite-difference step of the curvature, in scaled coordinates
     simplex: float = 0.25  # Nelder-Mead's first simplex: this share of each range from the start
+    regimes: list[str] = field(default_factory=list)  # two or more: headline regime differences across the intervals
+    headline: list[str] = field(default_factory=lambda: ["systemic_event", "credit_losses"])  # paths metrics
 
 
 @dataclass
@@ -561,6 +563,64 @@ def curvature(prob: Problem, u: np.ndarray, h: float) -> tuple[np.ndarray, bool]
     return cov, True
 
 
+# --------------------------------------------------------------------------- regime differences
+def regime_configs(cfg: DictConfig, regimes: list[str]) -> dict[str, DictConfig]:
+    """The run's config under each regime of ``fit.regimes`` (composed as the command was)."""
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    from aisim.compare import _compose
+
+    hc = HydraConfig.get()
+    task = [o for o in hc.overrides.task if not o.lstrip("+~").startswith(("fit.", "regime="))]
+    out = {}
+    for r in regimes:
+        try:
+            c = _compose(str(hc.job.config_name), list(hc.overrides.hydra) + task + [f"regime={r}"])
+        except (HydraException, OmegaConfBaseException) as exc:
+            text = str(exc).split("Config search path:")[0]
+            valid = [ln.strip() for ln in text.splitlines() if ln.startswith("\t")]
+            why = f"valid: {', '.join(valid)}" if valid else text.strip().splitlines()[0]
+            raise ConfigError(f"fit.regimes: {r!r} is not a regime on the search path; {why}") from None
+        with open_dict(c):
+            c.fit = cfg.fit
+        validate(c)
+        out[r] = c
+    return out
+
+
+def regime_sensitivity(configs: dict[str, DictConfig], params: list[Param], x: dict[str, float],
+                       intervals: dict[str, list[float]], metrics: list[str]) -> dict[str, Any]:
+    """Each headline metric under each regime, and each regime's difference from the first,
+    at the fitted values and with one parameter at a time at either end of its interval (the
+    others fitted); same seed and paths throughout, so the differences are paired."""
+    from aisim.compare import metric_values
+    from aisim.runner import run
+
+    points = [("fitted", dict(x))]
+    for p in params:
+        for end, v in zip(("lo", "hi"), intervals.get(p.key, [x[p.key], x[p.key]]), strict=True):
+            if v != x[p.key]:
+                points.append((f"{p.key}={end}", {**x, p.key: v}))
+    first = next(iter(configs))
+    rows: dict[str, Any] = {}
+    for label, xs in points:
+        vals = {}
+        for r, c in configs.items():
+            cc = copy.deepcopy(c)
+            for k, v in xs.items():
+                set_value(cc, k, v)
+            cc.output.progress = False
+            paths = run(cc, None, progress=False).results.paths
+            vals[r] = {m: float(np.nanmean(metric_values(paths, m))) for m in metrics}
+        diff = {r: {m: vals[r][m] - vals[first][m] for m in metrics} for r in configs if r != first}
+        rows[label] = {"params": xs, "by_regime": vals, "difference": diff}
+    others = [r for r in configs if r != first]
+    d_of = lambda r, m: [v["difference"][r][m] for v in rows.values()]  # noqa: E731
+    span = {r: {m: [min(d_of(r, m)), max(d_of(r, m))] for m in metrics} for r in others}
+    return {"against": first, "points": rows, "difference_range": span}
+
+
 # --------------------------------------------------------------------------- outputs
 def fitted_yaml(cfg: DictConfig, params: list[Param], x: dict[str, float], name: str, note: str) -> str:
     """A ``# @package _global_`` calibration file: the calibration (renamed, entity fields
@@ -645,6 +705,15 @@ def report_markdown(result: dict[str, Any]) -> str:
             "-" if b is None else f"{b:g}" for b in a["target"]) + "]"
         L.append(f"| {name} | {tv} | {b['model']:.4g} | {a['model']:.4g} | {a['standard_error']:.2g} | "
                  f"{b['loss']:.3g} | {a['loss']:.3g} | {a['source']} |")
+    sens = result.get("regime_sensitivity")
+    if sens:
+        L += ["", f"## Headline regime differences across the parameter intervals (against {sens['against']})", "",
+              "| regime | metric | at the fitted values | range over the interval ends |", "|---|---|---|---|"]
+        for r, by in sens["difference_range"].items():
+            for m, (lo, hi) in by.items():
+                L.append(f"| {r} | {m} | {sens['points']['fitted']['difference'][r][m]:.4g} | {lo:.4g} to {hi:.4g} |")
+        L += ["", "One parameter at a time at either end of its 95% interval, the others fitted; same seed and "
+              "paths (paired differences)."]
     L += ["", "Run the fitted calibration with:", "", "```",
           f"aisim calibration={result['fitted']} \"hydra.searchpath=[file://{result['run_dir']}/conf]\"", "```", ""]
     return "\n".join(L)
@@ -703,6 +772,17 @@ def calibrate(cfg: DictConfig, run_dir: Path, progress: bool = True) -> dict[str
 
     params, targets, tpath = check(cfg)
     fc = cfg.fit
+    configs: dict[str, DictConfig] = {}
+    if len(fc.regimes) == 1:
+        raise ConfigError("fit.regimes: name two or more regimes (the differences are against the first), or none")
+    if fc.regimes:
+        from aisim.outputs import PATH_OUTCOMES
+
+        known = ["path", *(o.name for o in PATH_OUTCOMES)]
+        for m in fc.headline:
+            if not (m in known or m == "pd_any" or (m.startswith("pd_") and f"defaults_{m[3:]}" in known)):
+                raise ConfigError(f"fit.headline: {m!r} is not a paths metric; valid: {', '.join(known[1:])}")
+        configs = regime_configs(cfg, [str(r) for r in fc.regimes])
     name = (str(fc.name) or str(cfg.calibration.name)) + "_fitted"
     key = _problem_key(cfg, params, tpath.read_text())
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -759,6 +839,8 @@ def calibrate(cfg: DictConfig, run_dir: Path, progress: bool = True) -> dict[str
         else:
             note = "No intervals (fit.interval=none)."
         bar.close()
+        sens = (regime_sensitivity(configs, params, x, intervals, [str(m) for m in fc.headline])
+                if configs else None)
         hc = HydraConfig.get() if HydraConfig.initialized() else None
         result: dict[str, Any] = {
             "loss_initial": loss0, "loss_final": loss1, "params": x, "start": x0,
@@ -771,6 +853,7 @@ def calibrate(cfg: DictConfig, run_dir: Path, progress: bool = True) -> dict[str
             "scenario": str(cfg.scenario.name), "regime": str(cfg.regime.name),
             "run_dir": str(run_dir.resolve()), "problem_key": key,
             "choices": dict(hc.runtime.choices) if hc is not None else {},
+            "regime_sensitivity": sens,
         }
         note_line = (f"fitted by aisim-calibrate to {tpath.name} (loss {loss0:.4g} -> {loss1:.4g}, seed {cfg.seed}, "
                      f"{cfg.paths.n} paths)")

@@ -132,7 +132,8 @@ def test_planted_parameters_are_recovered_within_their_intervals(tmp_path: Path)
     out = tmp_path / "fit"
     p = cli("aisim.calibrate", *SMALL, "seed=0", "fit.budget=40", "output.progress=false", f"fit.targets={targets}",
             "fit.params=[{key:'calibration.entities.Blue Owl.redemption_base',lo:0.0,hi:0.03},"
-            "{key:scenario.rental_price.drift,lo:-0.03,hi:0.01}]", f"hydra.run.dir={out}")
+            "{key:scenario.rental_price.drift,lo:-0.03,hi:0.01}]", "fit.regimes=[light_touch_2025,macroprudential]",
+            f"hydra.run.dir={out}")
     assert p.returncode == 0, p.stderr[-3000:]
     fit = json.loads((out / "fit.json").read_text())
     assert fit["loss_final"] < fit["loss_initial"]
@@ -142,6 +143,12 @@ def test_planted_parameters_are_recovered_within_their_intervals(tmp_path: Path)
         assert lo <= planted <= hi, (key, planted, fit["params"][key], (lo, hi))
         assert hi - lo < 0.5 * (b[1] - b[0]), (key, lo, hi)  # an interval that says something
         assert abs(fit["start"][key] - planted) > hi - lo  # the fit started outside it
+    # the headline regime differences at the fitted values and at each interval's ends (one at a time)
+    sens = fit["regime_sensitivity"]
+    assert sens["against"] == "light_touch_2025" and len(sens["points"]) == 5
+    lo, hi = sens["difference_range"]["macroprudential"]["credit_losses"]
+    assert lo <= sens["points"]["fitted"]["difference"]["macroprudential"]["credit_losses"] <= hi
+    assert "Headline regime differences" in (out / "fit_report.md").read_text()
 
 
 # ----------------------------------------------------------------- (c) bad input, before any work
@@ -153,6 +160,7 @@ def test_planted_parameters_are_recovered_within_their_intervals(tmp_path: Path)
     ("fit.params=[{key:'calibration.entities.Blue Ow.redemption_base',lo:0.0,hi:0.1}]", "no entity"),
     ("fit.params=[{key:collateral.depth,hi:5.0}]", "fit.params[0].lo"),
     ("fit.budget=0", "fit.budget"),
+    ("fit.method=bfgs", "fit.method"),
 ])
 def test_bad_parameters_are_one_clear_line(override: str, expect: str) -> None:
     with pytest.raises(ConfigError) as exc:
@@ -176,6 +184,16 @@ def test_bad_targets_are_one_clear_line(tmp_path: Path, entry: dict, expect: str
     with pytest.raises(ConfigError) as exc:
         check(fit_cfg(*SMALL, f"fit.targets={t}"))
     assert expect in str(exc.value) and "targets[0]" in str(exc.value) and "\n" not in str(exc.value), str(exc.value)
+
+
+def test_an_unknown_regime_is_one_line_before_simulating(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    p = cli("aisim.calibrate", *FULL, "fit.regimes=[light_touch_2025,nope]", f"hydra.run.dir={out}")
+    assert p.returncode == 2, p.stderr
+    want = ("aisim-calibrate: error: fit.regimes: 'nope' is not a regime on the search path; valid: basel3_endgame, "
+            "gpu_collateral_rules, light_touch_2025, macroprudential, nbfi_oversight, spv_transparency")
+    assert p.stderr.strip().splitlines() == [want], p.stderr
+    assert not (out / "evaluations.jsonl").exists()
 
 
 def test_the_command_refuses_before_simulating(tmp_path: Path) -> None:
