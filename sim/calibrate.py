@@ -57,7 +57,8 @@ instead of simulating them.
 
 Written into the run folder: ``fit.json``, ``conf/calibration/<name>_fitted.yaml`` (a
 ``# @package _global_`` calibration file: the calibration node and the fitted keys outside it;
-``aisim calibration=<name>_fitted "hydra.searchpath=[file://<run dir>/conf]"`` runs it),
+``aisim calibration=<name>_fitted "hydra.searchpath=[file://<run dir>/conf]"`` runs it, plus
+``run_overrides`` for fitted ``scenario.``/``regime.`` keys, whose groups compose after it),
 ``fit_report.md`` and ``fit.png`` (each target's error before and after).
 """
 
@@ -633,16 +634,33 @@ def fitted_yaml(cfg: DictConfig, params: list[Param], x: dict[str, float], name:
     cal["description"] = (str(cal.get("description") or "") + f" [{note}]").strip()
     out: dict[str, Any] = {"calibration": cal}
     for p in params:
-        if p.key.startswith("calibration."):
-            continue
+        if p.key.startswith(("calibration.", *LATER_GROUPS)):
+            continue  # in the calibration node, or composed after it (run_overrides)
         node = out
         parts = p.key.split(".")
         for part in parts[:-1]:
             node = node.setdefault(part, {})
         node[parts[-1]] = float(x[p.key])
+    extra = "".join(f" {o}" for o in run_overrides(params, x))
+    later = ("\n# Fitted scenario/regime keys are not in this file (those groups are composed after it): "
+             f"pass{extra}" if extra else "")
     return (f"# @package _global_\n# {note}\n# Written by aisim-calibrate; run it with aisim calibration={name} "
-            f"\"hydra.searchpath=[file://<this run folder>/conf]\"\n"
+            f"\"hydra.searchpath=[file://<this run folder>/conf]\"{extra}{later}\n"
             + yaml.safe_dump(out, sort_keys=False, allow_unicode=True))
+
+
+#: Config groups composed after ``calibration`` (conf/config.yaml's defaults list): a fitted key
+#: in them would be overwritten by the group's file, so it is an override of the run line instead.
+LATER_GROUPS = ("scenario.", "regime.")
+
+
+def run_overrides(params: list[Param], x: dict[str, float]) -> list[str]:
+    return [f"{p.key}={x[p.key]!r}" for p in params if p.key.startswith(LATER_GROUPS)]
+
+
+def run_line(result: dict[str, Any]) -> str:
+    extra = "".join(f" {o}" for o in result.get("run_overrides", []))
+    return f"aisim calibration={result['fitted']} \"hydra.searchpath=[file://{result['run_dir']}/conf]\"{extra}"
 
 
 def figure(targets: list[TargetSpec], before: dict[str, Any], after: dict[str, Any]) -> Any:
@@ -714,8 +732,7 @@ def report_markdown(result: dict[str, Any]) -> str:
                 L.append(f"| {r} | {m} | {sens['points']['fitted']['difference'][r][m]:.4g} | {lo:.4g} to {hi:.4g} |")
         L += ["", "One parameter at a time at either end of its 95% interval, the others fitted; same seed and "
               "paths (paired differences)."]
-    L += ["", "Run the fitted calibration with:", "", "```",
-          f"aisim calibration={result['fitted']} \"hydra.searchpath=[file://{result['run_dir']}/conf]\"", "```", ""]
+    L += ["", "Run the fitted calibration with:", "", "```", run_line(result), "```", ""]
     return "\n".join(L)
 
 
@@ -853,7 +870,7 @@ def calibrate(cfg: DictConfig, run_dir: Path, progress: bool = True) -> dict[str
             "scenario": str(cfg.scenario.name), "regime": str(cfg.regime.name),
             "run_dir": str(run_dir.resolve()), "problem_key": key,
             "choices": dict(hc.runtime.choices) if hc is not None else {},
-            "regime_sensitivity": sens,
+            "regime_sensitivity": sens, "run_overrides": run_overrides(params, x),
         }
         note_line = (f"fitted by aisim-calibrate to {tpath.name} (loss {loss0:.4g} -> {loss1:.4g}, seed {cfg.seed}, "
                      f"{cfg.paths.n} paths)")
@@ -874,7 +891,7 @@ def summary(result: dict[str, Any]) -> str:
         ivs = "" if iv is None else f"  95% interval [{iv[0]:.4g}, {iv[1]:.4g}]"
         lines.append(f"    {k} = {v:.6g}   (start {result['start'][k]:.6g}){ivs}")
     lines.append(f"results: {result['run_dir']}  (fit.json, fit_report.md, fit.png, conf/calibration/)")
-    lines.append(f"run it:  aisim calibration={result['fitted']} \"hydra.searchpath=[file://{result['run_dir']}/conf]\"")
+    lines.append(f"run it:  {run_line(result)}")
     return "\n".join(lines)
 
 

@@ -143,6 +143,10 @@ def test_planted_parameters_are_recovered_within_their_intervals(tmp_path: Path)
         assert lo <= planted <= hi, (key, planted, fit["params"][key], (lo, hi))
         assert hi - lo < 0.5 * (b[1] - b[0]), (key, lo, hi)  # an interval that says something
         assert abs(fit["start"][key] - planted) > hi - lo  # the fit started outside it
+    # a fitted scenario key cannot live in the calibration file (scenario composes after it): an override
+    assert fit["run_overrides"] == [f"scenario.rental_price.drift={fit['params']['scenario.rental_price.drift']!r}"]
+    text = (out / "conf" / "calibration" / "mini_fitted.yaml").read_text()
+    assert "scenario.rental_price.drift=" in text and "\nscenario:" not in text
     # the headline regime differences at the fitted values and at each interval's ends (one at a time)
     sens = fit["regime_sensitivity"]
     assert sens["against"] == "light_touch_2025" and len(sens["points"]) == 5
