@@ -466,6 +466,32 @@ def shapley_table(cfg: DictConfig, plan: _Plan) -> pd.DataFrame:
         {"value": float, "ci_low": float, "ci_high": float})
 
 
+def shapley_markdown(table: pd.DataFrame) -> str:
+    """The section of comparison.md on the channels: per scenario, each channel's Shapley value
+    under each regime with its 95% interval, their sum (all channels on minus all off), and the
+    bars of shapley.png."""
+    metric = str(table["metric"].iloc[0])
+    regimes = list(dict.fromkeys(table["regime"]))
+    lines = [f"## Shapley attribution of {metric} to the channels", "",
+             "Each channel's Shapley value (aisim.shapley): the coalitions are runs with the channels on or off, "
+             "on the same seed and paths; the values sum to the all-on minus all-off difference. 95% intervals.", "",
+             "![Shapley values of the channels](shapley.png)", ""]
+    for s in dict.fromkeys(table["scenario"]):
+        sub = table[table["scenario"] == s]
+        lines += [f"### scenario {s}", "", "| channel | " + " | ".join(regimes) + " |",
+                  "|---|" + "---:|" * len(regimes)]
+        for ch in dict.fromkeys(sub["channel"]):
+            cells = []
+            for r in regimes:
+                x = sub[(sub["regime"] == r) & (sub["channel"] == ch)]
+                cells.append("" if x.empty else f"{_fmt(x['value'].iloc[0])} [{_fmt(x['ci_low'].iloc[0])}, "
+                                                f"{_fmt(x['ci_high'].iloc[0])}]")
+            lines.append(f"| {ch} | " + " | ".join(cells) + " |")
+        sums = [_fmt(sub[sub["regime"] == r]["value"].sum()) for r in regimes]
+        lines += ["| **sum = all on minus all off** | " + " | ".join(sums) + " |", ""]
+    return "\n".join(lines)
+
+
 def shapley_figure(table: pd.DataFrame) -> Any:
     """Bars of each channel's Shapley value with its interval, a panel per scenario, a bar
     group per regime."""
@@ -1053,6 +1079,7 @@ def compare(cfg: DictConfig, run_dir: Path) -> pd.DataFrame:
             sh = shapley_table(cfg, plan)
             results_io.write_table(sh, run_dir / "shapley.parquet")
             _save_figure(shapley_figure(sh), run_dir / "shapley.png")
+            _write_text(run_dir / "comparison.md", comparison_markdown(table, rs) + "\n" + shapley_markdown(sh))
     print(terminal_summary(table, rs, run_dir))
     return table
 

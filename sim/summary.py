@@ -8,13 +8,27 @@ from typing import Any
 import numpy as np
 
 from aisim import tail
-from aisim.schema import SECTORS
+from aisim.schema import LENDER_SECTORS, SECTORS
 
 
 def _mean_se(x: np.ndarray) -> tuple[float, float]:
     x = np.asarray(x, dtype=float)
     n = len(x)
     return float(x.mean()), float(x.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan")
+
+
+def tail_lines(p: Any, seed: int) -> list[str]:
+    """VaR and ES at 95% and 99% of the credit losses of all creditors and of each lender sector,
+    with their 95% bootstrap intervals over paths (aisim.tail), one line each."""
+    lines = ["tail of credit losses (USD bn, 95% bootstrap interval over paths):"]
+    for of in ("credit_losses", *(f"credit_losses_{x}" for x in LENDER_SECTORS)):
+        if of not in p:
+            continue
+        whose = "all creditors" if of == "credit_losses" else of[len("credit_losses_"):]
+        lines.append(f"  {whose:<16}" + ", ".join(
+            f"{tail.label(name)} {v:.2f} [{lo:.2f}, {hi:.2f}]"
+            for name, v, lo, hi in tail.tail_measures(p[of].to_numpy(dtype=float), seed, of)))
+    return lines
 
 
 def summary_table(res: Any, run_dir: Path | None = None) -> str:
@@ -46,9 +60,7 @@ def summary_table(res: Any, run_dir: Path | None = None) -> str:
     lines += [
         "",
         f"expected credit losses, all creditors: {tot:.3f} +/- {tse:.3f} USD bn",
-        "tail of credit losses, all creditors (USD bn, 95% bootstrap interval): " + ", ".join(
-            f"{tail.label(name)} {v:.2f} [{lo:.2f}, {hi:.2f}]"
-            for name, v, lo, hi in tail.tail_measures(p["credit_losses"].to_numpy(dtype=float), int(m["seed"]))),
+        *tail_lines(p, int(m["seed"])),
         f"P(systemic event): {sys_p:.4f} +/- {sys_se:.4f}   (any part: "
         + ", ".join(f"{k} {_mean_se(p[f'systemic_{k}'])[0]:.4f}" for k in ("bank", "fund", "loss")
                     if f"systemic_{k}" in p)

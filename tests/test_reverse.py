@@ -94,3 +94,19 @@ def test_a_bad_reverse_key_is_one_line_and_exit_2(override: str, says: str, tmp_
     assert p.returncode == 2, p.stderr
     lines = [x for x in p.stderr.splitlines() if x.strip()]
     assert len(lines) == 1 and says in lines[0], p.stderr
+
+
+def test_regimes_are_compared_by_the_distance_of_the_breaking_shock(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    p = cli("aisim.reverse", *SMALL, *TARGET, "reverse.regimes=[light_touch_2025,macroprudential]",
+            f"hydra.run.dir={out}")
+    assert p.returncode == 0, p.stderr[-3000:]
+    res = json.loads((out / "reverse.json").read_text())
+    by = res["by_regime"]
+    assert list(by) == ["light_touch_2025", "macroprudential"]
+    assert res["regime"] == "light_touch_2025" and res["distance"] == by["light_touch_2025"]["distance"]
+    for r, o in by.items():
+        assert o["distance"] > 0 and o["achieved"] >= 0.5, (r, o)
+    assert by["macroprudential"]["distance"] != by["light_touch_2025"]["distance"]  # each searched under its regime
+    for r, o in by.items():
+        assert f"regime {r}: distance {o['distance']:.3f}" in p.stdout

@@ -100,6 +100,12 @@ def test_aisim_compare_writes_the_shapley_table(tmp_path: Path) -> None:
     assert list(sh.columns) == ["scenario", "regime", "channel", "metric", "value", "ci_low", "ci_high"]
     assert list(sh["channel"]) == ["fire_sales", "covenants"] and set(sh["metric"]) == {"credit_losses"}
     assert (out / "shapley.png").stat().st_size > 0
+    md = (out / "comparison.md").read_text()  # the compare's report shows the bars and the values
+    assert "![Shapley values of the channels](shapley.png)" in md
+    from aisim.compare import _fmt
+    for ch, v, lo, hi in sh[["channel", "value", "ci_low", "ci_high"]].itertuples(index=False):
+        assert f"| {ch} | {_fmt(v)} [{_fmt(lo)}, {_fmt(hi)}] |" in md
+    assert f"| **sum = all on minus all off** | {_fmt(sh['value'].sum())} |" in md
     bad = subprocess.run([sys.executable, "-m", "aisim.compare", *args[:-1], "compare.shapley_channels=[fire_sale]",
                           f"hydra.run.dir={tmp_path / 'bad'}"], capture_output=True, text=True, env=env, timeout=300)
     assert bad.returncode == 2 and "compare.shapley_channels: 'fire_sale' is not a channel" in bad.stderr

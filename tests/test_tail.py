@@ -88,3 +88,19 @@ def test_bootstrap_intervals_cover_the_known_value_at_about_their_nominal_rate()
 def test_resamples_depend_on_seed_and_size_only() -> None:
     a, b = tail.resamples(100, 7), tail.resamples(100, 7)
     assert np.array_equal(a, b) and not np.array_equal(a, tail.resamples(100, 8))
+
+
+def test_the_run_summary_gives_the_tail_of_the_system_and_of_each_lender_sector() -> None:
+    from aisim.schema import LENDER_SECTORS
+    from aisim.summary import tail_lines
+
+    rng = np.random.default_rng(5)
+    p = pd.DataFrame({"credit_losses": rng.exponential(5.0, 300),
+                      **{f"credit_losses_{x}": rng.exponential(1.0 + k, 300) for k, x in enumerate(LENDER_SECTORS)}})
+    lines = tail_lines(p, seed=0)
+    assert len(lines) == 1 + 1 + len(LENDER_SECTORS)
+    for line, of in zip(lines[1:], ["credit_losses", *(f"credit_losses_{x}" for x in LENDER_SECTORS)], strict=True):
+        want = ", ".join(f"{tail.label(n)} {v:.2f} [{lo:.2f}, {hi:.2f}]"
+                         for n, v, lo, hi in tail.tail_measures(p[of].to_numpy(), 0, of))
+        assert line.endswith(want), (line, want)
+        assert line.split()[0] == ("all" if of == "credit_losses" else of[len("credit_losses_"):])
