@@ -493,7 +493,8 @@ def capex_orders_start(m: Any, s: Any) -> Any:
     xp = m.xp
     if not m.cfg.channels.capex_commitments:
         return s.replace(orders=xp.zeros_like(s.cash))
-    book = capex_orders.initial_book(per_agent(m.base_params.capex)[0, :], _order_shares(m), m.p.capex_orders.lead_months)
+    capex = per_agent(m.base_params.capex)[0, :]
+    book = capex_orders.initial_book(capex, _order_shares(m), m.p.capex_orders.lead_months)
     return s.replace(orders=xp.broadcast_to(book[None, :], s.cash.shape) + 0.0)
 
 

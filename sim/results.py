@@ -3,6 +3,8 @@
 * ``paths.parquet`` -- one row per path;
 * ``timeseries.parquet`` -- per month and metric: mean and quantiles across paths;
 * ``agents.parquet`` -- one row per agent;
+* ``tail.parquet`` -- VaR and ES of credit losses (all creditors, each lender sector) with
+  bootstrap intervals, from ``paths.parquet`` (:func:`aisim.tail.tail_table`);
 * ``partials.npz`` -- the canonical partial sums the tables were made from (so that shards and
   extensions merge exactly, :mod:`aisim.merge`);
 * ``manifest.json`` -- what was run (its ``config_hash`` and path range), how fast, how well the
@@ -36,13 +38,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from aisim import tail
+from aisim.schema import LENDER_SECTORS
+
 TABLES = ("paths.parquet", "timeseries.parquet", "agents.parquet")
 ATTRIBUTION = "attribution.parquet"  # written by runs over all of paths.n
+TAIL = "tail.parquet"
 PARTIALS = "partials.npz"
 MANIFEST = "manifest.json"
-FILES = (*TABLES, MANIFEST)
+FILES = (*TABLES, TAIL, MANIFEST)
 #: Every file a run writes; what :func:`claim` moves aside when it is stale.
-RESULT_FILES = (*TABLES, ATTRIBUTION, PARTIALS, MANIFEST, "report.html")
+RESULT_FILES = (*TABLES, TAIL, ATTRIBUTION, PARTIALS, MANIFEST, "report.html")
 LOCK = ".aisim.lock"
 STALE = ".stale"
 #: A lock held by a process on another host is taken as abandoned after this long without a
@@ -134,7 +140,8 @@ def write(run_dir: Path, results: Results, partials: dict[str, np.ndarray] | Non
     write_table(results.paths, run_dir / "paths.parquet")
     write_table(results.timeseries, run_dir / "timeseries.parquet")
     write_table(results.agents, run_dir / "agents.parquet")
-    names = list(TABLES)
+    write_table(tail.tail_table(results.paths, int(results.manifest.get("seed", 0)), LENDER_SECTORS), run_dir / TAIL)
+    names = [*TABLES, TAIL]
     if results.attribution is not None:
         write_table(results.attribution, run_dir / ATTRIBUTION)
         names.append(ATTRIBUTION)

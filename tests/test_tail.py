@@ -9,8 +9,12 @@ import pandas as pd
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from aisim import results as results_io
 from aisim import tail
 from aisim.compare import RunSet, comparison_table
+from aisim.runner import run
+from aisim.schema import LENDER_SECTORS
+from tests.conftest import make_cfg
 
 losses = st.lists(st.floats(0.0, 1e4, allow_nan=False), min_size=1, max_size=300)
 
@@ -104,3 +108,22 @@ def test_the_run_summary_gives_the_tail_of_the_system_and_of_each_lender_sector(
                          for n, v, lo, hi in tail.tail_measures(p[of].to_numpy(), 0, of))
         assert line.endswith(want), (line, want)
         assert line.split()[0] == ("all" if of == "credit_losses" else of[len("credit_losses_"):])
+
+
+def test_every_run_writes_its_tail_measures_beside_the_paths(tmp_path) -> None:
+    cfg = make_cfg("calibration=mini", "paths.n=60", "horizon=24", "scenario=severe", "backend=numpy",
+                   "output.progress=false", "seed=4")
+    run(cfg, tmp_path / "r", progress=False)
+    res = results_io.load(tmp_path / "r")  # verified against the manifest's hashes, tail.parquet included
+    t = pd.read_parquet(tmp_path / "r" / "tail.parquet")
+    assert list(t.columns) == list(tail.TAIL_COLUMNS)
+    assert set(t["losses_of"]) == {"all", *LENDER_SECTORS}
+    want = tail.tail_measures(res.paths["credit_losses"].to_numpy(), 4)
+    got = t[t["losses_of"] == "all"]
+    assert [tuple(r) for r in got[["metric", "value", "ci_low", "ci_high"]].itertuples(index=False)] == want
+    for whose, sub in t.groupby("losses_of"):
+        v = sub.set_index("metric")["value"]
+        for lv in ("95", "99"):
+            of = "credit_losses" if whose == "all" else f"credit_losses_{whose}"
+            assert v[f"es{lv}_{of}"] >= v[f"var{lv}_{of}"]
+    assert "tail.parquet" in res.manifest["files"]
