@@ -18,10 +18,12 @@ GPUs ordered and not yet delivered (USD bn). Each month
     B_{t+1} = B_t - D_t + c_s min(plan_t, K_t)   new orders: a share c_s of the capex planned and funded
 
 with ``plan_t`` the capex the firm plans on its current expectations (after the compute market's
-response), ``K_t`` the capex it financed this month and ``c_s`` its sector's committed share. A
-firm orders ahead what it both wants and can fund today -- not a plan its financing has long
-stopped covering (the model's plans follow demand, which can outrun any balance sheet) -- and
-stops ordering when its plan falls. In growth ``plan_t`` exceeds ``D_t`` (orders placed months ago
+response), ``K_t`` the capex it financed this month from its regular sources (spare cash, new
+loans, new equity; not the liquidity it drew to pay deliveries) and ``c_s`` its sector's committed
+share. A firm orders ahead what it both wants and can fund today -- not a plan its financing has
+long stopped covering (the model's plans follow demand, which can outrun any balance sheet), and
+not at the pace of deliveries it is paying by running down its cash -- and stops ordering when
+its plan falls. In growth ``plan_t`` exceeds ``D_t`` (orders placed months ago
 on lower spending) and the channel changes nothing; when demand, prices or funding fall,
 deliveries keep coming. At the start the book is at its steady state for the
 calibrated capex, ``B_0 = L c_s capex``.
@@ -88,7 +90,8 @@ def deliveries(xp: ModuleType, book: Any, alive: Any, lead_months: float) -> Any
 
 
 def step_book(xp: ModuleType, book: Any, due: Any, plan: Any, capex: Any, share: Any, alive: Any) -> Any:
-    """(paths, agents) the order book after this month's deliveries and new orders c min(plan, capex)."""
+    """(paths, agents) the order book after this month's deliveries and new orders c min(plan, capex);
+    capex: what the month's regular financing paid for."""
     return xp.where(alive, book - due + share[None, :] * xp.minimum(plan, capex), 0.0)
 
 

@@ -504,7 +504,7 @@ def _take_deliveries(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
 
 
 def _place_orders(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
-    book = capex_orders.step_book(m.xp, s.orders, ctx.committed, ctx.wanted, ctx.capex, _order_shares(m), s.alive)
+    book = capex_orders.step_book(m.xp, s.orders, ctx.committed, ctx.wanted, ctx.financed, _order_shares(m), s.alive)
     return s.replace(orders=book), ctx
 
 

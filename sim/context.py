@@ -50,6 +50,7 @@ class MonthContext:
     issued: Any = None  # financing: new equity issued this month, for capex and buffers (equity_pricing)
     wanted: Any = None  # investment: capex planned before committed deliveries (capex_commitments)
     committed: Any = None  # investment: ordered GPUs arriving this month, USD bn (capex_commitments; None: off)
+    financed: Any = None  # investment: capex paid from spare cash, new loans and new equity (before liquidity)
     unpaid_orders: Any = None  # investment: of those, what the firm could not pay, USD bn (capex_commitments)
 
     def replace(self, **changes: Any) -> MonthContext:

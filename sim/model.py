@@ -335,7 +335,7 @@ class AIFinanceModel(mesa.Model):
         raised = xp.where(s.alive & (plan > 0), xp.minimum(plan - internal - borrowed, room), 0.0)
         raised = xp.maximum(raised, 0.0)
         capex = internal + borrowed + raised
-        unpaid = None
+        unpaid, financed = None, capex
         if ctx.committed is not None:  # deliveries the financing left unpaid: the rest of the cash, then securities
             from_cash, from_sec, unpaid = capex_orders.pay_shortfall(xp, ctx.committed, capex, s.cash - internal,
                                                                      s.securities)
@@ -348,7 +348,8 @@ class AIFinanceModel(mesa.Model):
         s = ledger.invest(xp, s, internal, raised, capex)
         s = ledger.lend(xp, s, self.world.n_calibrated, amount, lent)  # borrowed cash is spent at once
         s = ledger.pay_external(xp, ledger.sell_gpus(s, chip, to_ext), cogs)
-        ctx = ctx.replace(plan=plan, raised=raised, capex=capex, room=room - raised, unpaid_orders=unpaid)
+        ctx = ctx.replace(plan=plan, raised=raised, capex=capex, room=room - raised, unpaid_orders=unpaid,
+                          financed=financed)
         return self.fold_state("after_investment", s, ctx)  # new GPU orders
 
     def phase_financing(self, s: State, ctx: MonthContext) -> tuple[State, MonthContext]:

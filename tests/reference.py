@@ -1135,7 +1135,8 @@ class ReferenceModel:
             room_left[i] = room - raised[i]
             if self.ch["capex_commitments"]:
                 # deliveries the financing left unpaid: the rest of the cash, then securities sold at par;
-                # what is still unpaid is a payment default; then new orders, c x min(plan, capex)
+                # what is still unpaid is a payment default; then new orders, c x min(plan, financed capex)
+                financed = capex[i]  # from spare cash, new loans and new equity: what new orders rest on
                 short = max(due[i] - capex[i], 0.0)
                 from_cash = min(short, max(s.cash[i] - internal[i], 0.0))
                 from_sec = min(short - from_cash, max(s.securities[i], 0.0))
@@ -1146,7 +1147,7 @@ class ReferenceModel:
                 internal[i] += from_cash + from_sec
                 capex[i] += from_cash + from_sec
                 share = self.co["share"][self.agents[i].sector]
-                s.orders[i] = s.orders[i] - due[i] + share * min(wanted[i], capex[i]) if s.alive[i] else 0.0
+                s.orders[i] = s.orders[i] - due[i] + share * min(wanted[i], financed) if s.alive[i] else 0.0
         total = sum(capex)
         # the capex is the chipmakers' revenue, by chip share among the alive ones
         weights = [a.p["chip_share"] if (s.alive[i] and a.sector == "chipmaker") else 0.0
