@@ -57,3 +57,11 @@ def test_adverse_scenarios_raise_neocloud_default_risk_and_losses(scenario: str)
     neo = ["CoreWeave", "Nebius", "Lambda", "Crusoe"]
     assert _agents(scenario).loc[neo, "pd_3y"].mean() > _agents().loc[neo, "pd_3y"].mean()
     assert _loss(scenario) > _loss("baseline")
+
+
+@pytest.mark.parametrize("scenario", ["ai_winter", "anchor_exit"])
+def test_a_demand_stall_and_an_anchors_exit_raise_neocloud_default_risk_within_three_years(scenario: str) -> None:
+    # over five years both lower losses (less growth-funded leverage meets the end of Microsoft's
+    # offtake at month 36): an open point of issue 9, so only the three-year effect is asserted
+    neo = ["CoreWeave", "Nebius", "Lambda", "Crusoe"]
+    assert _agents(scenario).loc[neo, "pd_3y"].mean() > _agents().loc[neo, "pd_3y"].mean()
