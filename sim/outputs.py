@@ -193,6 +193,13 @@ def _debt(m: Any, s: Any, ctx: Any) -> Any:
     return accounting.contract_positions(m.xp, m.book, s)[1]
 
 
+def _spread(m: Any, s: Any, ctx: Any) -> Any:
+    """The state's spread in basis points; a defaulted agent's (whose emptied books give a
+    meaningless distance to default) is the largest spread, credit_pricing.max_spread."""
+    dead = float(m.cfg.credit_pricing.max_spread) if m.cfg.channels.credit_pricing else 0.0
+    return m.xp.where(s.alive, s.spread, dead) * 1e4
+
+
 AGENT_METRICS: tuple[AgentMetric, ...] = (
     AgentMetric("revenue", "USD bn / month",
                 "AI revenue from outside (end users and spot capacity), GPU sales (chipmakers) and the offtake, lease, "
@@ -204,8 +211,8 @@ AGENT_METRICS: tuple[AgentMetric, ...] = (
                 _debt),
     AgentMetric("equity", "USD bn", "book equity at the month's end", lambda m, s, ctx: s.equity),
     AgentMetric("cash", "USD bn", "cash at the month's end", lambda m, s, ctx: s.cash),
-    AgentMetric("spread", "bp", "own credit spread from the distance to default (credit_pricing; 0 while off), annual",
-                lambda m, s, ctx: s.spread * 1e4),
+    AgentMetric("spread", "bp", "own annual credit spread from the distance to default (credit_pricing; 0 while off); "
+                "after default credit_pricing.max_spread, where a defaulted name's debt trades", _spread),
 )
 AGENT_METRIC_NAMES = tuple(a.name for a in AGENT_METRICS)
 

@@ -61,7 +61,7 @@ def test_means_are_those_of_the_model_stepped_directly(tmp_path: Path) -> None:
         assert df.loc[("CoreWeave", "cash", t), "p50"] == pytest.approx(np.median(cash), rel=1e-9, abs=1e-9)
         capex = h["context"]["capex"][:, col]
         assert df.loc[("CoreWeave", "capex", t), "mean"] == pytest.approx(capex.mean(), rel=1e-9, abs=1e-9)
-        spread = h["spread"][:, col] * 1e4
+        spread = np.where(h["alive"][:, col], h["spread"][:, col], float(cfg.credit_pricing.max_spread)) * 1e4
         assert df.loc[("CoreWeave", "spread", t), "mean"] == pytest.approx(spread.mean(), rel=1e-9, abs=1e-9)
     # the last month's debt from the final state's balance sheet
     debt = np.asarray(contract_positions(np, model.book, model.state)[1])[:, col]
@@ -127,3 +127,24 @@ def test_tree_sums_are_the_same_whatever_the_cuts() -> None:
     assert dyadic(13, 37) == [(0, 13), (1, 7), (4, 1), (2, 8), (0, 36)]
     with pytest.raises(ValueError, match="exactly once"):
         tree_nodes(parts([0, 13])[:1] + parts([14, 37]), "at", 0, 37)
+
+
+def test_defaulted_agents_count_zero_flows_and_the_largest_spread() -> None:
+    from aisim.model import AIFinanceModel
+    from aisim.outputs import agent_month
+
+    cfg = make_cfg(*BASE, "paths.n=30", "horizon=18", "scenario=severe")
+    model = AIFinanceModel(cfg, None, np.arange(30), np)
+    seen = 0
+    for _ in range(18):
+        model.step()
+        s, ctx = model.state, model.context
+        y = agent_month(model, s, ctx).reshape(30, len(AGENT_METRIC_NAMES), -1)
+        v = dict(zip(AGENT_METRIC_NAMES, np.moveaxis(y, 1, 0), strict=True))
+        before = ~s.alive & ~ctx.new_defaults  # defaulted in an earlier month
+        seen += int(before.sum())
+        assert np.all(v["revenue"][before] == 0) and np.all(v["capex"][before] == 0)
+        assert np.all(v["spread"][~s.alive] == float(cfg.credit_pricing.max_spread) * 1e4)
+        np.testing.assert_array_equal(v["cash"], s.cash)
+        np.testing.assert_array_equal(v["equity"], s.equity)
+    assert seen > 0  # the severe scenario brings defaults within the horizon
