@@ -6,7 +6,9 @@ and agent statistics are aggregated on the fly in one canonical order (:class:`B
 fixed blocks of paths), so memory does not grow with ``paths.n`` and the sums are the same
 whatever the chunk size, and whether the paths ran in one run or in shards merged later
 (:mod:`aisim.merge`). Time-series quantiles are taken over the first ``output.quantile_paths``
-paths' stored values.
+paths' stored values. Every agent's monthly series (``agent_timeseries.parquet``) sum in a dyadic
+order (:class:`TreeSums`, O(log n) memory) and take their quantiles over the first
+``output.agent_quantile_paths`` paths.
 
 ``paths.shard`` restricts a run to a share of the paths (:mod:`aisim.shards`). A run directory
 is claimed for the run, and a run whose directory already holds its complete results returns
