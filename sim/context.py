@@ -52,6 +52,8 @@ class MonthContext:
     committed: Any = None  # investment: ordered GPUs arriving this month, USD bn (capex_commitments; None: off)
     financed: Any = None  # investment: capex paid from spare cash, new loans and new equity (before liquidity)
     unpaid_orders: Any = None  # investment: of those, what the firm could not pay, USD bn (capex_commitments)
+    gpu_sales: Any = None  # investment: chipmakers' GPU sales this month, USD bn (agent_timeseries revenue)
+    paid: Any = None  # settlement: (paths, contracts) what each contract paid, USD bn (agent_timeseries revenue)
 
     def replace(self, **changes: Any) -> MonthContext:
         return replace(self, **changes)

@@ -154,6 +154,8 @@ def estimate(cfg: Any, world: Any, chunk: int, backend: Any) -> Estimate:
     fixed, per = COSTS.get(backend.name, COSTS["numpy"])
     seconds = math.ceil(n / chunk) * H * fixed + float(n) * H * w * per
     kept = min(n, int(cfg.output.quantile_paths)) * H * TIMESERIES_METRICS * 8 * 2
+    # agent_timeseries.parquet: every agent's six series on the first output.agent_quantile_paths paths
+    kept += min(n, int(cfg.output.agent_quantile_paths)) * H * 6 * A * 8 * 2
     return Estimate(
         backend=backend.name, paths=n, horizon=H, agents=A, contracts=C, chunk=chunk,
         chunk_bytes=float(chunk) * 8 * LIVE_ARRAYS * w, host_bytes=float(n) * RESULT_BYTES_PER_PATH + kept,

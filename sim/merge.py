@@ -8,9 +8,10 @@ one configuration apart from ``paths.n``, ``paths.shard`` and the chunk size (th
 incomplete or mismatched parts are refused before anything is written, with a message naming
 them.
 
-OUT then holds ``paths.parquet``, ``timeseries.parquet`` and ``agents.parquet`` byte-identical
-to those of one run of the configuration with ``paths.n = n`` (the tables are made from the
-parts' canonical partial sums, :class:`aisim.runner.BlockSums`, by the code a single run uses),
+OUT then holds ``paths.parquet``, ``timeseries.parquet``, ``agents.parquet`` and
+``agent_timeseries.parquet`` byte-identical to those of one run of the configuration with
+``paths.n = n`` (the tables are made from the parts' canonical partial sums,
+:class:`aisim.runner.BlockSums` and :class:`aisim.runner.TreeSums`, by the code a single run uses),
 the merged partial sums (so OUT can be extended again), its config in ``.hydra/`` and a
 manifest listing the parts (``shards``) with their config hashes and file hashes.
 
@@ -191,7 +192,7 @@ class Merged:
 
 def merge_parts(parts: list[Part]) -> Merged:
     """Check and merge ``parts`` in memory; raises MergeError."""
-    from aisim.runner import STATIC_AGENT_COLUMNS, tables_from_partials
+    from aisim.runner import STATIC_AGENT_COLUMNS, agent_series_from_partials, tables_from_partials
 
     n = check_tiling(parts)
     ordered = sorted(parts, key=lambda p: p.range)
@@ -200,6 +201,8 @@ def merge_parts(parts: list[Part]) -> Merged:
     for p, a in zip(ordered, arrays, strict=True):
         if [str(x) for x in a["metric_names"]] != names:
             raise MergeError(f"mismatched parts: {p.folder} records other metrics than {ordered[0].folder}")
+        if "at_node_sums" not in a:
+            raise MergeError(f"{p.folder} has no agent series in its partial sums (made by an older aisim): rerun it")
     source = next(p for p in ordered if int(p.manifest["paths_n"]) == n)
     cfg = saved_config(source.folder)
     keep = int(arrays[0]["keep"])
@@ -211,6 +214,11 @@ def merge_parts(parts: list[Part]) -> Merged:
     try:
         timeseries, agents = tables_from_partials(arrays, 0, n, static, names, str(m0["start"]), keep,
                                                   quantiles=quantiles)
+        keep_at = int(arrays[0]["at_keep"])
+        final_at = [p for p, a in zip(ordered, arrays, strict=True) if int(a["at_quantiles_final"])]
+        agent_series = agent_series_from_partials(
+            arrays, 0, n, [str(x) for x in static["name"]], str(m0["start"]), keep_at,
+            quantiles=pd.read_parquet(final_at[0].folder / "agent_timeseries.parquet") if final_at else None)
     except ValueError as exc:
         raise MergeError(f"the parts' partial sums do not tile the paths: {exc}") from exc
     paths = pd.concat([pd.read_parquet(p.folder / "paths.parquet") for p in ordered], ignore_index=True)
@@ -231,7 +239,8 @@ def merge_parts(parts: list[Part]) -> Merged:
                     "config_hash": p.manifest.get("config_hash"), "files": p.manifest.get("files", {})}
                    for p in ordered],
     }
-    res = results_io.Results(paths=paths, timeseries=timeseries, agents=agents, manifest=manifest)
+    res = results_io.Results(paths=paths, timeseries=timeseries, agents=agents, manifest=manifest,
+                             agent_timeseries=agent_series)
     if cfg is not None:
         cfg = _merged_config(cfg, n)
         from aisim.runner import attribution_of_config  # the tail is known only now, over all paths
@@ -244,7 +253,7 @@ def _union(arrays: list[dict[str, np.ndarray]], n: int, keep: int) -> dict[str, 
     """The partial sums of the merged run: the parts' block sums and rows side by side, and the
     values of its paths below ``keep`` that are not among those rows (none when n >= keep: its
     quantiles are then final)."""
-    from aisim.runner import BLOCK, stored_kept
+    from aisim.runner import BLOCK, TreeSums, stored_agent_kept, stored_kept, tree_nodes
 
     out: dict[str, np.ndarray] = {
         "lo": np.int64(0), "hi": np.int64(n), "paths_n": np.int64(n), "block": np.int64(BLOCK),
@@ -259,7 +268,27 @@ def _union(arrays: list[dict[str, np.ndarray]], n: int, keep: int) -> dict[str, 
     pos = {int(i): k for k, i in enumerate(idx)}
     out["kept_index"] = store
     out["kept"] = vals[[pos[int(i)] for i in store]] if store.size else np.zeros((0, *vals.shape[1:]))
+    # the agent series: the parts' dyadic nodes joined; the kept values of all n paths below keep
+    nodes = tree_nodes(arrays, "at", 0, n)
+    tree = TreeSums(*next(iter(nodes.values())).shape)
+    tree.nodes = nodes
+    out.update(tree.arrays("at"))
+    keep_at = int(arrays[0]["at_keep"])
+    if n >= keep_at:
+        kept_at = np.zeros((0, *arrays[0]["at_kept"].shape[1:]))
+    else:
+        kept_at = agent_kept_values_all(arrays, n)
+    out.update(stored_agent_kept(0, n, keep_at, kept_at))
     return out
+
+
+def agent_kept_values_all(arrays: list[dict[str, np.ndarray]], n: int) -> np.ndarray:
+    """The agent series' kept values of the paths 0..n-1 from the parts (all below keep)."""
+    from aisim.runner import agent_kept_values
+
+    kept = agent_kept_values(arrays, 0, n, n)
+    assert kept is not None  # n < keep: no part can hold final quantiles
+    return kept
 
 
 def _merged_config(cfg: DictConfig, n: int) -> DictConfig:

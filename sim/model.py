@@ -349,7 +349,7 @@ class AIFinanceModel(mesa.Model):
         s = ledger.lend(xp, s, self.world.n_calibrated, amount, lent)  # borrowed cash is spent at once
         s = ledger.pay_external(xp, ledger.sell_gpus(s, chip, to_ext), cogs)
         ctx = ctx.replace(plan=plan, raised=raised, capex=capex, room=room - raised, unpaid_orders=unpaid,
-                          financed=financed)
+                          financed=financed, gpu_sales=chip)
         return self.fold_state("after_investment", s, ctx)  # new GPU orders
 
     def phase_financing(self, s: State, ctx: MonthContext) -> tuple[State, MonthContext]:
@@ -384,7 +384,7 @@ class AIFinanceModel(mesa.Model):
         illiquid = st.illiquid
         if ctx.unpaid_orders is not None:  # a delivery it could not pay is a payment default too
             illiquid = illiquid | (s.alive & (ctx.unpaid_orders > capex_orders.UNPAID_TOL))
-        ctx = ctx.replace(dues=dues, illiquid=illiquid)
+        ctx = ctx.replace(dues=dues, illiquid=illiquid, paid=st.paid)
         return self.fold_state("after_settlement", s, ctx)
 
     def phase_resolution(self, s: State, ctx: MonthContext) -> tuple[State, MonthContext]:

@@ -154,6 +154,76 @@ def month_metrics(m: Any, s: Any, ctx: Any) -> dict[str, Any]:
     return out
 
 
+# --------------------------------------------------------------------------- per-agent month values
+@dataclass(frozen=True)
+class AgentMetric:
+    """fn(model, end-of-month state, month context) -> (paths, agents) array: one series per agent
+    in ``agent_timeseries.parquet``; unit as written there."""
+
+    name: str
+    unit: str
+    doc: str
+    fn: Callable[..., Any]
+
+
+def _ran(m: Any, s: Any, ctx: Any) -> Any:
+    """(paths, agents) bool: alive at the month's start (alive now, or defaulted this month)."""
+    return s.alive | ctx.new_defaults if ctx.new_defaults is not None else s.alive
+
+
+def _flow(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """A flow of the month: 0 for an agent that had defaulted before it."""
+    return lambda m, s, ctx: m.xp.where(_ran(m, s, ctx), fn(m, s, ctx), 0.0)
+
+
+def _revenue(m: Any, s: Any, ctx: Any) -> Any:
+    """AI revenue from outside + GPU sales + non-loan contract payments received, as paid."""
+    xp, dues = m.xp, ctx.dues
+    rev = ctx.ai_revenue + (ctx.gpu_sales if ctx.gpu_sales is not None else 0.0)
+    if dues is None or ctx.paid is None:
+        return rev
+    total = dues.total
+    # the non-loan part (offtake, lease, backstop, guarantee) of what each contract paid
+    payment = xp.where(total > 0, ctx.paid * (dues.payment / xp.where(total > 0, total, 1.0)), 0.0)
+    received, _ = accounting.to_payees(xp, m.book, _ran(m, s, ctx), payment)
+    return rev + received
+
+
+def _debt(m: Any, s: Any, ctx: Any) -> Any:
+    return accounting.contract_positions(m.xp, m.book, s)[1]
+
+
+def _spread(m: Any, s: Any, ctx: Any) -> Any:
+    """The state's spread in basis points; a defaulted agent's (whose emptied books give a
+    meaningless distance to default) is the largest spread, credit_pricing.max_spread."""
+    dead = float(m.cfg.credit_pricing.max_spread) if m.cfg.channels.credit_pricing else 0.0
+    return m.xp.where(s.alive, s.spread, dead) * 1e4
+
+
+AGENT_METRICS: tuple[AgentMetric, ...] = (
+    AgentMetric("revenue", "USD bn / month",
+                "AI revenue from outside (end users and spot capacity), GPU sales (chipmakers) and the offtake, lease, "
+                "backstop and residual-value payments received, as paid; not non-AI revenue, securities income or "
+                "interest; 0 after default", _flow(_revenue)),
+    AgentMetric("capex", "USD bn / month", "GPU capex done this month (the investment phase's capex); 0 after default",
+                _flow(lambda m, s, ctx: ctx.capex)),
+    AgentMetric("debt", "USD bn", "loans and bonds owed at the month's end (balance-sheet debt; leases not included)",
+                _debt),
+    AgentMetric("equity", "USD bn", "book equity at the month's end", lambda m, s, ctx: s.equity),
+    AgentMetric("cash", "USD bn", "cash at the month's end", lambda m, s, ctx: s.cash),
+    AgentMetric("spread", "bp", "own annual credit spread from the distance to default (credit_pricing; 0 while off); "
+                "after default credit_pricing.max_spread, where a defaulted name's debt trades", _spread),
+)
+AGENT_METRIC_NAMES = tuple(a.name for a in AGENT_METRICS)
+
+
+def agent_month(m: Any, s: Any, ctx: Any) -> Any:
+    """(paths, len(AGENT_METRICS) * agents) float64 on the model's backend: the month's value of each
+    :data:`AGENT_METRICS` for each agent, metric-major (column ``k * agents + i``: metric k, agent i)."""
+    xp = m.xp
+    return xp.concat([xp.astype(a.fn(m, s, ctx), xp.float64) for a in AGENT_METRICS], axis=1)
+
+
 class PathTracker:
     """Per-path running aggregates of one chunk over the months, from the month metrics."""
 

@@ -3,6 +3,8 @@
 * ``paths.parquet`` -- one row per path;
 * ``timeseries.parquet`` -- per month and metric: mean and quantiles across paths;
 * ``agents.parquet`` -- one row per agent;
+* ``agent_timeseries.parquet`` -- per month, agent and metric (revenue, capex, debt, equity, cash,
+  spread): mean and quantiles across paths (:data:`aisim.outputs.AGENT_METRICS`);
 * ``tail.parquet`` -- VaR and ES of credit losses (all creditors, each lender sector) with
   bootstrap intervals, from ``paths.parquet`` (:func:`aisim.tail.tail_table`);
 * ``partials.npz`` -- the canonical partial sums the tables were made from (so that shards and
@@ -41,7 +43,7 @@ import pandas as pd
 from aisim import tail
 from aisim.schema import LENDER_SECTORS
 
-TABLES = ("paths.parquet", "timeseries.parquet", "agents.parquet")
+TABLES = ("paths.parquet", "timeseries.parquet", "agents.parquet", "agent_timeseries.parquet")
 ATTRIBUTION = "attribution.parquet"  # written by runs over all of paths.n
 TAIL = "tail.parquet"
 PARTIALS = "partials.npz"
@@ -72,6 +74,7 @@ class Results:
     agents: pd.DataFrame
     manifest: dict[str, Any]
     attribution: pd.DataFrame | None = None  # attribution.parquet: runs over all of paths.n (aisim.attribution)
+    agent_timeseries: pd.DataFrame | None = None  # agent_timeseries.parquet (every run writes it)
 
 
 def _atomic(path: Path, write: Any) -> None:
@@ -140,6 +143,9 @@ def write(run_dir: Path, results: Results, partials: dict[str, np.ndarray] | Non
     write_table(results.paths, run_dir / "paths.parquet")
     write_table(results.timeseries, run_dir / "timeseries.parquet")
     write_table(results.agents, run_dir / "agents.parquet")
+    if results.agent_timeseries is None:
+        raise ValueError("results without agent_timeseries: every run writes agent_timeseries.parquet")
+    write_table(results.agent_timeseries, run_dir / "agent_timeseries.parquet")
     write_table(tail.tail_table(results.paths, int(results.manifest.get("seed", 0)), LENDER_SECTORS), run_dir / TAIL)
     names = [*TABLES, TAIL]
     if results.attribution is not None:
@@ -174,7 +180,7 @@ def verify(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
 
 
 def load(run_dir: str | os.PathLike[str]) -> Results:
-    """Read a run directory's three tables and manifest, checked against the manifest's hashes.
+    """Read a run directory's four tables and manifest, checked against the manifest's hashes.
 
     Raises FileNotFoundError naming the missing file when the run did not complete, and
     :class:`ResultsError` when the tables are not those of the manifest's run.
@@ -186,6 +192,7 @@ def load(run_dir: str | os.PathLike[str]) -> Results:
         timeseries=pd.read_parquet(d / "timeseries.parquet"),
         agents=pd.read_parquet(d / "agents.parquet"),
         manifest=manifest,
+        agent_timeseries=pd.read_parquet(d / "agent_timeseries.parquet"),
         attribution=pd.read_parquet(d / ATTRIBUTION) if ATTRIBUTION in manifest.get("files", {}) else None,
     )
 

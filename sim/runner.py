@@ -6,7 +6,9 @@ and agent statistics are aggregated on the fly in one canonical order (:class:`B
 fixed blocks of paths), so memory does not grow with ``paths.n`` and the sums are the same
 whatever the chunk size, and whether the paths ran in one run or in shards merged later
 (:mod:`aisim.merge`). Time-series quantiles are taken over the first ``output.quantile_paths``
-paths' stored values.
+paths' stored values. Every agent's monthly series (``agent_timeseries.parquet``) sum in a dyadic
+order (:class:`TreeSums`, O(log n) memory) and take their quantiles over the first
+``output.agent_quantile_paths`` paths.
 
 ``paths.shard`` restricts a run to a share of the paths (:mod:`aisim.shards`). A run directory
 is claimed for the run, and a run whose directory already holds its complete results returns
@@ -37,7 +39,7 @@ from aisim.kernels.debtrank import systemic_importance
 from aisim.kernels.state import CAUSE_NAMES, EQUITY, LOAN
 from aisim.longtail import with_long_tail
 from aisim.model import AIFinanceModel
-from aisim.outputs import PD_TERMS, PathTracker
+from aisim.outputs import AGENT_METRIC_NAMES, PD_TERMS, PathTracker, agent_month
 from aisim.schema import Config, validate
 from aisim.shards import is_set, shard_range
 from aisim.world import World, build_world, syndicate_size
@@ -185,6 +187,169 @@ def combine(parts: list[dict[str, np.ndarray]], prefix: str, lo: int, hi: int) -
     return _seq_sum(zero, np.stack(block_sums))
 
 
+# --------------------------------------------------------------------------- dyadic sums (agent series)
+def dyadic(lo: int, hi: int) -> list[tuple[int, int]]:
+    """The aligned dyadic nodes tiling the paths ``[lo, hi)``, largest possible, left to right:
+    ``(level, index)`` is the paths ``[index * 2**level, (index + 1) * 2**level)``."""
+    out = []
+    a = lo
+    while a < hi:
+        j = (hi - a).bit_length() - 1
+        if a > 0:
+            j = min(j, (a & -a).bit_length() - 1)
+        out.append((j, a >> j))
+        a += 1 << j
+    return out
+
+
+def _pairwise(x: np.ndarray) -> np.ndarray:
+    """The sum of the 2**j rows of x as a full binary tree: each node the sum of its two halves."""
+    while x.shape[0] > 1:
+        x = x[0::2] + x[1::2]
+    return x[0]
+
+
+class TreeSums:
+    """Sums over paths in one canonical order held in O(log n) memory, whatever the chunks and shards.
+
+    The canonical sum of a dyadic node of paths (:func:`dyadic`) is its left half's plus its right
+    half's, down to single paths; the total over ``[lo, hi)`` adds its nodes left to right. A run
+    keeps the nodes of the paths it covers (at most two per level), so runs whose ranges tile the
+    paths combine (:func:`tree_total`) into exactly the total one run over all of them makes. Unlike
+    :class:`BlockSums` it keeps no per-path rows, so it suits wide values (every agent's series).
+
+    Values per path have shape ``(slots, width)``; :meth:`add` gives one slot (a month) for a run of
+    consecutive paths; :meth:`flush` after every slot of those paths has been added.
+    """
+
+    def __init__(self, slots: int, width: int) -> None:
+        self.slots, self.width = slots, width
+        self.nodes: dict[tuple[int, int], np.ndarray] = {}
+
+    def add(self, slot: int, start: int, x: np.ndarray) -> None:
+        """x: (p, width) float64, the rows of paths ``start .. start+p-1`` for ``slot``."""
+        for j, i in dyadic(start, start + x.shape[0]):
+            a = (i << j) - start
+            node = self.nodes.setdefault((j, i), np.zeros((self.slots, self.width)))
+            node[slot] = _pairwise(x[a:a + (1 << j)])
+
+    def flush(self) -> None:
+        """Join sibling nodes into their parent while any pair is complete."""
+        merge_siblings(self.nodes)
+
+    def arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        self.flush()
+        keys = sorted(self.nodes, key=lambda k: k[1] << k[0])
+        return {
+            f"{prefix}_node_level": np.asarray([k[0] for k in keys], dtype=np.int64),
+            f"{prefix}_node_index": np.asarray([k[1] for k in keys], dtype=np.int64),
+            f"{prefix}_node_sums": (np.stack([self.nodes[k] for k in keys]) if keys
+                                    else np.zeros((0, self.slots, self.width))),
+        }
+
+
+def merge_siblings(nodes: dict[tuple[int, int], np.ndarray]) -> None:
+    """In place: replace every pair of sibling nodes by their parent (left + right), level by level."""
+    level = 0
+    while nodes and level <= max(j for j, _ in nodes):
+        for j, i in sorted(k for k in nodes if k[0] == level and k[1] % 2 == 0):
+            if (j, i + 1) in nodes and (j, i) in nodes:
+                nodes[(j + 1, i // 2)] = nodes.pop((j, i)) + nodes.pop((j, i + 1))
+        level += 1
+
+
+def tree_nodes(parts: list[dict[str, np.ndarray]], prefix: str, lo: int, hi: int) -> dict[tuple[int, int], np.ndarray]:
+    """The nodes of :func:`dyadic` ``(lo, hi)`` from the parts' nodes (:meth:`TreeSums.arrays`),
+    which must cover those paths exactly once; raises ValueError when they do not."""
+    nodes: dict[tuple[int, int], np.ndarray] = {}
+    for p in parts:
+        for j, i, v in zip(p[f"{prefix}_node_level"].tolist(), p[f"{prefix}_node_index"].tolist(),
+                           p[f"{prefix}_node_sums"], strict=True):
+            if (j, i) in nodes:
+                raise ValueError(f"paths {i << j}:{(i + 1) << j} are covered twice")
+            nodes[(j, i)] = v
+    merge_siblings(nodes)
+    want = dyadic(lo, hi)
+    if sorted(nodes) != sorted(want):
+        raise ValueError(f"the agent series' partial sums do not cover the paths {lo}:{hi} exactly once")
+    return nodes
+
+
+def tree_total(nodes: dict[tuple[int, int], np.ndarray], lo: int, hi: int) -> np.ndarray:
+    """The canonical total over ``[lo, hi)``: its dyadic nodes added left to right."""
+    keys = dyadic(lo, hi)
+    total = nodes[keys[0]].copy()
+    for k in keys[1:]:
+        total = total + nodes[k]
+    return total
+
+
+def agent_kept_values(parts: list[dict[str, np.ndarray]], lo: int, hi: int, keep: int) -> np.ndarray | None:
+    """The per-agent monthly values of the paths ``[lo, min(hi, lo + keep))``, in path order: (paths,
+    months, metrics * agents); None when a part covering ``[0, keep)`` holds the final quantiles."""
+    if lo == 0 and any(int(p.get("at_quantiles_final", 0)) for p in parts):
+        return None
+    stop = min(hi, lo + keep)
+    idx = np.concatenate([p["at_kept_index"] for p in parts])
+    vals = np.concatenate([p["at_kept"] for p in parts])
+    sel = (idx >= lo) & (idx < stop)
+    idx, vals = idx[sel], vals[sel]
+    order = np.argsort(idx, kind="stable")
+    if not np.array_equal(idx[order], np.arange(lo, stop)):
+        raise ValueError(f"the agent series' kept paths {lo}:{stop} are not covered exactly once")
+    return vals[order]
+
+
+def agent_timeseries_table(total: np.ndarray, n: int, kept: np.ndarray | None, agents: list[str], start: str,
+                           quantiles: pd.DataFrame | None = None) -> pd.DataFrame:
+    """agent_timeseries.parquet: one row per (agent, metric, month), in that order.
+
+    total: (months, metrics * agents) canonical sums over n paths (metric-major columns,
+    :func:`aisim.outputs.agent_month`); kept: (paths, months, metrics * agents) values of the paths
+    the quantiles are taken over, or None to take the quantile columns of ``quantiles`` (an
+    agent_timeseries table whose quantiles are final)."""
+    H, W = total.shape
+    M, A = len(AGENT_METRIC_NAMES), len(agents)
+    assert W == M * A, (W, M, A)
+    dates = np.asarray(pd.period_range(start=start, periods=H, freq="M").astype(str), dtype=object)
+
+    def order(x: np.ndarray) -> np.ndarray:  # (..., months, metrics * agents) -> (..., agents * metrics * months)
+        lead = x.shape[:-2]
+        return np.moveaxis(x.reshape(*lead, H, M, A), (-3, -2, -1), (-1, -2, -3)).reshape(*lead, A * M * H)
+
+    month = np.tile(np.arange(H, dtype=np.int64), A * M)
+    df = pd.DataFrame({
+        "month": month,
+        "date": dates[month],
+        "agent": np.repeat(np.asarray(agents, dtype=object), M * H),
+        "metric": np.tile(np.repeat(np.asarray(AGENT_METRIC_NAMES, dtype=object), H), A),
+        "mean": order(total / n),
+    })
+    if kept is not None:
+        q = order(np.quantile(kept, QUANTILES, axis=0))
+        for c, row in zip(("p05", "p50", "p95"), q, strict=True):
+            df[c] = row
+    else:
+        assert quantiles is not None
+        key = ["agent", "metric", "month"]
+        if not quantiles[key].reset_index(drop=True).equals(df[key]):
+            raise ValueError("the final agent quantiles are of another table layout")
+        for c in ("p05", "p50", "p95"):
+            df[c] = quantiles[c].to_numpy()
+    return df
+
+
+def agent_series_from_partials(parts: list[dict[str, np.ndarray]], lo: int, hi: int, agents: list[str],
+                               start: str, keep: int, *, kept: np.ndarray | None = None,
+                               quantiles: pd.DataFrame | None = None) -> pd.DataFrame:
+    """agent_timeseries.parquet of the paths ``[lo, hi)`` from partial sums that tile them (as
+    :func:`tables_from_partials`; ``keep``: ``output.agent_quantile_paths``)."""
+    if kept is None:
+        kept = agent_kept_values(parts, lo, hi, keep)
+    total = tree_total(tree_nodes(parts, "at", lo, hi), lo, hi)
+    return agent_timeseries_table(total, hi - lo, kept, agents, start, quantiles)
+
+
 def kept_values(parts: list[dict[str, np.ndarray]], lo: int, hi: int, keep: int) -> np.ndarray | None:
     """The per-path monthly metrics of the paths the quantiles of the run ``[lo, hi)`` are taken
     over, ``[lo, min(hi, lo + keep))``, in path order: (paths, months, metrics).
@@ -213,6 +378,16 @@ def stored_kept(lo: int, hi: int, keep: int, row_index: np.ndarray) -> np.ndarra
         return np.zeros(0, dtype=np.int64)
     cand = np.arange(lo, min(hi, keep), dtype=np.int64)
     return cand[~np.isin(cand, row_index)]
+
+
+def stored_agent_kept(lo: int, hi: int, keep: int, kept: np.ndarray) -> dict[str, np.ndarray]:
+    """The agent series' kept values a run over ``[lo, hi)`` stores for later quantiles (``kept``:
+    its paths ``[lo, min(hi, lo + keep))``): those of its paths below ``keep``; none when it covers
+    ``[0, keep)`` itself (its quantiles are final)."""
+    final = lo == 0 and hi >= keep
+    idx = np.zeros(0, dtype=np.int64) if final else np.arange(lo, min(hi, keep), dtype=np.int64)
+    return {"at_keep": np.int64(keep), "at_quantiles_final": np.int64(final), "at_kept_index": idx,
+            "at_kept": kept[idx - lo]}
 
 
 def timeseries_table(total: np.ndarray, n: int, kept: np.ndarray | None, names: list[str], start: str,
@@ -378,6 +553,11 @@ def _simulate(cfg: Any, backend: Backend, lo: int, hi: int, chash: str, bhash: s
     names: list[str] = []
     kept: np.ndarray | None = None
     n_kept = min(keep, P)
+    keep_at = int(cfg.output.agent_quantile_paths)
+    n_kept_at = min(keep_at, P)
+    width_at = len(AGENT_METRIC_NAMES) * world.n_agents
+    at = TreeSums(H, width_at)  # every agent's monthly series (agent_timeseries.parquet)
+    kept_at = np.zeros((n_kept_at, H, width_at))
     t0 = time.perf_counter()
     path_parts: list[pd.DataFrame] = []
     initial: dict[str, np.ndarray] | None = None
@@ -410,10 +590,16 @@ def _simulate(cfg: Any, backend: Backend, lo: int, hi: int, chash: str, bhash: s
                 assert kept is not None
                 kept[idx[sel] - lo, t] = x[sel]
             tracker.update(m)
+            y = np.asarray(to_numpy(agent_month(model, model.state, model.context)), dtype=np.float64)
+            at.add(t, a, y)
+            sel = idx < lo + n_kept_at
+            if sel.any():
+                kept_at[idx[sel] - lo, t] = y[sel]
             if bar is not None:
                 bar.update(1)
             if claim is not None:
                 claim.heartbeat()
+        at.flush()
         path_parts.append(tracker.table(idx))
         ag.add(0, a, _agent_rows(model))
         release(model)  # its arrays go now, not at the next full garbage collection
@@ -429,10 +615,13 @@ def _simulate(cfg: Any, backend: Backend, lo: int, hi: int, chash: str, bhash: s
         "metric_names": np.asarray(names, dtype=str),
         "kept_index": store, "kept": kept[store - lo],
         **ts.arrays("ts"), **ag.arrays("ag"),
+        **at.arrays("at"), **stored_agent_kept(lo, hi, keep_at, kept_at),
     }
     static = _static_agents(world, initial)
     timeseries, agents_df = tables_from_partials([partials], lo, hi, static, names, str(cfg.start), keep,
                                                  kept=kept)
+    agent_series = agent_series_from_partials([partials], lo, hi, list(world.names), str(cfg.start), keep_at,
+                                              kept=kept_at)
     paths_df = pd.concat(path_parts, ignore_index=True)
     manifest = {
         "seed": int(cfg.seed), "paths": P, "horizon": H, "chunk": chunk, "start": str(cfg.start),
@@ -445,7 +634,8 @@ def _simulate(cfg: Any, backend: Backend, lo: int, hi: int, chash: str, bhash: s
         "agent_path_steps_per_s": world.n_agents * P * H / wall if wall > 0 else None,
         "max_identity_residual": max_residual,
     }
-    res = results_io.Results(paths=paths_df, timeseries=timeseries, agents=agents_df, manifest=manifest)
+    res = results_io.Results(paths=paths_df, timeseries=timeseries, agents=agents_df, manifest=manifest,
+                             agent_timeseries=agent_series)
     if lo == 0 and hi == n:  # the tail is known only over all paths (a shard's comes from aisim-merge)
         res.attribution = attribution_of(model_cfg, world, xp, paths_df, chunk)
     quality.mark(res, float(cfg.output.residual_tolerance))  # manifest: quality ok | failed, and why

@@ -369,6 +369,10 @@ class SystemicConfig:
 class OutputConfig:
     quantile_paths: int = param(10000, ge=1, le=10_000_000, unit="paths",
                                 doc="time-series quantiles use the first this-many paths")
+    agent_quantile_paths: int = param(
+        200, ge=1, le=1_000_000, unit="paths",
+        doc="agent_timeseries.parquet's quantiles use the first this-many paths (their values are held in "
+            "memory: paths x months x 6 x agents x 8 bytes)")
     progress: bool = _flag(True, "show a progress bar")
     residual_tolerance: float = param(
         1e-9, gt=0.0, le=1.0, unit="relative",

@@ -38,7 +38,7 @@ from tests.conftest import make_cfg
 
 NODES = ("scenario", "regime", "investment", "channels", "clearing", "collateral", "covenants", "market",
          "systemic", "output")
-SKIP = {"output.progress", "output.quantile_paths", "regime.gpu_valuation_life_months"}
+SKIP = {"output.progress", "output.quantile_paths", "output.agent_quantile_paths", "regime.gpu_valuation_life_months"}
 CALIBRATIONS = ("mini", "ai_2025")
 
 

@@ -14,7 +14,7 @@ from aisim.runner import BLOCK, config_hash, run
 from aisim.schema import ConfigError
 from tests.conftest import make_cfg
 
-TABLES = ("paths.parquet", "agents.parquet", "timeseries.parquet")
+TABLES = ("paths.parquet", "agents.parquet", "timeseries.parquet", "agent_timeseries.parquet")
 # mini world, a few months; paths.n spans three blocks of the canonical order so that shards
 # cut blocks in the middle; quantiles over fewer paths than a shard holds
 BASE = ("calibration=mini", "horizon=4", "backend=numpy", "output.progress=false", "output.quantile_paths=900")
