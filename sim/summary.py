@@ -71,5 +71,5 @@ def summary_table(res: Any, run_dir: Path | None = None) -> str:
     ]
     if run_dir is not None:
         lines.append(f"results: {Path(run_dir).resolve()}  "
-                     "(paths, timeseries, agents, tail, attribution .parquet; manifest.json)")
+                     "(paths, timeseries, agents, agent_timeseries, tail, attribution .parquet; manifest.json)")
     return "\n".join(lines)
