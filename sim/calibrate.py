@@ -23,7 +23,7 @@ Measures (each returns the model's value and its Monte Carlo standard error):
 - ``redemption_rate``: LP redemptions paid a month as a share of the private-credit funds'
   starting equity (NAV).
 - ``report``: ``group``, ``name`` -- a target of the calibration report (:mod:`aisim.targets`);
-  standard error from its p05-p95 range.
+  its Monte Carlo standard error (:attr:`aisim.targets.Target.se`).
 
 **Loss.** ``L(theta) = sum_k w_k (e_k / s_k)^2`` with e_k the model's distance from the target
 (``model - value``; for a band, the distance outside it, 0 inside) and
@@ -378,7 +378,7 @@ def measure(t: TargetSpec, res: Any, report: dict[tuple[str, str], Any], n: int)
         return float(x.mean()), float(x.std(ddof=1) / math.sqrt(x.size)) if x.size > 1 else 0.0
     if t.measure == "report":
         r = report[(str(a["group"]), str(a["name_in_report"]))]
-        se = 0.0 if math.isnan(r.p05) else (r.p95 - r.p05) / (2 * Z90 * math.sqrt(n))
+        se = r.se if not math.isnan(r.se) else 0.0 if math.isnan(r.p05) else (r.p95 - r.p05) / (2 * Z90 * math.sqrt(n))
         return float(r.model), float(se)
     raise AssertionError(t.measure)
 

@@ -45,14 +45,15 @@ MAX_REPORT_PATHS = 20_000  # the dynamic targets need means, not tails
 def calibration_report(cfg: Any, n_paths: int = 200, xp: ModuleType = np) -> pd.DataFrame:
     """The report table: start targets and 2026-2028 targets from ``n_paths`` paths.
 
-    Columns: group (start or period), target_name, model, p05, p95, target (the public figure),
+    Columns: group (start or period), target_name, model, p05, p95 (none for a probability), se (the
+    Monte Carlo standard error of the model's mean), target (the public figure),
     low, high (the band), unit, ok (None where there is no band), source.
     """
     validate(cfg)
     cfg = with_long_tail(cfg)
     world = world_of(cfg)
     targets = start_targets(cfg, world) + dynamic_targets(cfg, world, int(n_paths), xp)
-    rows = [dict(group=t.group, target_name=t.name, model=t.model, p05=t.p05, p95=t.p95, target=t.target,
+    rows = [dict(group=t.group, target_name=t.name, model=t.model, p05=t.p05, p95=t.p95, se=t.se, target=t.target,
                  low=t.low, high=t.high, unit=t.unit, ok=t.ok, source=t.source) for t in targets]
     return pd.DataFrame(rows)
 
@@ -72,11 +73,14 @@ def _fmt(v: float, unit: str) -> str:
 def report_markdown(df: pd.DataFrame, header: str = "") -> str:
     """A Markdown table of the report (one row per target)."""
     lines = [header] if header else []
-    lines += ["| period | target | model | p05-p95 | public figure | band | ok | source |",
+    lines += ["| period | target | model | p05-p95 (probabilities: +/- se) | public figure | band | ok | source |",
               "|---|---|---|---|---|---|---|---|"]
     for r in df.itertuples(index=False):
         band = f"{_fmt(r.low, r.unit)} to {_fmt(r.high, r.unit)}"
-        spread = "" if math.isnan(r.p05) else f"{_fmt(r.p05, r.unit)} to {_fmt(r.p95, r.unit)}"
+        if r.unit == "probability":  # a yes/no outcome: its Monte Carlo error, not quantiles of 0s and 1s
+            spread = "" if math.isnan(r.se) else f"+/- {_fmt(r.se, r.unit)}"
+        else:
+            spread = "" if math.isnan(r.p05) else f"{_fmt(r.p05, r.unit)} to {_fmt(r.p95, r.unit)}"
         ok = {True: "yes", False: "**NO**", None: ""}[r.ok]
         lines.append(f"| {r.group} | {r.target_name} | {_fmt(r.model, r.unit)} | {spread} | {r.target} | {band} | {ok} "
                      f"| {r.source} |")
@@ -100,7 +104,8 @@ def report(cfg: Any, run_dir: Path | None) -> tuple[str, bool]:
         f"# Calibration report: {cfg.calibration.name}\n\n"
         f"scenario `{cfg.scenario.name}`, start {cfg.start}, seed {cfg.seed}, {n} paths, backend {backend.name}. "
         "Start targets come from the calibration file at demand and rental-price index 1; "
-        "dynamic targets are means over the paths (p05-p95 beside them). Bands: docs/calibration.md.\n"
+        "dynamic targets are means over the paths (p05-p95 beside them; for a probability its Monte Carlo "
+        "standard error). Bands: docs/calibration.md.\n"
     )
     if str(cfg.start) != "2026-01":
         header += f"\nNote: the dynamic targets are for 2026-2028 but this run starts {cfg.start}.\n"

@@ -38,8 +38,9 @@ class Target:
     high: float
     unit: str
     source: str
-    p05: float = float("nan")  # dynamic targets: 5% and 95% quantiles across paths
+    p05: float = float("nan")  # dynamic targets: 5% and 95% quantiles across paths (none for a probability)
     p95: float = float("nan")
+    se: float = float("nan")  # dynamic targets: Monte Carlo standard error of the mean over paths
 
     @property
     def ok(self) -> bool | None:
@@ -264,8 +265,12 @@ def _dyn(group: str, name: str, v: Any, target: str, low: float, high: float, un
     v = np.asarray(v, dtype=float)
     if v.size == 0 or bool(np.all(np.isnan(v))):
         return Target(group, name, NAN, target, low, high, unit, source)
+    k = int(np.sum(~np.isnan(v)))
+    se = float(np.nanstd(v, ddof=1) / np.sqrt(k)) if k > 1 else NAN
+    if unit == "probability":  # a yes/no outcome per path: its quantiles are 0 or 1 and say nothing
+        return Target(group, name, float(np.nanmean(v)), target, low, high, unit, source, se=se)
     return Target(group, name, float(np.nanmean(v)), target, low, high, unit, source,
-                  p05=float(np.nanquantile(v, 0.05)), p95=float(np.nanquantile(v, 0.95)))
+                  p05=float(np.nanquantile(v, 0.05)), p95=float(np.nanquantile(v, 0.95)), se=se)
 
 
 #: External financing of data-centre capex in 2025 (not simulated), USD bn: hyperscaler bonds

@@ -9,6 +9,7 @@ shrunken-but-adequate size at which their Monte Carlo error is well inside the b
 from __future__ import annotations
 
 import functools
+import math
 import subprocess
 import sys
 from dataclasses import fields
@@ -21,6 +22,7 @@ import yaml
 
 from aisim.kernels.state import BACKSTOP, EQUITY, LOAN, OFFTAKE, RVG
 from aisim.longtail import build_long_tail, with_long_tail, world_of
+from aisim.report_calibration import report_markdown
 from aisim.runner import run
 from aisim.schema import ContractConfig, EntityConfig
 from aisim.targets import BANDS, contract_value, dynamic_targets, principal_schedule, start_revenue, start_targets
@@ -202,6 +204,17 @@ def test_baseline_dynamic_targets_within_the_documented_bands() -> None:
     ext = next(t for t in targets if t.name == "external financing of AI capex")
     assert 750 <= ext.model <= 3000  # within a factor of two of Morgan Stanley's 1.5T
     assert BANDS["external financing"] == (750.0, 3000.0)
+
+
+def test_a_yes_no_outcome_is_shown_as_a_probability_with_its_standard_error() -> None:
+    probs = [t for t in baseline_targets() if t.unit == "probability"]
+    assert probs and all(math.isnan(t.p05) and math.isnan(t.p95) for t in probs)
+    for t in probs:  # binomial: sqrt(p (1 - p) / (n - 1)) for n = 200 paths
+        assert t.se == pytest.approx(math.sqrt(t.model * (1 - t.model) / 199), abs=1e-12)
+    cw = next(t for t in probs if t.name == "CoreWeave default probability")
+    row = pd.DataFrame([dict(group=cw.group, target_name=cw.name, model=cw.model, p05=cw.p05, p95=cw.p95, se=cw.se,
+                             target=cw.target, low=cw.low, high=cw.high, unit=cw.unit, ok=cw.ok, source=cw.source)])
+    assert f"+/- {100 * cw.se:.1f}%" in report_markdown(row)
 
 
 def test_default_run_is_economically_sane_and_balanced() -> None:
