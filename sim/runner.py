@@ -289,15 +289,9 @@ def agent_kept_values(parts: list[dict[str, np.ndarray]], lo: int, hi: int, keep
     months, metrics * agents); None when a part covering ``[0, keep)`` holds the final quantiles."""
     if lo == 0 and any(int(p.get("at_quantiles_final", 0)) for p in parts):
         return None
-    stop = min(hi, lo + keep)
     idx = np.concatenate([p["at_kept_index"] for p in parts])
     vals = np.concatenate([p["at_kept"] for p in parts])
-    sel = (idx >= lo) & (idx < stop)
-    idx, vals = idx[sel], vals[sel]
-    order = np.argsort(idx, kind="stable")
-    if not np.array_equal(idx[order], np.arange(lo, stop)):
-        raise ValueError(f"the agent series' kept paths {lo}:{stop} are not covered exactly once")
-    return vals[order]
+    return _in_path_order(idx, vals, lo, min(hi, lo + keep), "the agent series' kept paths")
 
 
 def agent_timeseries_table(total: np.ndarray, n: int, kept: np.ndarray | None, agents: list[str], start: str,
@@ -360,14 +354,19 @@ def kept_values(parts: list[dict[str, np.ndarray]], lo: int, hi: int, keep: int)
     """
     if lo == 0 and any(int(p.get("quantiles_final", 0)) for p in parts):
         return None
-    stop = min(hi, lo + keep)
     idx = np.concatenate([p["kept_index"] for p in parts] + [p["ts_row_index"] for p in parts])
     vals = np.concatenate([p["kept"] for p in parts] + [p["ts_rows"] for p in parts])
+    return _in_path_order(idx, vals, lo, min(hi, lo + keep), "the kept paths")
+
+
+def _in_path_order(idx: np.ndarray, vals: np.ndarray, lo: int, stop: int, what: str) -> np.ndarray:
+    """The rows of ``vals`` whose path numbers ``idx`` fall in ``[lo, stop)``, in path order; each
+    path must be there exactly once."""
     sel = (idx >= lo) & (idx < stop)
     idx, vals = idx[sel], vals[sel]
     order = np.argsort(idx, kind="stable")
     if not np.array_equal(idx[order], np.arange(lo, stop)):
-        raise ValueError(f"the kept paths {lo}:{stop} are not covered exactly once")
+        raise ValueError(f"{what} {lo}:{stop} are not covered exactly once")
     return vals[order]
 
 
