@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from .params import param
+from .params import by_sector, param
 
 UNPAID_TOL = 1e-12  # USD bn: an unpaid delivery below this is rounding, not a default
 
@@ -69,14 +69,7 @@ class CapexOrderParams:
 
 def sector_shares(p: CapexOrderParams, sectors: list[str]) -> list[float]:
     """Each agent's committed share from its sector; a sector without one is an error naming the key."""
-    out = []
-    for s in sectors:
-        key = f"committed_{s}"
-        if not hasattr(p, key):
-            raise ValueError(f"capex_orders: no committed share for sector {s!r}; add capex_orders.{key} to "
-                             "CapexOrderParams (kernels/capex_orders.py)")
-        out.append(float(getattr(p, key)))
-    return out
+    return by_sector(p, "committed", sectors, "capex_orders", "CapexOrderParams (kernels/capex_orders.py)")
 
 
 def initial_book(capex: Any, share: Any, lead_months: float) -> Any:

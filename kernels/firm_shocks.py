@@ -39,7 +39,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from .params import param
+from .params import by_sector, param
 
 
 def _vol(v: float, doc: str) -> float:
@@ -90,15 +90,9 @@ def sector_terms(p: FirmShockParams, sectors: list[str]) -> tuple[list[float], l
     """(vol, jump probability, jump size) of each agent from its sector's parameters.
 
     A sector without them is an error naming the keys to add (no silent default)."""
-    out: tuple[list[float], list[float], list[float]] = ([], [], [])
-    for s in sectors:
-        for lst, stem in zip(out, ("vol", "jump_prob", "jump_size"), strict=True):
-            key = f"{stem}_{s}"
-            if not hasattr(p, key):
-                raise ValueError(f"firm_shocks: no {stem} for sector {s!r}; add firm_shocks.{key} to "
-                                 "FirmShockParams (kernels/firm_shocks.py)")
-            lst.append(float(getattr(p, key)))
-    return out
+    where = "FirmShockParams (kernels/firm_shocks.py)"
+    vol, prob, size = (by_sector(p, stem, sectors, "firm_shocks", where) for stem in ("vol", "jump_prob", "jump_size"))
+    return vol, prob, size
 
 
 def step(xp: ModuleType, x: Any, z_firm: Any, z_sector: Any, u: Any, vol: Any, jump_prob: Any, jump_size: Any,

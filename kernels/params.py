@@ -165,3 +165,16 @@ def frozen_copy(obj: Any) -> Any:
     if isinstance(obj, list | tuple):
         return tuple(frozen_copy(v) for v in obj)
     return obj
+
+
+def by_sector(p: Any, stem: str, sectors: list[str], node: str, where: str) -> list[float]:
+    """Each agent's value of a per-sector parameter ``<stem>_<sector>`` of ``p`` (one per agent
+    of ``sectors``). A sector without the key is an error naming it (no silent default): ``node``
+    is the config node, ``where`` the dataclass to add it to."""
+    out = []
+    for s in sectors:
+        key = f"{stem}_{s}"
+        if not hasattr(p, key):
+            raise ValueError(f"{node}: no {stem} for sector {s!r}; add {node}.{key} to {where}")
+        out.append(float(getattr(p, key)))
+    return out
