@@ -32,6 +32,7 @@ would compose it (the ``compare`` node aside), so it equals the multirun job of 
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import math
 import sys
@@ -101,6 +102,10 @@ class CompareConfig:
     shapley_channels: list[str] = field(default_factory=list)  # [] = every channel
     shapley_exact_max_runs: int = 64  # exact over all 2^n combinations up to this many runs a pair
     shapley_permutations: int = 12  # else this many sampled orders
+    channel_effects: bool = False  # also the paired effect of switching each channel (aisim.contributions)
+    channel_effects_channels: list[str] = field(default_factory=list)  # [] = every channel
+    channel_effects_metrics: list[str] = field(default_factory=lambda: ["defaults", "credit_losses", "ai_capex",
+                                                                        "systemic_event"])
 
 
 @dataclass
@@ -367,7 +372,7 @@ def compose_all(config_name: str, overrides: list[str], regimes: list[str],
 
 
 OUTPUTS = ("comparison.parquet", "comparison.md", "frontier.png", "pd_by_sector.png", "shapley.parquet",
-           "shapley.png")
+           "shapley.png", "channel_effects.parquet", "channel_effects.json")
 SHAPLEY_COLUMNS = ("scenario", "regime", "channel", "metric", "value", "ci_low", "ci_high")
 
 
@@ -411,6 +416,10 @@ def _plan(cfg: DictConfig) -> _Plan:
     _check_agents(list(cc.agents), list(probed.agents["name"]))
     if cc.shapley:
         _check_shapley(cc, probed.paths.columns)
+    if cc.channel_effects:
+        from aisim import contributions
+
+        contributions.check(cc, probed.paths.columns)
     return _Plan(configs, regimes, scenarios, reference, keep)
 
 
@@ -1052,6 +1061,8 @@ def terminal_summary(table: pd.DataFrame, rs: RunSet, run_dir: Path) -> str:
     files = "comparison.parquet, comparison.md, frontier.png, pd_by_sector.png"
     if (run_dir / "shapley.parquet").exists():
         files += ", shapley.parquet, shapley.png"
+    if (run_dir / "channel_effects.parquet").exists():
+        files += ", channel_effects.parquet"
     lines += ["", f"results: {run_dir.resolve()}  ({files})"]
     return "\n".join(lines)
 
@@ -1059,9 +1070,10 @@ def terminal_summary(table: pd.DataFrame, rs: RunSet, run_dir: Path) -> str:
 def compare(cfg: DictConfig, run_dir: Path) -> pd.DataFrame:
     """Run (or load) the comparison, write its outputs into ``run_dir``, return the table."""
     from_mr = bool(cfg.compare.from_multirun)
-    if from_mr and cfg.compare.shapley:
-        raise ConfigError("compare.shapley=true needs runs with channels switched on and off; it cannot be read "
-                          "from a multirun (drop compare.from_multirun)")
+    for key in ("shapley", "channel_effects"):
+        if from_mr and cfg.compare[key]:
+            raise ConfigError(f"compare.{key}=true needs runs with channels switched on and off; it cannot be read "
+                              "from a multirun (drop compare.from_multirun)")
     rs = load_multirun(cfg) if from_mr else None  # checks everything before any work
     plan = None if from_mr else _plan(cfg)
     if from_mr:
@@ -1075,11 +1087,24 @@ def compare(cfg: DictConfig, run_dir: Path) -> pd.DataFrame:
             results_io.move_aside(run_dir, [n for n in OUTPUTS if (run_dir / n).exists()])
         assert rs is not None
         write_outputs(table, rs, run_dir)
+        md = comparison_markdown(table, rs)
         if plan is not None and cfg.compare.shapley:
             sh = shapley_table(cfg, plan)
             results_io.write_table(sh, run_dir / "shapley.parquet")
             _save_figure(shapley_figure(sh), run_dir / "shapley.png")
-            _write_text(run_dir / "comparison.md", comparison_markdown(table, rs) + "\n" + shapley_markdown(sh))
+            md += "\n" + shapley_markdown(sh)
+        if plan is not None and cfg.compare.channel_effects:
+            from aisim import contributions
+
+            ce = contributions.effects_table(plan.configs, rs.reference, rs.paths,
+                                             contributions.channels_of(cfg.compare),
+                                             list(cfg.compare.channel_effects_metrics))
+            results_io.write_table(ce, run_dir / "channel_effects.parquet")
+            _write_text(run_dir / "channel_effects.json", json.dumps(
+                {k: rs.meta[k] for k in ("calibration", "paths", "horizon", "seed")}))
+            md += "\n" + contributions.markdown(ce, rs.meta)
+        if plan is not None and (cfg.compare.shapley or cfg.compare.channel_effects):
+            _write_text(run_dir / "comparison.md", md)
     print(terminal_summary(table, rs, run_dir))
     return table
 

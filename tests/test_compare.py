@@ -173,7 +173,7 @@ def test_report_on_a_folder_without_results_fails_with_one_line(tmp_path: Path) 
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.parametrize("experiment", ["regime_comparison", "coreweave_stress"])
+@pytest.mark.parametrize("experiment", ["regime_comparison", "coreweave_stress", "channel_contributions"])
 def test_compare_experiments_compose(tmp_path: Path, experiment: str) -> None:
     proc = cli(tmp_path, "aisim.compare", f"+experiment={experiment}", "--cfg", "job", "-p", "compare")
     assert proc.returncode == 0, proc.stderr
