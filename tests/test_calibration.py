@@ -150,7 +150,7 @@ def test_hyperscaler_capex_is_over_400bn_a_year_from_company_guidance() -> None:
     assert capex["Microsoft"] == pytest.approx(4 * 34.9, abs=0.1)  # Jul-Sep 2025 annualised
     assert capex["Amazon"] == pytest.approx(125, abs=0.1)
     assert 91 <= capex["Alphabet"] <= 93 and 70 <= capex["Meta"] <= 72
-    assert capex["Oracle"] == pytest.approx(35, abs=0.1)
+    assert capex["Oracle"] == pytest.approx(50, abs=0.1)  # FY26 raised from ~35B (Q2 FY26 results)
 
 
 def test_openai_commitments() -> None:
