@@ -53,6 +53,7 @@ from typing import Any
 
 from aisim import sectors
 from aisim.kernels import (
+    backlog_capex,
     bank_capital,
     capex_orders,
     collateral,
@@ -73,6 +74,7 @@ from aisim.kernels import (
     rng,
 )
 from aisim.kernels import contracts as contracts_kernel
+from aisim.kernels.backlog_capex import BacklogCapexParams
 from aisim.kernels.bank_capital import BankCapitalParams
 from aisim.kernels.capex_orders import CapexOrderParams
 from aisim.kernels.clearing import ClearingParams
@@ -518,6 +520,52 @@ def _risk_appetite(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     return s.replace(appetite=a, sentiment=sentiment, market_spread=spread), ctx
 
 
+# --------------------------------------------------------------------------- backlog capex
+def _backlog_spot_share(m: Any) -> Any:
+    """(agents,) share of each provider's calibrated capex left on the spot rule, from the world's
+    month-0 book and balance sheets (every party alive), once per model."""
+    cached = getattr(m, "_backlog_share_cache", None)
+    if cached is None:
+        import numpy as np
+
+        w, H = m.world, int(m.p.backlog_capex.build_months)
+        c = w.contracts
+        mat = np.where(c["amort"] == REVOLVING, NEVER, c["maturity"]).astype(np.int64)[None, :]
+        y = np.asarray(w.params["capacity_yield"])[None, :]
+        kh = backlog_capex.requirement_at(np, w.book(np), np.ones((1, w.n_agents), dtype=bool),
+                                          np.ones((1, w.n_contracts), dtype=bool), mat, 0, H, y)
+        b0 = backlog_capex.backlog_capex(np, w.balance["gpu"][None, :], kh, H)[0]
+        b0 = np.where(np.asarray(w.trait_mask(np, "compute")), b0, 0.0)
+        cached = m.xp.asarray(backlog_capex.spot_share(w.params["capex"], b0), dtype=m.xp.float64)
+        m._backlog_share_cache = cached
+    return cached
+
+
+def _backlog_plan(m: Any, plan: Any, s: Any) -> Any:
+    xp, H = m.xp, int(m.p.backlog_capex.build_months)
+    ahead = backlog_capex.requirement_at(xp, m.book, s.alive, s.c_alive, s.maturity, s.month, s.month + H,
+                                         per_agent(m.params.capacity_yield))
+    build = xp.where(s.alive & _compute_mask(m)[None, :], backlog_capex.backlog_capex(xp, s.gpu, ahead, H), 0.0)
+    return plan * _backlog_spot_share(m)[None, :] + build
+
+
+def _backlog_delivery(m: Any, dues: Any, s: Any) -> Any:
+    xp, book = m.xp, m.book
+    committed = operations.committed_capacity(xp, book, s.alive, dues.active, m.params)
+    share = backlog_capex.delivered_share(xp, s.gpu, committed)
+    of_seller = xp.take(share, xp.minimum(book.payee, book.n_agents - 1), axis=1)
+    offtake = dues.active & (book.kind == OFFTAKE)[None, :]
+    return replace(dues, payment=xp.where(offtake, dues.payment * of_seller, dues.payment))
+
+
+def _compute_mask(m: Any) -> Any:
+    cached = getattr(m, "_compute_mask_cache", None)
+    if cached is None:
+        cached = m.world.trait_mask(m.xp, "compute")
+        m._compute_mask_cache = cached
+    return cached
+
+
 # --------------------------------------------------------------------------- the registry
 CHANNELS: tuple[Channel, ...] = (
     Channel(
@@ -658,6 +706,16 @@ CHANNELS: tuple[Channel, ...] = (
         kernel="aisim.kernels.risk_appetite",
         cite="Baker and Wurgler (2000, 2006); Gilchrist and Zakrajsek (2012)",
         params=RiskAppetiteParams, key="risk_appetite", on={"macro": _risk_appetite},
+    ),
+    Channel(
+        "backlog_capex", "compute providers' capex plans follow contracted backlog plus expected spot demand: "
+        "the gap between the capacity their offtakes will need H months ahead (`backlog_capex.build_months`) "
+        "and their GPU book closes by 1/H a month; the part of the calibrated capex the month-0 backlog "
+        "explains is not counted again on the spot rule; an offtake pays for the capacity its seller can deliver",
+        off_doc="capex plans follow expected spot demand only; offtakes are paid whatever capacity the seller owns",
+        kernel="aisim.kernels.backlog_capex", cite="Chenery (1952); Koyck (1954); Kydland and Prescott (1982)",
+        default=False, params=BacklogCapexParams, key="backlog_capex",
+        on={"capex_plan": _backlog_plan, "dues": _backlog_delivery},
     ),
 )
 

@@ -21,6 +21,10 @@ on and off:
   lenders (relationship lenders first, then the largest); off: from every lender;
 * ``lease_claims``: a defaulting lessee's lessors claim the rent of the leases that end, capped
   as 11 U.S.C. 502(b)(6) caps it, pro rata with the unsecured; off: no claim.
+* ``backlog_capex``: a compute provider adds to its plan 1/H of the gap between the capacity its
+  offtakes live H months ahead need and its GPU book, and keeps on the spot rule only the part of
+  its calibrated capex the month-0 gap does not explain; an offtake pays for the share of its
+  seller's committed capacity the seller's book covers.
 
 It is written from those rules, not by calling the kernels: the only shared code is the
 counter-based random number generator (:func:`aisim.kernels.rng.normal`), whose draws are the common
@@ -75,6 +79,7 @@ CHANNELS += ("bank_capital",)
 CHANNELS += ("compute_market",)
 CHANNELS += ("firm_shocks",)
 CHANNELS += ("capex_commitments", "risk_appetite")
+CHANNELS += ("backlog_capex",)
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -421,6 +426,8 @@ class ReferenceModel:
         self.cm = {"pt": {"neocloud": float(cm.neocloud_pass_through),
                           "hyperscaler": float(cm.hyperscaler_pass_through)},
                    "eta": float(cm.utilisation_elasticity), "cap": float(cm.utilisation_cap)}
+        self.backlog_h = int(cfg.backlog_capex.build_months)  # backlog_capex
+        self.backlog_share = [self._backlog_spot_share(i) for i in range(self.n)]
         if world is not None:
             self._check_world(world)
 
@@ -1006,6 +1013,40 @@ class ReferenceModel:
         gpu = a.balance["gpu"] if s is None else s.gpu[i]
         return max(gpu - (pay / cy if cy > 0 else 0.0), 0.0)
 
+    def _backlog_need(self, s: RefState | None, i: int) -> float:
+        """Capacity (USD bn of book) seller i's offtakes live H months ahead need: each offtake
+        c it sells, not ended, with start <= t + H < (max(start, t) + months left), before an exit,
+        pays m_c, needing m_c / yield (s None: the calibrated month 0, everyone alive)."""
+        t = 0 if s is None else s.month
+        tau = t + self.backlog_h
+        a = self.agents[i]
+        if s is not None and not s.alive[i]:
+            return 0.0
+        cy = a.base_p["capacity_yield"] if s is None else a.p["capacity_yield"]
+        if cy <= 0:
+            return 0.0
+        pay = 0.0
+        for k, c in enumerate(self.contracts):
+            if c.kind != "offtake" or c.payee != i:
+                continue
+            left = c.maturity if s is None else s.maturity[k]
+            if s is not None and not s.c_alive[k]:
+                continue
+            if c.start <= tau < min(max(c.start, t) + left, c.exit_month):
+                pay += c.monthly
+        return pay / cy
+
+    def _backlog_spot_share(self, i: int) -> float:
+        """Share of i's calibrated capex left on the spot rule: the part the month-0 backlog gap
+        (K(H) - G_0) / H does not explain, over capex."""
+        a = self.agents[i]
+        capex = a.base_p["capex"]
+        if capex <= 0:
+            return 1.0
+        gap = (max(self._backlog_need(None, i) - a.balance["gpu"], 0.0) / self.backlog_h
+               if a.sector in COMPUTE else 0.0)
+        return max(capex - gap, 0.0) / capex
+
     def _clear_compute_market(self, s: RefState) -> None:
         """Tightness per segment: (D / D0) x (month-0 spare capacity) / (spare capacity of live
         sellers now); 1 for a segment with no supply."""
@@ -1086,6 +1127,10 @@ class ReferenceModel:
                     u1 = min(max(u0, 0.0), cap)
                     util = min(max(u0 * tau ** self.cm["eta"], 0.0), cap) / u1 if u1 > 0 else 1.0
                     plan[i] *= (tau ** self.cm["pt"][a.sector] * util) ** a.p["price_elasticity"]
+            if self.ch["backlog_capex"] and a.sector in COMPUTE and s.alive[i]:
+                # the spot part of the plan, plus 1/H of the gap to what the backlog needs H months ahead
+                plan[i] = (plan[i] * self.backlog_share[i]
+                           + max(self._backlog_need(s, i) - s.gpu[i], 0.0) / self.backlog_h)
             if self.ch["capex_commitments"]:  # ordered GPUs arrive (B / L): the month's capex is at least that
                 due[i] = s.orders[i] / self.co["lead"] if s.alive[i] else 0.0
                 wanted[i] = plan[i]
@@ -1270,6 +1315,16 @@ class ReferenceModel:
         refinanced = [False] * C
         active = [self._active(s, k) for k in range(C)]
         need = [0.0] * n
+        delivered = [1.0] * n  # backlog_capex: share of its live offtakes' capacity each seller's book covers
+        if self.ch["backlog_capex"]:
+            for i, a in enumerate(self.agents):
+                cy = a.p["capacity_yield"]
+                if not s.alive[i] or cy <= 0:
+                    continue
+                sold = sum(c.monthly for k, c in enumerate(self.contracts)
+                           if c.kind == "offtake" and c.payee == i and active[k]) / cy
+                if sold > 0:
+                    delivered[i] = min(s.gpu[i] / sold, 1.0)
         for k, c in enumerate(self.contracts):
             if not active[k]:
                 continue
@@ -1300,6 +1355,8 @@ class ReferenceModel:
                     principal[k] = out / max(c.maturity, 1)
             elif c.kind in ("lease", "offtake"):
                 payment[k] = c.monthly
+                if c.kind == "offtake" and self.ch["backlog_capex"]:
+                    payment[k] *= delivered[c.payee] if c.payee < n else 1.0
             elif c.kind == "backstop":
                 payment[k] = min(c.monthly, scratch["unsold"][c.payee])
                 if payment[k] > 0:

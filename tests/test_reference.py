@@ -162,7 +162,9 @@ def test_reference_matches_model_on_mini(switches: str) -> None:
     evs = run.all_events()
     # the baseline exercises roll-overs, backstop draws and new lending under every switch
     assert any(e.refinanced for e in evs)
-    assert any(e.backstop_draws for e in evs)
+    # with backlog_capex on and no market clearing, CoreWeave builds to its committed capacity and
+    # sells what is spare at utilisation 1 (min(1, u0 x demand)): nothing unsold to draw on
+    assert any(e.backstop_draws for e in evs) or switches == "no_compute_market"
     assert any(e.new_loans > 0 for e in evs)
 
 

@@ -40,8 +40,6 @@ def test_investment_grade_stays_low_over_five_years() -> None:
     assert (_agents().loc[[*AA, "Oracle"], "pd_5y"] < 0.05).all()
 
 
-@pytest.mark.xfail(strict=True, reason="open in issue 9: Oracle (BBB) has PD 0 like the AA names at every term; "
-                   "its ~248B of lease commitments and FY26 capex are not in the calibration yet")
 def test_oracle_is_riskier_than_the_aa_names_over_five_years() -> None:
     a = _agents()
     assert a.loc["Oracle", "pd_5y"] > a.loc[list(AA), "pd_5y"].max()

@@ -98,6 +98,7 @@ MONTHS = [
     ("mini", 20, ()),  # 20: with vintage collateral and capex headroom the first default falls in month 17
     ("mini", 20, ("channels.clearing=false",)),
     ("ai_2025", 9, ()),
+    ("ai_2025", 9, ("channels.backlog_capex=true",)),  # off by default: its hooks sync-free too
 ]
 PATHS = 8
 
