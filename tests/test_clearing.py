@@ -222,6 +222,17 @@ def test_subset_of_paths_equals_rows_of_full_run():
     )
 
 
+@pytest.mark.parametrize(("alpha", "beta"), [(1.0, 1.0), (0.7, 0.5)])
+def test_a_paths_payments_do_not_depend_on_the_batch_bit_for_bit(alpha, beta):
+    """With shortcuts the solve runs over the nodes that default on some path of the batch; a
+    path's result is the same, exactly, alone, in any batch, and without shortcuts (all nodes)."""
+    liab, ext = random_network(21, 16, 9)
+    full = clearing_vector(liab, ext, alpha=alpha, beta=beta)
+    for rows in ([0], [3], [2, 7], [15, 0, 8], list(range(16))[::-1]):
+        np.testing.assert_array_equal(clearing_vector(liab[rows], ext[rows], alpha=alpha, beta=beta), full[rows])
+    np.testing.assert_array_equal(clearing_vector(liab, ext, alpha=alpha, beta=beta, shortcuts=False), full)
+
+
 def test_shared_network_broadcasts_over_paths():
     _, ext = random_network(3, 5, 3)
     ext = ext + 4.0 * np.random.default_rng(3).random((5, 3))
