@@ -655,7 +655,7 @@ CHANNELS: tuple[Channel, ...] = (
         "linearly in agents", off_doc="a facility from every lender to every borrower (agents squared)",
         kernel="aisim.kernels.syndicates",
         cite="Sufi (2007); Bharath, Dahiya, Saunders and Srinivasan (2011)",
-        params=SyndicateParams, key="syndicate", default=False,
+        params=SyndicateParams, key="syndicate", default=True,
     ),
     Channel(
         "lease_claims", "a defaulting lessee's lessors claim the rent of its rejected leases, capped as "
