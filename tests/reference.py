@@ -75,6 +75,11 @@ CHANNELS += ("bank_capital",)
 CHANNELS += ("compute_market",)
 CHANNELS += ("firm_shocks",)
 CHANNELS += ("capex_commitments", "risk_appetite")
+CHANNELS += ("rating_triggers", "capital_pricing")
+# ratings: Basel standardised corporate weights (BCBS CRE20.42) by letter grade AAA, AA, A, BBB, BB,
+# B, CCC, then defaulted; a defaulted agent's grade is 7
+CRE20 = {0: 0.2, 1: 0.2, 2: 0.5, 3: 0.75, 4: 1.0, 5: 1.5, 6: 1.5, 7: 1.5}
+DEFAULTED_GRADE = 7
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -201,6 +206,8 @@ class RefState:
     firm_shock: list[float] = field(default_factory=list)  # firm_shocks: margin shock, share of revenue
     appetite: float = 0.0  # risk_appetite: log risk-appetite factor
     orders: list[float] = field(default_factory=list)  # capex_commitments: GPUs ordered, not yet delivered
+    grade: list[int] = field(default_factory=list)  # ratings: grade index from the month-end DD, 7 defaulted
+    rating_fall: list[int] = field(default_factory=list)  # ratings: month of the latest fall below IG, -1 none
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -369,7 +376,12 @@ class ReferenceModel:
             "valuation_life": float(rg.gpu_valuation_life_months), "ltv_cap": float(rg.gpu_ltv_cap),
             "w_ai": float(rw.ai_loans), "w_nbfi": float(rw.nbfi_loans), "w_spv": float(rw.spv_loans),
             "w_other": float(rw.other_assets), "w_sec": float(rw.securities), "w_eq": float(rw.equity_stakes),
+            "rating_weights": bool(rg.rating_based_weights),
         }
+        rt = cfg.rating_triggers  # ratings and rating_triggers
+        self.rt = {"threshold": int(rt.threshold), "share": float(rt.conditional_share),
+                   "premium": float(rt.fallen_premium), "decay": float(rt.premium_decay_months)}
+        self.equity_premium = float(cfg.capital_pricing.equity_premium)  # capital_pricing
         inv = cfg.investment
         self.loan_term = int(inv.loan_term)
         self.refinance_term = int(inv.refinance_term)
@@ -551,11 +563,20 @@ class ReferenceModel:
         loans = [0.0] * n
         for k, c in enumerate(self.contracts):
             if c.kind == "loan" and s.c_alive[k] and self._live_agent(s, c.payee):
-                loans[c.payee] += s.outstanding[k] * c.risk_weight
+                loans[c.payee] += s.outstanding[k] * self.loan_weight(s, k)
         marks = self.balance_sheet(s)["stakes"]
         rg = self.rg
         return [loans[i] + rg["w_other"] * s.other_assets[i] + rg["w_sec"] * s.securities[i] + rg["w_eq"] * marks[i]
                 for i in range(n)]
+
+    def loan_weight(self, s: RefState, k: int) -> float:
+        """A bank's risk weight on loan k: the CRE20 weight of the borrower's grade where the regime
+        weights by rating and the borrower is an AI company (rated), else the flat weight of its
+        risk class."""
+        c = self.contracts[k]
+        if self.rg["rating_weights"] and c.payer < self.n and self.agents[c.payer].sector in AI:
+            return CRE20[s.grade[c.payer]]
+        return c.risk_weight
 
     def ratios(self, s: RefState) -> tuple[list[float], list[float]]:
         """Banks' capital ratio (equity / RWA) and leverage ratio (equity / assets): +inf when the
@@ -738,9 +759,45 @@ class ReferenceModel:
                     if self.ch["capex_commitments"] else 0.0 for a in self.agents]
         bs = self.balance_sheet(s)
         s.equity = [bs["assets"][i] - bs["liabilities"][i] for i in range(n)]
+        s.grade = [self._grade(s, i) for i in range(n)]  # ratings at month 0, no fall on record
+        s.rating_fall = [-1] * n
         s.capital_ratio, s.leverage_ratio = self.ratios(s)
         self._start_market(s)
         return s
+
+    # ------------------------------------------------------------------ ratings
+    def _grade(self, s: RefState, i: int) -> int:
+        """Agent i's grade: the grade whose DD anchor is nearest its DD (ties to the better grade);
+        +inf is AAA, -inf CCC; a defaulted agent 7."""
+        if not s.alive[i]:
+            return DEFAULTED_GRADE
+        dd = self._distance_to_default(s, i)
+        if dd == -INF:
+            return len(self.cp_dd) - 1
+        best = 0
+        for j, anchor in enumerate(self.cp_dd):
+            if abs(dd - anchor) < abs(dd - self.cp_dd[best]):
+                best = j
+        return best
+
+    def _rate(self, s: RefState) -> None:
+        """Month end: each agent's grade; a live agent crossing from investment grade (index <=
+        threshold) to below it falls this month; one at investment grade has no fall on record."""
+        thr = self.rt["threshold"]
+        new = [self._grade(s, i) for i in range(self.n)]
+        for i in range(self.n):
+            if s.alive[i] and s.grade[i] <= thr < new[i]:
+                s.rating_fall[i] = s.month
+            if new[i] <= thr:
+                s.rating_fall[i] = -1
+        s.grade = new
+
+    def _capital_charge(self, s: RefState, k: int) -> float:
+        """capital_pricing: a bank-held loan's add-on, risk weight x requirement x equity premium."""
+        c = self.contracts[k]
+        if c.kind != "loan" or c.payee >= self.n or not self.agents[c.payee].is_bank:
+            return 0.0
+        return self.loan_weight(s, k) * self.requirement(s) * self.equity_premium
 
     # ------------------------------------------------------------------ equity_pricing
     def _quoted_value(self, i: int, sentiment: float) -> float:
@@ -834,6 +891,7 @@ class ReferenceModel:
         self._financing(s, scratch, ev)
         self._settlement(s, scratch, ev)
         self._resolution(s, scratch, ev)
+        self._rate(s)
         if self.ch["bank_capital"]:
             self._bank_book(s, scratch)
         self._regulation(s, ev)
@@ -897,6 +955,19 @@ class ReferenceModel:
             self._firm_shocks(s, path)
         if self.ch["risk_appetite"]:
             self._risk_appetite(s, path)
+        if self.ch["rating_triggers"]:  # fallen angels: premium x exp(-months since the fall / decay)
+            for i in range(self.n):
+                if s.alive[i] and s.rating_fall[i] >= 0:
+                    prem = self.rt["premium"] * math.exp(-max(s.month - s.rating_fall[i], 0) / self.rt["decay"])
+                    if self.ch["credit_pricing"]:
+                        s.spread[i] += prem
+                    for k, c in enumerate(self.contracts):
+                        if c.kind == "loan" and c.floating and c.payer == i:
+                            s.rate[k] += prem
+        if self.ch["capital_pricing"]:  # bank-held capex facilities carry the capital charge
+            for k, c in enumerate(self.contracts):
+                if c.kind == "loan" and c.amort == "revolving":
+                    s.rate[k] += self._capital_charge(s, k)
 
     def _risk_appetite(self, s: RefState, path: int) -> None:
         """a' = rho a + vol sqrt(1 - rho^2) z + jump size if u < jump prob; sentiment x exp(a' - a);
@@ -1106,6 +1177,10 @@ class ReferenceModel:
                 if target < 1.0:
                     # (D + b) / (A + b) = target at b = (target A - D) / (1 - target)
                     need[i] = min(need[i], max((target * assets[i] - debt[i]) / (1.0 - target), 0.0))
+        if self.ch["rating_triggers"]:  # a fallen angel's rating-conditional financing is cancelled
+            for i in range(n):
+                if s.alive[i] and s.rating_fall[i] >= 0:
+                    need[i] *= 1.0 - self.rt["share"]
         cap = self.rg["ltv_cap"]
         if cap > 0:  # new GPU-secured lending at most cap x the collateral value after the purchase
             sec_debt = [0.0] * n
@@ -1406,6 +1481,8 @@ class ReferenceModel:
                 if refinanced[k]:
                     own = s.spread[c.payer] if c.payer < n else 0.0
                     s.margin[k] = 0.0 if c.floating else (s.base_rate + s.market_spread) + own
+                    if self.ch["capital_pricing"]:  # plus the bank's capital charge
+                        s.margin[k] += self._capital_charge(s, k)
         scratch["illiquid"] = illiquid
 
     def _monotone_ratios(self, s: RefState, due_c: list[float], due: list[float], liquid: list[float],
