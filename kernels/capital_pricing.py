@@ -16,9 +16,10 @@ put the premium higher (60-90bp per 10pp). ``equity_premium`` is that difference
 Where it applies (all (paths, contracts), loans held by banks only; non-banks hold no regulatory
 capital):
 
-* **New lending** on the revolving capex facilities, whose rate is reset monthly: rate + charge
-  at this month's weight and requirement (a performance-pricing grid: the margin follows the
-  borrower's rating through its risk weight).
+* **New lending** on revolving loans (the capex facilities, and calibrated revolvers), whose
+  rate is reset monthly: rate + charge at this month's weight and requirement (a
+  performance-pricing grid: the margin follows the borrower's rating through its risk weight;
+  Asquith, Beatty and Weber 2005).
 * **Roll-overs**: a refinanced loan's margin is repriced at the borrower's spread (credit_pricing)
   plus the charge; with credit_pricing off roll-overs keep their contract rate and only facilities
   carry the charge.

@@ -745,7 +745,8 @@ CHANNELS: tuple[Channel, ...] = (
     ),
     Channel(
         "capital_pricing", "banks charge for the capital a loan uses: risk weight x capital requirement x "
-        "`capital_pricing.equity_premium` on their capex facilities (monthly) and roll-overs",
+        "`capital_pricing.equity_premium` on their revolving loans (capex facilities, revolvers; monthly) "
+        "and roll-overs",
         off_doc="bank loans priced as bonds (no capital charge)", kernel="aisim.kernels.capital_pricing",
         cite="BCBS (2010) MAG/LEI; Kashyap, Stein and Hanson (2010); Baker and Wurgler (2015)",
         params=CapitalPricingParams, key="capital_pricing",
