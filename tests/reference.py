@@ -21,6 +21,14 @@ on and off:
   lenders (relationship lenders first, then the largest); off: from every lender;
 * ``lease_claims``: a defaulting lessee's lessors claim the rent of the leases that end, capped
   as 11 U.S.C. 502(b)(6) caps it, pro rata with the unsecured; off: no claim.
+* ratings (always): each agent's grade, the grade anchor nearest its DD, at the month's end
+  before banks' books; the month of its latest fall below investment grade; with
+  ``regime.rating_based_weights`` banks weight loans to AI companies by the CRE20 weight of the
+  borrower's grade;
+* ``rating_triggers``: a fallen angel's new borrowing cut by the conditional share, its floating
+  rates (and spread) raised by the decaying fallen-angel premium;
+* ``capital_pricing``: banks' revolving loans carry weight x requirement x equity premium each
+  month, and their roll-overs the same on top of the repriced margin (credit pricing on).
 
 It is written from those rules, not by calling the kernels: the only shared code is the
 counter-based random number generator (:func:`aisim.kernels.rng.normal`), whose draws are the common

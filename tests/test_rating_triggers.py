@@ -158,3 +158,11 @@ def test_capital_priced_into_loans_makes_flat_basel3_weights_cost_investment() -
     assert abs(off) < 0.1 * abs(mean)
     rated, rated_half = _effect("ai_capex", "scenario=baseline")
     assert rated - rated_half > 0.0, f"ai_capex {rated:.4f} +/- {rated_half:.4f}"
+
+
+def test_switching_bank_regulation_off_changes_severe() -> None:
+    cfg = ("calibration=ai_2025", "scenario=severe", "paths.n=32", "backend=numpy", "output.progress=false")
+    on = run(make_cfg(*cfg), None, progress=False).results.paths  # the default 60 months
+    off = run(make_cfg(*cfg, "channels.bank_regulation=false"), None, progress=False).results.paths
+    assert (on["forced_sales"] > off["forced_sales"]).any(), "no bank deleveraged in severe"
+    assert (on["ai_capex"] != off["ai_capex"]).any()
