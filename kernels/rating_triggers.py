@@ -24,6 +24,13 @@ With the channel on, a fallen angel:
 
   on top of its DD spread, in floating rates and in the pricing of its roll-overs.
 
+* **sinks its landlords' rating-conditional financing** (:func:`tenant_flags`,
+  :func:`conditional_rolls`): a data-centre SPV whose tenant (the lessee of a live lease to it)
+  is a fallen angel has ``conditional_share`` of each maturing loan its lender would have rolled
+  fall due instead, ``rolled' = rolled x (1 - conditional_share)``; other lenders may refinance
+  the rest on their facilities, or the SPV pays it from cash, or it defaults. This is the
+  February 2026 case: a data-centre financing sunk by its tenant's sub-investment-grade rating.
+
 Not built: collateral calls on rating-triggered agreements (the model's collateralised
 contracts have LTV covenants, not rating triggers).
 """
@@ -34,7 +41,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
+from .backend import segment_sum
 from .params import param
+from .state import LEASE, LOAN, Book
 
 NO_FALL = -1  # rating_fall of an agent with no fall from investment grade on record
 
@@ -81,3 +90,25 @@ def fallen_premium(xp: ModuleType, fall: Any, alive: Any, month: int, premium: f
     """(paths, agents) annual spread premium of fallen angels: premium x exp(-(month - fall) / decay)."""
     age = xp.astype(xp.maximum(month - fall, 0), xp.float64)
     return xp.where(fallen(xp, fall, alive), premium * xp.exp(-age / decay), 0.0)
+
+
+def tenant_flags(xp: ModuleType, book: Book, c_alive: Any, fallen_angel: Any, landlord: Any) -> Any:
+    """(paths, agents) bool: landlords (``landlord`` (agents,) bool, the SPVs) with a live lease
+    from a fallen angel (``fallen_angel`` (paths, agents) bool)."""
+    n = book.n_agents
+    ext = xp.zeros((fallen_angel.shape[0], 1), dtype=xp.bool)
+    tenant = xp.take(xp.concat([fallen_angel, ext], axis=1), book.payer, axis=1)
+    lease = c_alive & (book.kind == LEASE)[None, :] & tenant
+    count = segment_sum(xp, xp.astype(lease, xp.float64), book.payee, n + 1)[:, :n]
+    return (count > 0) & landlord[None, :]
+
+
+def conditional_rolls(xp: ModuleType, book: Book, principal: Any, outstanding: Any, refinanced: Any,
+                      flagged: Any, share: float) -> Any:
+    """(paths, contracts) principal due this month once the rating-conditional share of flagged
+    borrowers' roll-overs is cancelled: for a refinanced loan of a flagged borrower (``flagged``
+    (paths, agents) bool), due = outstanding - (outstanding - due) x (1 - share)."""
+    ext = xp.zeros((flagged.shape[0], 1), dtype=xp.bool)
+    mine = xp.take(xp.concat([flagged, ext], axis=1), book.payer, axis=1) & (book.kind == LOAN)[None, :]
+    cut = outstanding - (outstanding - principal) * (1.0 - share)
+    return xp.where(refinanced & mine, cut, principal)

@@ -563,6 +563,24 @@ def _fallen_premium(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     return s, ctx
 
 
+def _spv_mask(m: Any) -> Any:
+    """(agents,) bool: data-centre SPVs (landlords whose financing rests on their tenant), once per model."""
+    cached = getattr(m, "_spv_mask_cache", None)
+    if cached is None:
+        cached = m.xp.asarray([x == "spv" for x in m.world.sectors], dtype=m.xp.bool)
+        m._spv_mask_cache = cached
+    return cached
+
+
+def _tenant_conditional_rolls(m: Any, dues: Any, s: Any) -> Any:
+    xp = m.xp
+    flagged = rating_triggers.tenant_flags(xp, m.book, s.c_alive, rating_triggers.fallen(xp, s.rating_fall, s.alive),
+                                           _spv_mask(m))
+    principal = rating_triggers.conditional_rolls(xp, m.book, dues.principal, s.outstanding, dues.refinanced,
+                                                  flagged, m.p.rating_triggers.conditional_share)
+    return replace(dues, principal=principal)
+
+
 # --------------------------------------------------------------------------- capital pricing
 def _bank_held(m: Any) -> Any:
     """(contracts,) bool: loans held by a bank, once per model."""
@@ -738,10 +756,11 @@ CHANNELS: tuple[Channel, ...] = (
         "rating_triggers", "a borrower downgraded below investment grade (`rating_triggers.threshold`; grades "
         "from the month-end distance to default) loses `conditional_share` of its new borrowing (rating-"
         "conditional financing) and pays a fallen-angel premium `fallen_premium` x exp(-months since the fall / "
-        "`premium_decay_months`) in floating rates and roll-overs (IG-mandated holders sell)",
+        "`premium_decay_months`) in floating rates and roll-overs (IG-mandated holders sell); SPVs it leases "
+        "from have `conditional_share` of their roll-overs cancelled",
         off_doc="a downgrade changes only the DD spread", kernel="aisim.kernels.rating_triggers",
         cite="Ellul, Jotikasthira and Lundblad (2011)", params=RatingTriggerParams, key="rating_triggers",
-        on={"macro": _fallen_premium, "capex_need": _fallen_need},
+        on={"macro": _fallen_premium, "capex_need": _fallen_need, "dues": _tenant_conditional_rolls},
     ),
     Channel(
         "capital_pricing", "banks charge for the capital a loan uses: risk weight x capital requirement x "

@@ -26,7 +26,8 @@ on and off:
   ``regime.rating_based_weights`` banks weight loans to AI companies by the CRE20 weight of the
   borrower's grade;
 * ``rating_triggers``: a fallen angel's new borrowing cut by the conditional share, its floating
-  rates (and spread) raised by the decaying fallen-angel premium;
+  rates (and spread) raised by the decaying fallen-angel premium, the roll-overs of SPVs it
+  leases from cut by the conditional share;
 * ``capital_pricing``: banks' revolving loans carry weight x requirement x equity premium each
   month, and their roll-overs the same on top of the repriced margin (credit pricing on).
 
@@ -1348,6 +1349,12 @@ class ReferenceModel:
         b_ok, l_ok = self.borrower_tests(s), self.lender_tests(s)
         graded = self.ch["credit_pricing"]
         dd = [self._distance_to_default(s, i) for i in range(n)] if graded else []
+        # rating_triggers: SPVs with a live lease from a fallen angel
+        tenant_fallen = [False] * n
+        for k, c in enumerate(self.contracts):
+            if (c.kind == "lease" and s.c_alive[k] and c.payer < n and c.payee < n and s.alive[c.payer]
+                    and s.rating_fall[c.payer] >= 0 and self.agents[c.payee].sector == "spv"):
+                tenant_fallen[c.payee] = True
         # --- what each contract owes this month
         interest, principal, payment = [0.0] * C, [0.0] * C, [0.0] * C
         refinanced = [False] * C
@@ -1369,8 +1376,12 @@ class ReferenceModel:
                         if graded:  # the incumbent rolls a share; the rest is due
                             roll = self._roll_share(dd[c.payer]) if c.payer < n else 1.0
                             principal[k] = (1.0 - roll) * out
-                            if principal[k] > 0 and c.payer < n and b_ok[c.payer]:
-                                need[c.payer] += principal[k]
+                        if self.ch["rating_triggers"] and c.payer < n and tenant_fallen[c.payer]:
+                            # an SPV whose tenant fell below investment grade: the rating-conditional
+                            # share of what would have been rolled falls due
+                            principal[k] = out - (out - principal[k]) * (1.0 - self.rt["share"])
+                        if principal[k] > 0 and c.payer < n and b_ok[c.payer]:
+                            need[c.payer] += principal[k]
                     else:
                         principal[k] = out
                         if c.refinance:

@@ -10,7 +10,7 @@ import numpy as np
 
 from aisim.kernels import capital_pricing, credit_pricing, rating_triggers, regulation
 from aisim.kernels.credit_pricing import GRADES, CreditPricingParams
-from aisim.kernels.state import LOAN
+from aisim.kernels.state import LEASE, LOAN
 from aisim.model import AIFinanceModel
 from aisim.runner import run
 from tests.conftest import make_cfg
@@ -166,3 +166,43 @@ def test_switching_bank_regulation_off_changes_severe() -> None:
     off = run(make_cfg(*cfg, "channels.bank_regulation=false"), None, progress=False).results.paths
     assert (on["forced_sales"] > off["forced_sales"]).any(), "no bank deleveraged in severe"
     assert (on["ai_capex"] != off["ai_capex"]).any()
+
+
+def test_a_landlord_spv_of_a_fallen_angel_has_part_of_its_roll_over_cancelled() -> None:
+    book = _Book()
+    book.kind = np.array([LEASE, LEASE, LOAN, LOAN])
+    book.payer = np.array([0, 1, 2, 2])
+    book.payee = np.array([2, 2, 0, 3])
+    c_alive = np.ones((2, 4), dtype=bool)
+    fallen = np.array([[True, False, False], [False, False, False]])
+    landlord = np.array([False, False, True])
+    flags = rating_triggers.tenant_flags(np, book, c_alive, fallen, landlord)
+    assert flags.tolist() == [[False, False, True], [False, False, False]]
+    principal = np.array([[0.0, 0.0, 2.0, 0.0]] * 2)
+    out = np.array([[0.0, 0.0, 10.0, 4.0]] * 2)
+    refinanced = np.array([[False, False, True, True]] * 2)
+    due = rating_triggers.conditional_rolls(np, book, principal, out, refinanced, flags, 0.5)
+    # path 0: the SPV's rolled 8 of 10 becomes 4, so 6 falls due; its whole roll of 4 halves
+    np.testing.assert_allclose(due, [[0.0, 0.0, 6.0, 2.0], [0.0, 0.0, 2.0, 0.0]])
+
+
+def test_in_severe_oracles_fall_cuts_the_roll_over_of_its_abilene_landlord() -> None:
+    """Oracle (BBB at the start) is below investment grade in month 46 of severe on every path; the
+    Abilene JV it leases from has its 48-month construction loan fall due in month 47, and the
+    bank rolls less of it than without the trigger."""
+    cfg = ("calibration=ai_2025", "scenario=severe", "paths.n=8", "horizon=48", "backend=numpy",
+           "output.progress=false")
+    on = AIFinanceModel(make_cfg(*cfg), None, np.arange(8), np)
+    off = AIFinanceModel(make_cfg(*cfg, "channels.rating_triggers=false"), None, np.arange(8), np)
+    oracle = on.world.column("Oracle")
+    k = on.world.contract_names.index("Abilene construction debt")
+    for _ in range(47):
+        on.step()
+        off.step()
+    fell = on.state.rating_fall[:, oracle] >= 0
+    assert fell.any(), "Oracle is not a fallen angel in month 46 of severe"
+    before = on.state.outstanding[:, k].copy()
+    on.step()
+    off.step()
+    assert (before == 8.7).all()
+    assert (on.state.outstanding[fell, k] < off.state.outstanding[fell, k] - 1e-6).all()
