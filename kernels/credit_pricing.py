@@ -178,3 +178,19 @@ def grade_of(dd: float, table: tuple[tuple[float, ...], tuple[float, ...]]) -> s
     if dd <= anchors[-1]:
         return GRADES[-1]
     return GRADES[min(range(len(anchors)), key=lambda j: abs(anchors[j] - dd))]
+
+
+#: grade index of a defaulted agent (after CCC in :data:`GRADES`)
+DEFAULTED = len(GRADES)
+
+
+def grade(xp: ModuleType, dd: Any, table: tuple[tuple[float, ...], tuple[float, ...]]) -> Any:
+    """(paths, agents) int64 grade index into :data:`GRADES` (0 = AAA .. 6 = CCC) of each DD: the
+    grade whose DD anchor is nearest (the rule of :func:`grade_of`, vectorised), so the boundary
+    between two grades lies halfway between their anchors in DD. +inf is AAA, -inf CCC."""
+    anchors = table[0]
+    out = xp.zeros(dd.shape, dtype=xp.int64)
+    for j in range(len(anchors) - 1):
+        mid = 0.5 * (anchors[j] + anchors[j + 1])
+        out = out + xp.astype(dd < mid, xp.int64)
+    return out

@@ -27,13 +27,16 @@ from .backend import segment_sum
 from .state import LOAN, Book, State
 
 
-def risk_weighted_assets(xp: ModuleType, book: Book, state: State, stakes: Any, weights: Any) -> Any:
+def risk_weighted_assets(xp: ModuleType, book: Book, state: State, stakes: Any, weights: Any,
+                         loan_weights: Any = None) -> Any:
     """(paths, agents) RWA, USD bn: loans held at their book risk weights (``book.risk_weight``,
-    by the borrower's risk class), other assets, securities and equity stakes (``stakes``,
+    by the borrower's risk class; or ``loan_weights`` (paths, contracts) where given, e.g. by
+    rating, :func:`rated_loan_weights`), other assets, securities and equity stakes (``stakes``,
     (paths, agents) marks) at ``weights.other_assets``, ``weights.securities`` and
     ``weights.equity_stakes`` (the regime's risk weights)."""
     loan = state.c_alive & (book.kind == LOAN)[None, :]
-    weighted, _ = to_payees(xp, book, state.alive, xp.where(loan, state.outstanding * book.risk_weight[None, :], 0.0))
+    w = book.risk_weight[None, :] if loan_weights is None else loan_weights
+    weighted, _ = to_payees(xp, book, state.alive, xp.where(loan, state.outstanding * w, 0.0))
     return (weighted + weights.other_assets * state.other_assets + weights.securities * state.securities
             + weights.equity_stakes * stakes)
 
@@ -99,3 +102,23 @@ def concentration_room(
     is_ai_payer = xp.take(xp.concat([is_ai, xp.zeros((1,), dtype=xp.bool)]), book.payer)
     held_ai, _ = to_payees(xp, book, alive, xp.where(ai & is_ai_payer[None, :], outstanding, 0.0))
     return xp.maximum(limit * xp.maximum(equity, 0.0) - held_ai, 0.0)
+
+
+#: Basel standardised risk weights of corporate exposures by letter grade (BCBS CRE20.42: AAA to
+#: AA- 20%, A+ to A- 50%, BBB+ to BBB- 75%, BB+ to BB- 100%, below BB- 150%), by grade index of
+#: aisim.kernels.credit_pricing.GRADES (AAA, AA, A, BBB, BB, B, CCC), then defaulted (150%).
+CRE20_WEIGHTS = (0.2, 0.2, 0.5, 0.75, 1.0, 1.5, 1.5, 1.5)
+
+
+def rated_loan_weights(xp: ModuleType, book: Book, rated: Any, grade: Any) -> Any:
+    """(paths, contracts) risk weights of loans when weights follow the borrower's rating: loans
+    to rated borrowers (``rated`` (agents,) bool) at the CRE20 weight of the borrower's grade
+    (``grade`` (paths, agents) int64), other contracts at their flat ``book.risk_weight``."""
+    table = xp.asarray(CRE20_WEIGHTS, dtype=xp.float64)
+    n = book.n_agents
+    payer = xp.minimum(book.payer, n - 1)
+    g = xp.take(grade, payer, axis=1)
+    w = xp.take(table, xp.reshape(g, (-1,)))
+    w = xp.reshape(w, g.shape)
+    is_rated = (book.kind == LOAN) & (book.payer < n) & xp.take(rated, payer)
+    return xp.where(is_rated[None, :], w, book.risk_weight[None, :])

@@ -221,6 +221,10 @@ class State:
     firm_shock: Any = None  # (paths, agents) firm_shocks: margin shock, share of monthly revenue
     appetite: Any = None  # (paths,) risk_appetite: log risk-appetite factor (0: normal)
     orders: Any = None  # (paths, agents) USD bn capex_commitments: GPUs ordered, not yet delivered
+    # ratings (aisim.kernels.rating_triggers): (paths, agents) int64 grade index (credit_pricing.GRADES,
+    # 7 = defaulted) from the month-end distance to default; month of the latest fall below investment grade
+    grade: Any = None
+    rating_fall: Any = None
 
     def replace(self, **changes: Any) -> State:
         return replace(self, **changes)

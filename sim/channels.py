@@ -56,6 +56,7 @@ from aisim.kernels import (
     backlog_capex,
     bank_capital,
     capex_orders,
+    capital_pricing,
     collateral,
     compute_market,
     covenants,
@@ -68,6 +69,7 @@ from aisim.kernels import (
     ledger,
     marking,
     operations,
+    rating_triggers,
     refinancing,
     regulation,
     risk_appetite,
@@ -77,6 +79,7 @@ from aisim.kernels import contracts as contracts_kernel
 from aisim.kernels.backlog_capex import BacklogCapexParams
 from aisim.kernels.bank_capital import BankCapitalParams
 from aisim.kernels.capex_orders import CapexOrderParams
+from aisim.kernels.capital_pricing import CapitalPricingParams
 from aisim.kernels.clearing import ClearingParams
 from aisim.kernels.collateral import CollateralParams
 from aisim.kernels.compute_market import ComputeMarketParams
@@ -89,6 +92,7 @@ from aisim.kernels.firm_shocks import FirmShockParams
 from aisim.kernels.headroom import HeadroomParams
 from aisim.kernels.lease_claims import LeaseClaimParams
 from aisim.kernels.params import config_node, param
+from aisim.kernels.rating_triggers import RatingTriggerParams
 from aisim.kernels.risk_appetite import RiskAppetiteParams
 from aisim.kernels.state import LOAN, NEVER, OFFTAKE, REVOLVING, per_agent
 from aisim.kernels.syndicates import SyndicateParams
@@ -566,6 +570,95 @@ def _compute_mask(m: Any) -> Any:
     return cached
 
 
+# --------------------------------------------------------------------------- ratings, rating triggers
+# Ratings are core state (the model calls these every month, whichever channels are on): each
+# agent's grade from its month-end distance to default, through credit_pricing's grade table.
+
+def ratings_grade(m: Any, s: Any) -> Any:
+    """(paths, agents) int64 grade index of each agent now; defaulted agents credit_pricing.DEFAULTED."""
+    _, table = _credit_terms(m)
+    return m.xp.where(s.alive, credit_pricing.grade(m.xp, _credit_dd(m, s), table), credit_pricing.DEFAULTED)
+
+
+def ratings_migrate(m: Any, s: Any) -> Any:
+    """Month end: the new grades and the record of falls below investment grade."""
+    g = ratings_grade(m, s)
+    fall = rating_triggers.migrate(m.xp, s.grade, g, s.rating_fall, s.alive, s.month, m.p.rating_triggers.threshold)
+    return s.replace(grade=g, rating_fall=fall)
+
+
+def loan_risk_weights(m: Any, s: Any) -> Any:
+    """(paths, contracts) banks' loan risk weights by the borrower's grade where the regime says
+    so (``regime.rating_based_weights``; rated borrowers: the AI sectors), else None (the flat
+    ``book.risk_weight``)."""
+    if not m.p.regime.rating_based_weights:  # a config constant
+        return None
+    return regulation.rated_loan_weights(m.xp, m.book, m.params.is_ai, s.grade)
+
+
+def _fallen_need(m: Any, need: Any, s: Any) -> Any:
+    return rating_triggers.conditional_need(m.xp, need, s.rating_fall, s.alive, m.p.rating_triggers.conditional_share)
+
+
+def _fallen_premium(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    xp, book, p = m.xp, m.book, m.p.rating_triggers
+    prem = rating_triggers.fallen_premium(xp, s.rating_fall, s.alive, s.month, p.fallen_premium,
+                                          p.premium_decay_months)
+    floating = ((book.kind == LOAN) & book.floating)[None, :]
+    s = s.replace(rate=xp.where(floating, s.rate + _of_payer(xp, book, prem, 0.0), s.rate))
+    if m.cfg.channels.credit_pricing:  # roll-overs are priced at the spread, premium included
+        s = s.replace(spread=s.spread + prem)
+    return s, ctx
+
+
+def _spv_mask(m: Any) -> Any:
+    """(agents,) bool: data-centre SPVs (landlords whose financing rests on their tenant), once per model."""
+    cached = getattr(m, "_spv_mask_cache", None)
+    if cached is None:
+        cached = m.xp.asarray([x == "spv" for x in m.world.sectors], dtype=m.xp.bool)
+        m._spv_mask_cache = cached
+    return cached
+
+
+def _tenant_conditional_rolls(m: Any, dues: Any, s: Any) -> Any:
+    xp = m.xp
+    flagged = rating_triggers.tenant_flags(xp, m.book, s.c_alive, rating_triggers.fallen(xp, s.rating_fall, s.alive),
+                                           _spv_mask(m))
+    principal = rating_triggers.conditional_rolls(xp, m.book, dues.principal, s.outstanding, dues.refinanced,
+                                                  flagged, m.p.rating_triggers.conditional_share)
+    return replace(dues, principal=principal)
+
+
+# --------------------------------------------------------------------------- capital pricing
+def _bank_held(m: Any) -> Any:
+    """(contracts,) bool: loans held by a bank, once per model."""
+    cached = getattr(m, "_bank_held_cache", None)
+    if cached is None:
+        xp, book = m.xp, m.book
+        is_bank = xp.concat([m.base_params.is_bank, xp.zeros((1,), dtype=xp.bool)])
+        cached = (book.kind == LOAN) & xp.take(is_bank, book.payee)
+        m._bank_held_cache = cached
+    return cached
+
+
+def _capital_charge(m: Any, s: Any) -> Any:
+    w = loan_risk_weights(m, s)
+    return capital_pricing.charge(m.xp, m.book.risk_weight if w is None else w, _bank_held(m), m.requirement(s),
+                                  m.p.capital_pricing.equity_premium)
+
+
+def _capital_price_facilities(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    book = m.book
+    facility = ((book.kind == LOAN) & (book.amort == REVOLVING))[None, :]
+    return s.replace(rate=m.xp.where(facility, s.rate + _capital_charge(m, s), s.rate)), ctx
+
+
+def _capital_price_rolls(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    if not m.cfg.channels.credit_pricing:  # roll-overs keep their contract rate
+        return s, ctx
+    return s.replace(margin=m.xp.where(ctx.dues.refinanced, s.margin + _capital_charge(m, s), s.margin)), ctx
+
+
 # --------------------------------------------------------------------------- the registry
 CHANNELS: tuple[Channel, ...] = (
     Channel(
@@ -716,6 +809,25 @@ CHANNELS: tuple[Channel, ...] = (
         kernel="aisim.kernels.backlog_capex", cite="Chenery (1952); Koyck (1954); Kydland and Prescott (1982)",
         default=False, params=BacklogCapexParams, key="backlog_capex",
         on={"capex_plan": _backlog_plan, "dues": _backlog_delivery},
+    ),
+    Channel(
+        "rating_triggers", "a borrower downgraded below investment grade (`rating_triggers.threshold`; grades "
+        "from the month-end distance to default) loses `conditional_share` of its new borrowing (rating-"
+        "conditional financing) and pays a fallen-angel premium `fallen_premium` x exp(-months since the fall / "
+        "`premium_decay_months`) in floating rates and roll-overs (IG-mandated holders sell); SPVs it leases "
+        "from have `conditional_share` of their roll-overs cancelled",
+        off_doc="a downgrade changes only the DD spread", kernel="aisim.kernels.rating_triggers",
+        cite="Ellul, Jotikasthira and Lundblad (2011)", params=RatingTriggerParams, key="rating_triggers",
+        on={"macro": _fallen_premium, "capex_need": _fallen_need, "dues": _tenant_conditional_rolls},
+    ),
+    Channel(
+        "capital_pricing", "banks charge for the capital a loan uses: risk weight x capital requirement x "
+        "`capital_pricing.equity_premium` on their revolving loans (capex facilities, revolvers; monthly) "
+        "and roll-overs",
+        off_doc="bank loans priced as bonds (no capital charge)", kernel="aisim.kernels.capital_pricing",
+        cite="BCBS (2010) MAG/LEI; Kashyap, Stein and Hanson (2010); Baker and Wurgler (2015)",
+        params=CapitalPricingParams, key="capital_pricing",
+        on={"macro": _capital_price_facilities, "after_settlement": _capital_price_rolls},
     ),
 )
 

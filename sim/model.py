@@ -162,9 +162,12 @@ class AIFinanceModel(mesa.Model):
         partial = partial.replace(firm_shock=xp.zeros((P, A), dtype=xp.float64))  # firm_shocks
         partial = channel_registry.capex_orders_start(self, partial)  # capex_commitments
         partial = partial.replace(appetite=paths(0.0))  # risk_appetite
+        partial = partial.replace(grade=agents(np.zeros(A, dtype=np.int64)),
+                                  rating_fall=agents(np.full(A, -1, dtype=np.int64)))  # ratings
         bs = accounting.balance_sheet(xp, self.book, partial)
         state = partial.replace(equity=bs["assets"] - bs["liabilities"])
         state = channel_registry.equity_pricing_start(self, state)  # equity_pricing
+        state = state.replace(grade=channel_registry.ratings_grade(self, state))  # ratings, month 0
         return self._ratios_rwa(state)[0]
 
     # ------------------------------------------------------------------ inspection
@@ -243,7 +246,8 @@ class AIFinanceModel(mesa.Model):
         """The state with banks' capital and leverage ratios, and the RWA behind them."""
         xp = self.xp
         bs = self.balance(state)
-        rwa = regulation.risk_weighted_assets(xp, self.book, state, bs["stakes"], self.p.regime.risk_weights)
+        rwa = regulation.risk_weighted_assets(xp, self.book, state, bs["stakes"], self.p.regime.risk_weights,
+                                              channel_registry.loan_risk_weights(self, state))
         p = self.params
         return state.replace(
             capital_ratio=regulation.capital_ratio(xp, p.is_bank, state.alive, state.equity, rwa),
@@ -411,6 +415,7 @@ class AIFinanceModel(mesa.Model):
 
     def phase_regulation(self, s: State, ctx: MonthContext) -> tuple[State, MonthContext]:
         """Banks' non-AI books (channel); capital and leverage ratios; deleveraging below the requirement."""
+        s = channel_registry.ratings_migrate(self, s)  # month-end ratings from the distance to default
         s, ctx = self.fold_state("bank_book", s, ctx)
         s, rwa = self._ratios_rwa(s)
         return self.fold("regulation", s, rwa), ctx

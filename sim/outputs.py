@@ -141,6 +141,9 @@ MONTH_METRICS: tuple[MonthMetric, ...] = (
                 _bank_min("capital_ratio")),
     MonthMetric("bank_leverage_ratio_min", "lowest bank leverage ratio (NaN: no bank has assets)",
                 _bank_min("leverage_ratio")),
+    MonthMetric("fallen_angels", "live agents downgraded below investment grade and not upgraded back "
+                "(rating_triggers.threshold)", lambda m, s, ctx: _sum(m, m.xp.astype(s.alive & (s.rating_fall >= 0),
+                                                                                    m.xp.float64))),
 )
 
 
@@ -213,6 +216,8 @@ AGENT_METRICS: tuple[AgentMetric, ...] = (
     AgentMetric("cash", "USD bn", "cash at the month's end", lambda m, s, ctx: s.cash),
     AgentMetric("spread", "bp", "own annual credit spread from the distance to default (credit_pricing; 0 while off); "
                 "after default credit_pricing.max_spread, where a defaulted name's debt trades", _spread),
+    AgentMetric("grade", "grade index", "month-end rating from the distance to default: 0 AAA, 1 AA, 2 A, 3 BBB, "
+                "4 BB, 5 B, 6 CCC, 7 defaulted (aisim.kernels.credit_pricing.grade)", lambda m, s, ctx: s.grade),
 )
 AGENT_METRIC_NAMES = tuple(a.name for a in AGENT_METRICS)
 

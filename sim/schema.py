@@ -318,6 +318,9 @@ class RegimeConfig:
         doc="economic life for valuing collateral: 0 = collateral.valuation_life_months, else at least 1")
     gpu_ltv_cap: float = param(0.0, ge=0.0, le=10.0, unit="ratio",
                                doc="most new GPU-secured lending per collateral value; 0 = no cap")
+    # ratings
+    rating_based_weights: bool = _flag(False, "banks' loans to rated (AI) borrowers weighted by the borrower's "
+                                              "grade (BCBS CRE20 20/50/75/100/150%), not the flat ai_loans weight")
 
 
 # --------------------------------------------------------------------------- run

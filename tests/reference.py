@@ -25,6 +25,15 @@ on and off:
   offtakes live H months ahead need and its GPU book, and keeps on the spot rule only the part of
   its calibrated capex the month-0 gap does not explain; an offtake pays for the share of its
   seller's committed capacity the seller's book covers.
+* ratings (always): each agent's grade, the grade anchor nearest its DD, at the month's end
+  before banks' books; the month of its latest fall below investment grade; with
+  ``regime.rating_based_weights`` banks weight loans to AI companies by the CRE20 weight of the
+  borrower's grade;
+* ``rating_triggers``: a fallen angel's new borrowing cut by the conditional share, its floating
+  rates (and spread) raised by the decaying fallen-angel premium, the roll-overs of SPVs it
+  leases from cut by the conditional share;
+* ``capital_pricing``: banks' revolving loans carry weight x requirement x equity premium each
+  month, and their roll-overs the same on top of the repriced margin (credit pricing on).
 
 It is written from those rules, not by calling the kernels: the only shared code is the
 counter-based random number generator (:func:`aisim.kernels.rng.normal`), whose draws are the common
@@ -80,6 +89,11 @@ CHANNELS += ("compute_market",)
 CHANNELS += ("firm_shocks",)
 CHANNELS += ("capex_commitments", "risk_appetite")
 CHANNELS += ("backlog_capex",)
+CHANNELS += ("rating_triggers", "capital_pricing")
+# ratings: Basel standardised corporate weights (BCBS CRE20.42) by letter grade AAA, AA, A, BBB, BB,
+# B, CCC, then defaulted; a defaulted agent's grade is 7
+CRE20 = {0: 0.2, 1: 0.2, 2: 0.5, 3: 0.75, 4: 1.0, 5: 1.5, 6: 1.5, 7: 1.5}
+DEFAULTED_GRADE = 7
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -206,6 +220,8 @@ class RefState:
     firm_shock: list[float] = field(default_factory=list)  # firm_shocks: margin shock, share of revenue
     appetite: float = 0.0  # risk_appetite: log risk-appetite factor
     orders: list[float] = field(default_factory=list)  # capex_commitments: GPUs ordered, not yet delivered
+    grade: list[int] = field(default_factory=list)  # ratings: grade index from the month-end DD, 7 defaulted
+    rating_fall: list[int] = field(default_factory=list)  # ratings: month of the latest fall below IG, -1 none
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -374,7 +390,12 @@ class ReferenceModel:
             "valuation_life": float(rg.gpu_valuation_life_months), "ltv_cap": float(rg.gpu_ltv_cap),
             "w_ai": float(rw.ai_loans), "w_nbfi": float(rw.nbfi_loans), "w_spv": float(rw.spv_loans),
             "w_other": float(rw.other_assets), "w_sec": float(rw.securities), "w_eq": float(rw.equity_stakes),
+            "rating_weights": bool(rg.rating_based_weights),
         }
+        rt = cfg.rating_triggers  # ratings and rating_triggers
+        self.rt = {"threshold": int(rt.threshold), "share": float(rt.conditional_share),
+                   "premium": float(rt.fallen_premium), "decay": float(rt.premium_decay_months)}
+        self.equity_premium = float(cfg.capital_pricing.equity_premium)  # capital_pricing
         inv = cfg.investment
         self.loan_term = int(inv.loan_term)
         self.refinance_term = int(inv.refinance_term)
@@ -558,11 +579,20 @@ class ReferenceModel:
         loans = [0.0] * n
         for k, c in enumerate(self.contracts):
             if c.kind == "loan" and s.c_alive[k] and self._live_agent(s, c.payee):
-                loans[c.payee] += s.outstanding[k] * c.risk_weight
+                loans[c.payee] += s.outstanding[k] * self.loan_weight(s, k)
         marks = self.balance_sheet(s)["stakes"]
         rg = self.rg
         return [loans[i] + rg["w_other"] * s.other_assets[i] + rg["w_sec"] * s.securities[i] + rg["w_eq"] * marks[i]
                 for i in range(n)]
+
+    def loan_weight(self, s: RefState, k: int) -> float:
+        """A bank's risk weight on loan k: the CRE20 weight of the borrower's grade where the regime
+        weights by rating and the borrower is an AI company (rated), else the flat weight of its
+        risk class."""
+        c = self.contracts[k]
+        if self.rg["rating_weights"] and c.payer < self.n and self.agents[c.payer].sector in AI:
+            return CRE20[s.grade[c.payer]]
+        return c.risk_weight
 
     def ratios(self, s: RefState) -> tuple[list[float], list[float]]:
         """Banks' capital ratio (equity / RWA) and leverage ratio (equity / assets): +inf when the
@@ -745,9 +775,45 @@ class ReferenceModel:
                     if self.ch["capex_commitments"] else 0.0 for a in self.agents]
         bs = self.balance_sheet(s)
         s.equity = [bs["assets"][i] - bs["liabilities"][i] for i in range(n)]
+        s.grade = [self._grade(s, i) for i in range(n)]  # ratings at month 0, no fall on record
+        s.rating_fall = [-1] * n
         s.capital_ratio, s.leverage_ratio = self.ratios(s)
         self._start_market(s)
         return s
+
+    # ------------------------------------------------------------------ ratings
+    def _grade(self, s: RefState, i: int) -> int:
+        """Agent i's grade: the grade whose DD anchor is nearest its DD (ties to the better grade);
+        +inf is AAA, -inf CCC; a defaulted agent 7."""
+        if not s.alive[i]:
+            return DEFAULTED_GRADE
+        dd = self._distance_to_default(s, i)
+        if dd == -INF:
+            return len(self.cp_dd) - 1
+        best = 0
+        for j, anchor in enumerate(self.cp_dd):
+            if abs(dd - anchor) < abs(dd - self.cp_dd[best]):
+                best = j
+        return best
+
+    def _rate(self, s: RefState) -> None:
+        """Month end: each agent's grade; a live agent crossing from investment grade (index <=
+        threshold) to below it falls this month; one at investment grade has no fall on record."""
+        thr = self.rt["threshold"]
+        new = [self._grade(s, i) for i in range(self.n)]
+        for i in range(self.n):
+            if s.alive[i] and s.grade[i] <= thr < new[i]:
+                s.rating_fall[i] = s.month
+            if new[i] <= thr:
+                s.rating_fall[i] = -1
+        s.grade = new
+
+    def _capital_charge(self, s: RefState, k: int) -> float:
+        """capital_pricing: a bank-held loan's add-on, risk weight x requirement x equity premium."""
+        c = self.contracts[k]
+        if c.kind != "loan" or c.payee >= self.n or not self.agents[c.payee].is_bank:
+            return 0.0
+        return self.loan_weight(s, k) * self.requirement(s) * self.equity_premium
 
     # ------------------------------------------------------------------ equity_pricing
     def _quoted_value(self, i: int, sentiment: float) -> float:
@@ -841,6 +907,7 @@ class ReferenceModel:
         self._financing(s, scratch, ev)
         self._settlement(s, scratch, ev)
         self._resolution(s, scratch, ev)
+        self._rate(s)
         if self.ch["bank_capital"]:
             self._bank_book(s, scratch)
         self._regulation(s, ev)
@@ -904,6 +971,19 @@ class ReferenceModel:
             self._firm_shocks(s, path)
         if self.ch["risk_appetite"]:
             self._risk_appetite(s, path)
+        if self.ch["rating_triggers"]:  # fallen angels: premium x exp(-months since the fall / decay)
+            for i in range(self.n):
+                if s.alive[i] and s.rating_fall[i] >= 0:
+                    prem = self.rt["premium"] * math.exp(-max(s.month - s.rating_fall[i], 0) / self.rt["decay"])
+                    if self.ch["credit_pricing"]:
+                        s.spread[i] += prem
+                    for k, c in enumerate(self.contracts):
+                        if c.kind == "loan" and c.floating and c.payer == i:
+                            s.rate[k] += prem
+        if self.ch["capital_pricing"]:  # bank-held capex facilities carry the capital charge
+            for k, c in enumerate(self.contracts):
+                if c.kind == "loan" and c.amort == "revolving":
+                    s.rate[k] += self._capital_charge(s, k)
 
     def _risk_appetite(self, s: RefState, path: int) -> None:
         """a' = rho a + vol sqrt(1 - rho^2) z + jump size if u < jump prob; sentiment x exp(a' - a);
@@ -1151,6 +1231,10 @@ class ReferenceModel:
                 if target < 1.0:
                     # (D + b) / (A + b) = target at b = (target A - D) / (1 - target)
                     need[i] = min(need[i], max((target * assets[i] - debt[i]) / (1.0 - target), 0.0))
+        if self.ch["rating_triggers"]:  # a fallen angel's rating-conditional financing is cancelled
+            for i in range(n):
+                if s.alive[i] and s.rating_fall[i] >= 0:
+                    need[i] *= 1.0 - self.rt["share"]
         cap = self.rg["ltv_cap"]
         if cap > 0:  # new GPU-secured lending at most cap x the collateral value after the purchase
             sec_debt = [0.0] * n
@@ -1310,6 +1394,12 @@ class ReferenceModel:
         b_ok, l_ok = self.borrower_tests(s), self.lender_tests(s)
         graded = self.ch["credit_pricing"]
         dd = [self._distance_to_default(s, i) for i in range(n)] if graded else []
+        # rating_triggers: SPVs with a live lease from a fallen angel
+        tenant_fallen = [False] * n
+        for k, c in enumerate(self.contracts):
+            if (c.kind == "lease" and s.c_alive[k] and c.payer < n and c.payee < n and s.alive[c.payer]
+                    and s.rating_fall[c.payer] >= 0 and self.agents[c.payee].sector == "spv"):
+                tenant_fallen[c.payee] = True
         # --- what each contract owes this month
         interest, principal, payment = [0.0] * C, [0.0] * C, [0.0] * C
         refinanced = [False] * C
@@ -1341,8 +1431,12 @@ class ReferenceModel:
                         if graded:  # the incumbent rolls a share; the rest is due
                             roll = self._roll_share(dd[c.payer]) if c.payer < n else 1.0
                             principal[k] = (1.0 - roll) * out
-                            if principal[k] > 0 and c.payer < n and b_ok[c.payer]:
-                                need[c.payer] += principal[k]
+                        if self.ch["rating_triggers"] and c.payer < n and tenant_fallen[c.payer]:
+                            # an SPV whose tenant fell below investment grade: the rating-conditional
+                            # share of what would have been rolled falls due
+                            principal[k] = out - (out - principal[k]) * (1.0 - self.rt["share"])
+                        if principal[k] > 0 and c.payer < n and b_ok[c.payer]:
+                            need[c.payer] += principal[k]
                     else:
                         principal[k] = out
                         if c.refinance:
@@ -1463,6 +1557,8 @@ class ReferenceModel:
                 if refinanced[k]:
                     own = s.spread[c.payer] if c.payer < n else 0.0
                     s.margin[k] = 0.0 if c.floating else (s.base_rate + s.market_spread) + own
+                    if self.ch["capital_pricing"]:  # plus the bank's capital charge
+                        s.margin[k] += self._capital_charge(s, k)
         scratch["illiquid"] = illiquid
 
     def _monotone_ratios(self, s: RefState, due_c: list[float], due: list[float], liquid: list[float],

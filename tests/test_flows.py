@@ -292,14 +292,16 @@ def test_capex_paid_from_spare_cash_then_pro_rata_loans_then_equity() -> None:
     w.step()
     facilities = ["capex facility P <- F", "capex facility P <- K"]
     rate = 0.04 + 0.03  # floating: base rate + P's spread (the schema default)
+    # capital_pricing: the bank's facility also carries risk weight 1 x requirement 10.5% x 4%
+    rate_k = rate + 1.0 * 0.105 * 0.04
     for f in facilities:  # lent 1, then the first month's interest and 1/60 of principal
         assert w.c("outstanding", f) == approx(1.0 - 1.0 / 60.0)
-    service = 1.0 * rate / 12.0 + 1.0 / 60.0
+    service_f, service_k = 1.0 * rate / 12.0 + 1.0 / 60.0, 1.0 * rate_k / 12.0 + 1.0 / 60.0
     assert w.a("gpu", "P") == approx(3.5)
-    assert w.a("cash", "P") == approx(1.0 - 2 * service)
-    assert w.a("equity", "P") == approx(2.0 + 0.5 - 2 * rate / 12.0)
-    assert w.a("cash", "F") == approx(11.0 - 1.0 + service)
-    assert w.a("cash", "K") == approx(21.0 - 1.0 + service)
+    assert w.a("cash", "P") == approx(1.0 - service_f - service_k)
+    assert w.a("equity", "P") == approx(2.0 + 0.5 - (rate + rate_k) / 12.0)
+    assert w.a("cash", "F") == approx(11.0 - 1.0 + service_f)
+    assert w.a("cash", "K") == approx(21.0 - 1.0 + service_k)
     assert w.a("cash", "C") == approx(3.5 * 0.7)
     assert float(np.asarray(w.model.state.capex_cum)[0]) == approx(3.5)
     assert w.ext_cash == approx(-0.5 + 3.5 * 0.3)  # P's new shares bought, C's costs received

@@ -166,6 +166,7 @@ def _strictness(r) -> dict[str, float]:
         "fund_liquidity_buffer": r.fund_liquidity_buffer,
         "fund_redemption_gate": -r.fund_redemption_gate,
         "spv_consolidation": float(r.spv_consolidation),
+        "rating_based_weights": float(r.rating_based_weights),
         "gpu_haircut_floor": r.gpu_haircut_floor,
         "gpu_valuation_life_months": -life,
         "gpu_ltv_cap": -(r.gpu_ltv_cap or inf),
