@@ -35,6 +35,7 @@ from aisim.kernels import (
     collateral,
     contracts,
     funding,
+    guarantees,
     investment,
     ledger,
     macro,
@@ -233,11 +234,24 @@ class AIFinanceModel(mesa.Model):
         xp = self.xp
         bs = self.balance(state)
         debt, assets = bs["debt"], bs["assets"]
-        if self.p.regime.spv_consolidation:
-            # the sponsor guaranteeing an SPV's residual value carries the SPV's debt and assets
-            debt, assets = refinancing.consolidate_spvs(xp, self.book, state.c_alive, debt, assets)
+        # the sponsor guaranteeing an SPV's residual value carries the SPV's debt and assets
+        debt, assets = self.consolidated(state, debt, assets)
         ok = refinancing.borrower_ok(xp, self.params, state.alive, state.equity, assets, debt)
         return self.fold("borrower_tests", ok, state, bs)
+
+    def consolidated(self, state: State, debt: Any, assets: Any) -> tuple[Any, Any]:
+        """(debt, assets) (paths, agents) as lenders to a sponsor see them: under the regime's
+        ``spv_consolidation``, each SPV's debt and assets added to the sponsor guaranteeing its
+        residual value, the SPV's real assets marked to the compute market each month with channel
+        ``spv_marks`` on (:mod:`aisim.kernels.guarantees`), at book with it off; unchanged otherwise."""
+        if not self.p.regime.spv_consolidation:  # a config constant
+            return debt, assets
+        xp = self.xp
+        if self.cfg.channels.spv_marks:
+            value = guarantees.mark(xp, state.price, state.q, state.gpu_vintage, self.p.spv_marks.rent_share)
+            debt, assets, _ = guarantees.consolidate(xp, self.book, state.c_alive, debt, assets, state.gpu, value)
+            return debt, assets
+        return refinancing.consolidate_spvs(xp, self.book, state.c_alive, debt, assets)
 
     def _ratios_rwa(self, state: State) -> tuple[State, Any]:
         """The state with banks' capital and leverage ratios, and the RWA behind them."""

@@ -73,6 +73,7 @@ CHANNELS = ("clearing", "fire_sales", "covenants", "contract_contagion", "bank_r
             "relationship_lending", "lease_claims")
 CHANNELS += ("bank_capital",)
 CHANNELS += ("compute_market",)
+CHANNELS += ("spv_marks",)
 CHANNELS += ("firm_shocks",)
 CHANNELS += ("capex_commitments", "risk_appetite")
 EXTERNAL = "external"
@@ -388,6 +389,7 @@ class ReferenceModel:
                                                        "close_drawdown")}
         self.em["breach_months"] = int(em.breach_months)
         self.headroom = float(cfg.headroom.headroom)
+        self.spv_rent_share = float(cfg.spv_marks.rent_share)
         mk = cfg.market
         self.mk = {k: float(getattr(mk, k)) for k in ("spread_per_loss", "sentiment_per_loss",
                                                         "sentiment_per_default", "recovery", "loan_sale_haircut")}
@@ -610,12 +612,7 @@ class ReferenceModel:
         the guarantor of its residual value under spv_consolidation); funds also within the
         regime's leverage cap on debt / NAV when fund runs are on."""
         bs = self.balance_sheet(s)
-        debt, assets = list(bs["debt"]), list(bs["assets"])
-        if self.rg["spv_consolidation"]:
-            for k, c in enumerate(self.contracts):
-                if c.kind == "rvg" and s.c_alive[k] and c.payer < self.n:
-                    debt[c.payer] += bs["debt"][c.payee]
-                    assets[c.payer] += bs["assets"][c.payee]
+        debt, assets = self.sponsor_view(s, bs)
         out = []
         for i, a in enumerate(self.agents):
             ok = s.alive[i] and s.equity[i] > 0.0 and debt[i] <= a.p["max_leverage"] * assets[i]
@@ -623,6 +620,26 @@ class ReferenceModel:
                 ok = ok and bs["debt"][i] <= self.rg["fund_cap"] * max(s.equity[i], 0.0)
             out.append(ok)
         return out
+
+    def sponsor_view(self, s: RefState, bs: dict) -> tuple[list[float], list[float]]:
+        """Debt and assets per agent as its lenders see them. Under spv_consolidation each SPV is
+        added to the sponsor of its residual-value guarantee: its debt, and its assets with its GPU /
+        campus book marked down by rent_share x (1 - min(1, price x q x vintage)) when spv_marks is
+        on (at book when off)."""
+        debt, assets = list(bs["debt"]), list(bs["assets"])
+        if not self.rg["spv_consolidation"]:
+            return debt, assets
+        for k, c in enumerate(self.contracts):
+            if c.kind != "rvg" or not s.c_alive[k] or c.payer >= self.n:
+                continue
+            spv = c.payee
+            spv_assets = bs["assets"][spv]
+            if self.ch["spv_marks"]:
+                rent = min(s.price * s.q * s.gpu_vintage[spv], 1.0)
+                spv_assets -= self.spv_rent_share * (1.0 - rent) * s.gpu[spv]
+            debt[c.payer] += bs["debt"][spv]
+            assets[c.payer] += spv_assets
+        return debt, assets
 
     def lender_tests(self, s: RefState) -> list[bool]:
         """Alive; banks also at or above their capital and leverage requirements (bank regulation on)."""
@@ -945,9 +962,12 @@ class ReferenceModel:
                 short += out * min(12.0 / left, 1.0)
             else:
                 short += out * min(12.0 / max(c.maturity, 1), 1.0)
-        long = bs["debt"][i] - short + s.other_liab[i]
+        debt, assets = bs["debt"], bs["assets"]
+        if self.ch["spv_marks"]:  # lenders price a sponsor on its consolidated, marked balance sheet
+            debt, assets = self.sponsor_view(s, bs)
+        long = debt[i] - short + s.other_liab[i]
         point = short + 0.5 * long
-        value = bs["assets"][i]
+        value = assets[i]
         if point <= 0.0:
             return INF
         if value <= 0.0:
@@ -1094,13 +1114,7 @@ class ReferenceModel:
         b_ok = self.borrower_tests(s)
         need = [plan[i] - internal[i] if b_ok[i] else 0.0 for i in range(n)]
         if self.ch["capex_headroom"]:  # borrow only up to (1 - headroom) x max_leverage of debt / assets
-            bs = self.balance_sheet(s)
-            debt, assets = list(bs["debt"]), list(bs["assets"])
-            if self.rg["spv_consolidation"]:
-                for k, c in enumerate(self.contracts):
-                    if c.kind == "rvg" and s.c_alive[k] and c.payer < n:
-                        debt[c.payer] += bs["debt"][c.payee]
-                        assets[c.payer] += bs["assets"][c.payee]
+            debt, assets = self.sponsor_view(s, self.balance_sheet(s))
             for i, a in enumerate(self.agents):
                 target = a.p["max_leverage"] * (1.0 - self.headroom)
                 if target < 1.0:
