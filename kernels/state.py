@@ -221,6 +221,7 @@ class State:
     firm_shock: Any = None  # (paths, agents) firm_shocks: margin shock, share of monthly revenue
     appetite: Any = None  # (paths,) risk_appetite: log risk-appetite factor (0: normal)
     orders: Any = None  # (paths, agents) USD bn capex_commitments: GPUs ordered, not yet delivered
+    ccyb: Any = None  # (paths,) share of RWA: the countercyclical buffer in force (regulation.buffer_step)
 
     def replace(self, **changes: Any) -> State:
         return replace(self, **changes)

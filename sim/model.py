@@ -163,6 +163,9 @@ class AIFinanceModel(mesa.Model):
         partial = partial.replace(firm_shock=xp.zeros((P, A), dtype=xp.float64))  # firm_shocks
         partial = channel_registry.capex_orders_start(self, partial)  # capex_commitments
         partial = partial.replace(appetite=paths(0.0))  # risk_appetite
+        rg = self.p.regime
+        partial = partial.replace(ccyb=paths(regulation.buffer_start(rg.countercyclical_buffer,
+                                                                     rg.buffer_build_months)))
         bs = accounting.balance_sheet(xp, self.book, partial)
         state = partial.replace(equity=bs["assets"] - bs["liabilities"])
         state = channel_registry.equity_pricing_start(self, state)  # equity_pricing
@@ -213,8 +216,8 @@ class AIFinanceModel(mesa.Model):
         """(paths,) banks' capital requirement this month (with the countercyclical buffer)."""
         rg = self.p.regime
         stress = state.sentiment < STRESS_SENTIMENT * self.p.scenario.sentiment
-        return regulation.requirement(self.xp, rg.capital_requirement, rg.countercyclical_buffer,
-                                      rg.release_buffer_in_stress, stress)
+        return regulation.requirement_in_force(self.xp, rg.capital_requirement, state.ccyb,
+                                               rg.release_buffer_in_stress, stress)
 
     def collateral_value(self, state: State) -> Any:
         """(paths, agents) USD bn: what each agent's GPUs are worth as collateral."""
@@ -427,7 +430,12 @@ class AIFinanceModel(mesa.Model):
         """Banks' non-AI books (channel); capital and leverage ratios; deleveraging below the requirement."""
         s, ctx = self.fold_state("bank_book", s, ctx)
         s, rwa = self._ratios_rwa(s)
-        return self.fold("regulation", s, rwa), ctx
+        s = self.fold("regulation", s, rwa)
+        rg = self.p.regime  # the countercyclical buffer in force next month: built in calm months, released in stress
+        stress = s.sentiment < STRESS_SENTIMENT * self.p.scenario.sentiment
+        level = regulation.buffer_step(self.xp, s.ccyb, rg.countercyclical_buffer, rg.buffer_build_months,
+                                       rg.release_buffer_in_stress, stress)
+        return s.replace(ccyb=level), ctx
 
     def phase_feedback(self, s: State, ctx: MonthContext) -> tuple[State, MonthContext]:
         """Stakes marked, spreads and sentiment (channels); each agent's return for the month."""

@@ -202,6 +202,7 @@ class RefState:
     firm_shock: list[float] = field(default_factory=list)  # firm_shocks: margin shock, share of revenue
     appetite: float = 0.0  # risk_appetite: log risk-appetite factor
     orders: list[float] = field(default_factory=list)  # capex_commitments: GPUs ordered, not yet delivered
+    ccyb: float = 0.0  # the countercyclical buffer in force, share of RWA
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -363,6 +364,7 @@ class ReferenceModel:
         self.rg = {
             "capital": float(rg.capital_requirement), "ccyb": float(rg.countercyclical_buffer),
             "release": bool(rg.release_buffer_in_stress), "leverage": float(rg.leverage_requirement),
+            "build": float(rg.buffer_build_months),
             "large_exposure": float(rg.large_exposure_limit), "ai_limit": float(rg.ai_concentration_limit),
             "speed": float(rg.deleveraging_speed), "fund_cap": float(rg.fund_leverage_cap),
             "fund_buffer": float(rg.fund_liquidity_buffer), "gate": float(rg.fund_redemption_gate),
@@ -581,8 +583,20 @@ class ReferenceModel:
         """Banks' capital requirement: the minimum plus the countercyclical buffer, which the
         regime may release while sentiment is below 0.8 x its calm level."""
         stress = s.sentiment < STRESS_SENTIMENT * self.sc["sentiment"]
-        buffer = 0.0 if (self.rg["release"] and stress) else self.rg["ccyb"]
+        buffer = 0.0 if (self.rg["release"] and stress) else s.ccyb
         return self.rg["capital"] + buffer
+
+    def _build_buffer(self, s: RefState) -> None:
+        """Next month's buffer in force: 0 after a stress month where the regime releases it, else
+        one build_months-th of the regime's buffer more, at most the buffer (all of it when
+        build_months is 0)."""
+        stress = s.sentiment < STRESS_SENTIMENT * self.sc["sentiment"]
+        if self.rg["release"] and stress:
+            s.ccyb = 0.0
+        elif self.rg["build"] > 0:
+            s.ccyb = min(s.ccyb + self.rg["ccyb"] / self.rg["build"], self.rg["ccyb"])
+        else:
+            s.ccyb = self.rg["ccyb"]
 
     def value_factor(self, s: RefState, i: int) -> float:
         """Collateral value per USD of agent i's GPU book: the rent of each vintage relative to its
@@ -750,6 +764,7 @@ class ReferenceModel:
         s.lease_loss = [0.0] * (n + 1)  # lease_claims
         s.firm_shock = [0.0] * n  # firm_shocks
         s.appetite = 0.0  # risk_appetite
+        s.ccyb = 0.0 if self.rg["build"] > 0 else self.rg["ccyb"]  # a new buffer is announced, then built
         # capex_commitments: the order book starts at its steady state L x committed share x capex
         s.orders = [a.base_p["capex"] * self.co["share"][a.sector] * self.co["lead"]
                     if self.ch["capex_commitments"] else 0.0 for a in self.agents]
@@ -1754,6 +1769,7 @@ class ReferenceModel:
         loan-sale haircut, and its ratios are measured again."""
         s.capital_ratio, s.leverage_ratio = self.ratios(s)
         if not self.ch["bank_regulation"]:
+            self._build_buffer(s)
             return
         req = self.requirement(s)
         rwa = self.rwa(s)
@@ -1773,6 +1789,7 @@ class ReferenceModel:
                 s.forced_sales += sell
                 ev.deleveraging.append((i, sell))
         s.capital_ratio, s.leverage_ratio = self.ratios(s)
+        self._build_buffer(s)
 
     def _feedback(self, s: RefState, scratch: dict) -> None:
         """Stakes marked to share x max(investee equity, 0), all at once (contract contagion on);
