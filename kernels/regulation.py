@@ -122,3 +122,33 @@ def rated_loan_weights(xp: ModuleType, book: Book, rated: Any, grade: Any) -> An
     w = xp.reshape(w, g.shape)
     is_rated = (book.kind == LOAN) & (book.payer < n) & xp.take(rated, payer)
     return xp.where(is_rated[None, :], w, book.risk_weight[None, :])
+
+
+def buffer_start(ccyb: float, build_months: float) -> float:
+    """The countercyclical buffer in force at month 0: 0 when it builds over ``build_months`` > 0
+    (a new buffer is announced, not in force), else the regime's level."""
+    return 0.0 if build_months > 0 else ccyb
+
+
+def buffer_step(xp: ModuleType, level: Any, ccyb: float, build_months: float, release: bool, stress: Any) -> Any:
+    """(paths,) the countercyclical buffer in force next month.
+
+    Released to 0 at once in stress where the regime releases it; otherwise it builds towards
+    ``ccyb`` by ``ccyb / build_months`` a month (at once for ``build_months`` = 0):
+
+        b_{t+1} = 0                                   if release and stress_t
+        b_{t+1} = min(ccyb, b_t + ccyb / build_months) otherwise
+
+    BCBS (2010), "Guidance for national authorities operating the countercyclical capital buffer",
+    and Basel III RBC30.13-30.14: a decision to raise the buffer is pre-announced by up to 12 months;
+    a release takes effect immediately. So a buffer is built in calm months and rebuilt after a
+    release, not imposed at once.
+    """
+    step = ccyb / build_months if build_months > 0 else ccyb
+    built = xp.minimum(level + step, ccyb)
+    return xp.where(stress, 0.0, built) if release else built
+
+
+def requirement_in_force(xp: ModuleType, base: float, level: Any, release: bool, stress: Any) -> Any:
+    """(paths,) capital requirement: base + the buffer in force, 0 while released in stress."""
+    return base + (xp.where(stress, 0.0, level) if release else level)

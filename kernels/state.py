@@ -225,6 +225,7 @@ class State:
     # 7 = defaulted) from the month-end distance to default; month of the latest fall below investment grade
     grade: Any = None
     rating_fall: Any = None
+    ccyb: Any = None  # (paths,) share of RWA: the countercyclical buffer in force (regulation.buffer_step)
 
     def replace(self, **changes: Any) -> State:
         return replace(self, **changes)

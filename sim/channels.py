@@ -89,6 +89,7 @@ from aisim.kernels.discounting import DiscountingParams
 from aisim.kernels.equity_market import EquityMarketParams
 from aisim.kernels.feedback import MarketParams
 from aisim.kernels.firm_shocks import FirmShockParams
+from aisim.kernels.guarantees import SpvMarkParams
 from aisim.kernels.headroom import HeadroomParams
 from aisim.kernels.lease_claims import LeaseClaimParams
 from aisim.kernels.params import config_node, param
@@ -277,8 +278,10 @@ def _credit_dd(m: Any, s: Any) -> Any:
     bs = m.balance(s)
     std = credit_pricing.short_term_debt(xp, book, s.c_alive, s.outstanding, s.maturity)
     sigma, _ = _credit_terms(m)
-    return credit_pricing.distance_to_default(xp, bs["assets"], std, bs["debt"] - std + s.other_liab, sigma,
-                                              s.base_rate)
+    debt, assets = bs["debt"], bs["assets"]
+    if m.cfg.channels.spv_marks:  # lenders price the sponsor on its consolidated, marked balance sheet
+        debt, assets = m.consolidated(s, debt, assets)
+    return credit_pricing.distance_to_default(xp, assets, std, debt - std + s.other_liab, sigma, s.base_rate)
 
 
 def _of_payer(xp: Any, book: Any, x: Any, external: float) -> Any:
@@ -394,9 +397,7 @@ def _capex_headroom(m: Any, need: Any, s: Any) -> Any:
     from aisim.kernels import headroom
 
     bs = m.balance(s)
-    debt, assets = bs["debt"], bs["assets"]
-    if m.p.regime.spv_consolidation:  # the same debt and assets as the refinancing test
-        debt, assets = refinancing.consolidate_spvs(m.xp, m.book, s.c_alive, debt, assets)
+    debt, assets = m.consolidated(s, bs["debt"], bs["assets"])  # the same debt and assets as the refinancing test
     room = headroom.borrowing_room(m.xp, debt, assets, m.params.max_leverage, m.p.headroom.headroom)
     return m.xp.minimum(need, room)
 def _lease_claims_on(m: Any, options: dict, s: Any) -> dict:
@@ -828,6 +829,18 @@ CHANNELS: tuple[Channel, ...] = (
         cite="BCBS (2010) MAG/LEI; Kashyap, Stein and Hanson (2010); Baker and Wurgler (2015)",
         params=CapitalPricingParams, key="capital_pricing",
         on={"macro": _capital_price_facilities, "after_settlement": _capital_price_rolls},
+    ),
+)
+
+CHANNELS = CHANNELS + (
+    Channel(
+        "spv_marks", "under a regime with `spv_consolidation`, each SPV's real assets are marked monthly to the "
+        "compute market (`1 - spv_marks.rent_share x (1 - min(1, P q u))`) before its debt and assets are "
+        "consolidated into the guarantor of its residual value (the guarantee as a put on the campus, struck at "
+        "the SPV's debt), in the refinancing and capex-headroom tests and in the sponsor's distance to default "
+        "(its spread)", off_doc="SPVs consolidated at book, in the refinancing and headroom tests only",
+        kernel="aisim.kernels.guarantees", cite="FASB ASC 460; Merton (1977); S&P and Moody's debt adjustments",
+        params=SpvMarkParams, key="spv_marks",
     ),
 )
 

@@ -15,6 +15,8 @@ otherwise):
 * ``frontier.png``: systemic loss (expected credit losses) against cumulative AI capex, one point
   per regime, one panel per scenario;
 * ``pd_by_sector.png``: probability that a member of each sector defaults, per regime and scenario;
+* ``capital_paths.parquet`` / ``capital_paths.png``: each sector's book equity by month (mean, 5th and
+  95th percentiles over paths, difference of means from the reference), per regime and scenario;
 * ``runs/SCENARIO/REGIME/``: each run's result files and its composed ``config.yaml``
   (``compare.save_runs=false`` skips them).
 
@@ -58,9 +60,13 @@ from aisim import tail
 from aisim.cli import hydra_entry
 from aisim.config import CONFIG_PATH, register
 from aisim.kernels.backend import BackendError
+from aisim.paired import Z95, metric_values, paired_difference, unpaired_difference, valid_metrics
+from aisim.paired import check_metrics as _check_metrics
+from aisim.paired import fmt as _fmt
+from aisim.paired import signed as _signed
 from aisim.schema import LENDER_SECTORS, SECTORS, Config, ConfigError, RegimeConfig, ScenarioConfig, validate
 
-Z95 = 1.96  # two-sided 95% normal quantile
+__all__ = ["metric_values", "paired_difference", "unpaired_difference", "valid_metrics"]
 COLUMNS = ("scenario", "regime", "metric", "value", "diff", "ci_low", "ci_high")
 GROUPS = ("regime", "scenario")
 
@@ -116,27 +122,6 @@ class CompareAppConfig(Config):
 
 
 # --------------------------------------------------------------------------- statistics
-def metric_values(paths: pd.DataFrame, metric: str) -> np.ndarray:
-    """(paths,) float values of ``metric`` on each path, in the order of the ``path`` column."""
-    if metric == "first_default_month":  # -1 = no default on the path: not a month
-        v = paths[metric].to_numpy(dtype=float)
-        return np.where(v < 0, np.nan, v)
-    if metric in paths.columns and metric != "path":
-        return paths[metric].to_numpy(dtype=float)
-    if metric == "pd_any":
-        return (paths["defaults"].to_numpy() > 0).astype(float)
-    if metric.startswith("pd_") and f"defaults_{metric[3:]}" in paths.columns:
-        return (paths[f"defaults_{metric[3:]}"].to_numpy() > 0).astype(float)
-    raise ConfigError(f"compare.metrics: {metric!r} is not a metric; valid: {', '.join(valid_metrics(paths.columns))}")
-
-
-def valid_metrics(columns: Any) -> list[str]:
-    cols = [c for c in columns if c != "path"]
-    pds = ["pd_any"] + [f"pd_{c[len('defaults_'):]}" for c in cols if c.startswith("defaults_")
-                        and c[len("defaults_"):] in SECTORS]
-    return cols + pds
-
-
 def tail_notes(metrics: Any) -> dict[str, str]:
     """Notes of the tail metrics present: ``es99_credit_losses_bank`` -> what it is."""
     out = {}
@@ -154,36 +139,6 @@ def tail_losses(columns: Any) -> list[str]:
     return [c for c in ("credit_losses", *(f"credit_losses_{x}" for x in LENDER_SECTORS)) if c in columns]
 
 
-def paired_difference(x: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
-    """Mean of the per-path differences ``x - ref`` and its 95% interval (mean +/- 1.96 sd/sqrt(n)).
-
-    Paths where either value is NaN (a metric undefined on that path) are left out. Identical
-    inputs give exactly (0, 0, 0).
-    """
-    x, ref = np.asarray(x, dtype=float), np.asarray(ref, dtype=float)
-    ok = ~(np.isnan(x) | np.isnan(ref))
-    d = x[ok] - ref[ok]
-    n = d.size
-    if n == 0:
-        return math.nan, math.nan, math.nan
-    diff = float(d.mean())
-    if n < 2:
-        return diff, math.nan, math.nan
-    hw = Z95 * float(d.std(ddof=1)) / math.sqrt(n)
-    return diff, diff - hw, diff + hw
-
-
-def unpaired_difference(x: np.ndarray, ref: np.ndarray) -> tuple[float, float, float]:
-    """The difference of means with the 95% interval of two independent samples, for contrast:
-    ``mean(x) - mean(ref) +/- 1.96 sqrt(var(x)/n + var(ref)/m)``."""
-    x = np.asarray(x, dtype=float)
-    ref = np.asarray(ref, dtype=float)
-    x, ref = x[~np.isnan(x)], ref[~np.isnan(ref)]
-    diff = float(x.mean() - ref.mean())
-    hw = Z95 * math.sqrt(x.var(ddof=1) / x.size + ref.var(ddof=1) / ref.size)
-    return diff, diff - hw, diff + hw
-
-
 def _mean(x: np.ndarray) -> float:
     x = x[~np.isnan(x)]
     return float(x.mean()) if x.size else math.nan
@@ -199,6 +154,7 @@ class RunSet:
     paths: dict[tuple[str, str], pd.DataFrame]
     agents: dict[tuple[str, str], pd.DataFrame]
     meta: dict[str, Any]
+    timeseries: dict[tuple[str, str], pd.DataFrame] = field(default_factory=dict)  # each run's timeseries.parquet
 
 
 def comparison_table(rs: RunSet, metrics: list[str]) -> pd.DataFrame:
@@ -312,13 +268,6 @@ def _reference(cc: Any, regimes: list[str]) -> str:
     return ref
 
 
-def _check_metrics(metrics: list[str], columns: Any) -> None:
-    valid = valid_metrics(columns)
-    for m in metrics:
-        if m not in valid:
-            raise ConfigError(f"compare.metrics: {m!r} is not a metric; valid: {', '.join(valid)}")
-
-
 def _check_agents(agents: list[str], names: list[str]) -> None:
     for a in agents:
         if a not in names:
@@ -372,7 +321,8 @@ def compose_all(config_name: str, overrides: list[str], regimes: list[str],
 
 
 OUTPUTS = ("comparison.parquet", "comparison.md", "frontier.png", "pd_by_sector.png", "shapley.parquet",
-           "shapley.png", "channel_effects.parquet", "channel_effects.json")
+           "shapley.png", "channel_effects.parquet", "channel_effects.json", "capital_paths.parquet",
+           "capital_paths.png")
 SHAPLEY_COLUMNS = ("scenario", "regime", "channel", "metric", "value", "ci_low", "ci_high")
 
 
@@ -569,6 +519,7 @@ def run_comparison(cfg: DictConfig, run_dir: Path, plan: _Plan | None = None) ->
     first = configs[(scenarios[0], regimes[0])]
     paths: dict[tuple[str, str], pd.DataFrame] = {}
     agents: dict[tuple[str, str], pd.DataFrame] = {}
+    series: dict[tuple[str, str], pd.DataFrame] = {}
     total, k = len(configs), 0
     backend_note = None
     for (s, r), c in configs.items():
@@ -581,6 +532,7 @@ def run_comparison(cfg: DictConfig, run_dir: Path, plan: _Plan | None = None) ->
         backend_note = backend_note or res.backend.reason
         paths[(s, r)] = res.results.paths
         agents[(s, r)] = res.results.agents
+        series[(s, r)] = res.results.timeseries
         m = res.results.manifest
         note = "already complete, reused" if res.resumed else f"{m['wall_s']:.1f} s"
         print(f"aisim-compare: [{k:>{len(str(total))}}/{total}] scenario={s} regime={r}  {note}", flush=True)
@@ -592,7 +544,7 @@ def run_comparison(cfg: DictConfig, run_dir: Path, plan: _Plan | None = None) ->
         "overrides": [o for o in keep if not o.lstrip("+~").startswith("compare.")],
     }
     meta["agents"] = list(cc.agents)
-    return RunSet(scenarios, regimes, reference, paths, agents, meta)
+    return RunSet(scenarios, regimes, reference, paths, agents, meta, series)
 
 
 # --------------------------------------------------------------------------- from a multirun
@@ -759,11 +711,13 @@ def load_multirun(cfg: DictConfig) -> RunSet:
     for s in scenarios:
         if (s, reference) not in by_pair:
             raise ConfigError(f"compare.from_multirun: no job for the reference regime {reference!r} in scenario {s!r}")
-    paths, agents = {}, {}
+    paths, agents, series = {}, {}, {}
     for (s, r), j in by_pair.items():
         if s in scenarios and r in regimes:
             paths[(s, r)] = j.paths if j.paths is not None else pd.read_parquet(j.folder / "paths.parquet")
             agents[(s, r)] = j.agents if j.agents is not None else pd.read_parquet(j.folder / "agents.parquet")
+            if (j.folder / "timeseries.parquet").exists():
+                series[(s, r)] = pd.read_parquet(j.folder / "timeseries.parquet")
     missing = [f"{s}/{r}" for s in scenarios for r in regimes if (s, r) not in paths]
     if missing:
         print(f"aisim-compare: no job for {', '.join(missing)}; left out", file=sys.stderr)
@@ -776,7 +730,7 @@ def load_multirun(cfg: DictConfig) -> RunSet:
         "start": str(m0.get("start", "")), "calibration": str(m0.get("calibration", "")),
         "backend": str(m0.get("backend", "")), "overrides": common, "agents": list(cc.agents),
     }
-    return RunSet(scenarios, regimes, reference, paths, agents, meta)
+    return RunSet(scenarios, regimes, reference, paths, agents, meta, series)
 
 
 def _short_keys(keys: list[str]) -> dict[str, str]:
@@ -801,24 +755,6 @@ def _resolve_found(group: str, asked: list[str], found: list[str]) -> list[str]:
 
 
 # --------------------------------------------------------------------------- outputs
-def _fmt(v: float) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "n/a"
-    a = abs(v)
-    if a == 0:
-        return "0"
-    if a >= 100:
-        return f"{v:.1f}"
-    if a >= 1:
-        return f"{v:.3f}"
-    return f"{v:.4f}" if a >= 1e-3 else f"{v:.2e}"
-
-
-def _signed(v: float) -> str:
-    s = _fmt(v)
-    return s if s.startswith("-") or s in ("0", "n/a") else "+" + s
-
-
 def comparison_markdown(table: pd.DataFrame, rs: RunSet) -> str:
     m = rs.meta
     lines = [
@@ -858,6 +794,8 @@ def comparison_markdown(table: pd.DataFrame, rs: RunSet) -> str:
                                  f"{_fmt(row['ci_high'])}])")
             lines.append(f"| {metric} | " + " | ".join(cells) + " |")
         lines.append("")
+    if rs.timeseries:
+        lines += [capital_markdown(capital_paths(rs), rs)]
     if m.get("agents"):
         lines += _agents_markdown(rs, list(m["agents"]))
     notes = [f"- `{k}`: {v}" for k, v in {**METRIC_NOTES, **tail_notes(table["metric"])}.items()
@@ -1031,12 +969,103 @@ def pd_figure(rs: RunSet) -> Any:
     return fig
 
 
+# --------------------------------------------------------------------------- capital paths
+CAPITAL_COLUMNS = ("scenario", "regime", "sector", "month", "date", "mean", "p05", "p95", "diff")
+
+
+def capital_paths(rs: RunSet) -> pd.DataFrame:
+    """Each sector's book equity over time, per scenario and regime: the mean over paths, its 5th and
+    95th percentiles, and ``diff`` = mean less the reference regime's mean that month (a difference of
+    means over the same paths; per-path series are not kept, so no interval). From each run's
+    ``timeseries.parquet`` (metrics ``equity_<sector>``); empty when the runs kept none."""
+    rows = []
+    for (s, r), ts in rs.timeseries.items():
+        eq = ts[ts["metric"].astype(str).str.startswith("equity_")]
+        ref = rs.timeseries.get((s, rs.reference))
+        ref_eq = ref[ref["metric"].astype(str).str.startswith("equity_")] if ref is not None else None
+        for metric, g in eq.groupby("metric", sort=False):
+            g = g.sort_values("month")
+            base = (ref_eq[ref_eq["metric"] == metric].set_index("month")["mean"]
+                    if ref_eq is not None else pd.Series(dtype=float))
+            diff = g["mean"].to_numpy(dtype=float) - base.reindex(g["month"]).to_numpy(dtype=float)
+            rows.append(pd.DataFrame({
+                "scenario": s, "regime": r, "sector": str(metric)[len("equity_"):], "month": g["month"].to_numpy(),
+                "date": g["date"].astype(str).to_numpy(), "mean": g["mean"].to_numpy(dtype=float),
+                "p05": g["p05"].to_numpy(dtype=float), "p95": g["p95"].to_numpy(dtype=float), "diff": diff,
+            }))
+    if not rows:
+        return pd.DataFrame(columns=list(CAPITAL_COLUMNS))
+    out = pd.concat(rows, ignore_index=True)
+    order = {r: i for i, r in enumerate(rs.regimes)}
+    sorder = {s: i for i, s in enumerate(rs.scenarios)}
+    out = out.assign(_s=out["scenario"].map(sorder), _r=out["regime"].map(order))
+    return out.sort_values(["_s", "_r", "sector", "month"], kind="stable").drop(columns=["_s", "_r"]).reset_index(
+        drop=True)[list(CAPITAL_COLUMNS)]
+
+
+def capital_markdown(cap: pd.DataFrame, rs: RunSet) -> str:
+    """Per scenario: each sector's mean book equity at the horizon and at its lowest month, per regime,
+    with the difference from the reference regime at the horizon."""
+    if cap.empty:
+        return ""
+    lines = ["## Capital paths by sector", "",
+             "Book equity by sector (USD bn), mean over paths: at the horizon (the difference from the reference "
+             f"regime **{rs.reference}** in brackets, a difference of means) and the lowest monthly mean; the "
+             "monthly series with 5th-95th percentiles are in `capital_paths.parquet`.",
+             "", "![Capital paths by sector](capital_paths.png)", ""]
+    for s in rs.scenarios:
+        sub = cap[cap["scenario"] == s]
+        if sub.empty:
+            continue
+        here = [r for r in rs.regimes if r in set(sub["regime"])]
+        lines += [f"### Scenario `{s}`", "", "| sector | " + " | ".join(here) + " |", "|---|" + "---:|" * len(here)]
+        for sec in dict.fromkeys(sub["sector"]):
+            cells = []
+            for r in here:
+                g = sub[(sub["regime"] == r) & (sub["sector"] == sec)]
+                last = g.iloc[-1]
+                d = "" if r == rs.reference else f" ({_signed(float(last['diff']))})"
+                cells.append(f"{_fmt(float(last['mean']))}{d}; min {_fmt(float(g['mean'].min()))}")
+            lines.append(f"| {sec} | " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def capital_figure(cap: pd.DataFrame, rs: RunSet) -> Any:
+    """Mean book equity by sector over time, a line per regime, a row of panels per scenario."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sectors = list(dict.fromkeys(cap["sector"]))
+    nr, nc = len(rs.scenarios), max(len(sectors), 1)
+    fig, axes = plt.subplots(nr, nc, figsize=(2.6 * nc + 1.0, 2.3 * nr + 0.8), squeeze=False, layout="constrained")
+    for i, s in enumerate(rs.scenarios):
+        for j, sec in enumerate(sectors):
+            ax = axes[i, j]
+            for r in rs.regimes:
+                g = cap[(cap["scenario"] == s) & (cap["regime"] == r) & (cap["sector"] == sec)]
+                if not g.empty:
+                    ax.plot(g["month"], g["mean"], label=r, lw=1.8 if r == rs.reference else 1.1)
+            ax.set_title(f"{s}: {sec.replace('_', ' ')}", fontsize=8)
+            ax.tick_params(labelsize=7)
+    axes[0, 0].legend(fontsize=6)
+    m = rs.meta
+    fig.suptitle(f"Book equity by sector (USD bn, mean over {m['paths']} paths) per regime", fontsize=10)
+    return fig
+
+
 def write_outputs(table: pd.DataFrame, rs: RunSet, run_dir: Path) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
     results_io.write_table(table, run_dir / "comparison.parquet")
     _write_text(run_dir / "comparison.md", comparison_markdown(table, rs))
     _save_figure(frontier_figure(rs), run_dir / "frontier.png")
     _save_figure(pd_figure(rs), run_dir / "pd_by_sector.png")
+    cap = capital_paths(rs)
+    if not cap.empty:
+        results_io.write_table(cap, run_dir / "capital_paths.parquet")
+        _save_figure(capital_figure(cap, rs), run_dir / "capital_paths.png")
 
 
 def terminal_summary(table: pd.DataFrame, rs: RunSet, run_dir: Path) -> str:
@@ -1059,6 +1088,8 @@ def terminal_summary(table: pd.DataFrame, rs: RunSet, run_dir: Path) -> str:
                 cells.append(f"{cell:>36}")
             lines.append(f"  {r:<{w}}" + "".join(cells))
     files = "comparison.parquet, comparison.md, frontier.png, pd_by_sector.png"
+    if (run_dir / "capital_paths.parquet").exists():
+        files += ", capital_paths.parquet, capital_paths.png"
     if (run_dir / "shapley.parquet").exists():
         files += ", shapley.parquet, shapley.png"
     if (run_dir / "channel_effects.parquet").exists():

@@ -59,7 +59,7 @@ def channels_of(cc: Any) -> list[str]:
 def check(cc: Any, columns: Any) -> None:
     """Before any work: the channels and metrics asked for exist."""
     from aisim.channels import NAMES
-    from aisim.compare import _check_metrics
+    from aisim.paired import check_metrics
     from aisim.schema import ConfigError
 
     for c in cc.channel_effects_channels:
@@ -69,7 +69,7 @@ def check(cc: Any, columns: Any) -> None:
         raise ConfigError("compare.channel_effects_channels: a channel is listed twice")
     if not list(cc.channel_effects_metrics):
         raise ConfigError("compare.channel_effects_metrics: list at least one metric, e.g. [defaults, credit_losses]")
-    _check_metrics(list(cc.channel_effects_metrics), columns)
+    check_metrics(list(cc.channel_effects_metrics), columns)
 
 
 def effects_table(configs: dict[tuple[str, str], DictConfig], reference: str,
@@ -81,7 +81,7 @@ def effects_table(configs: dict[tuple[str, str], DictConfig], reference: str,
     configs: the comparison's validated configs by (scenario, regime); ref_paths: the reference
     regime's per-path results by (scenario, regime), reused as the configured side.
     """
-    from aisim.compare import metric_values, paired_difference
+    from aisim.paired import metric_values, paired_difference
     from aisim.runner import run
 
     rows = []
@@ -112,12 +112,12 @@ def effects_table(configs: dict[tuple[str, str], DictConfig], reference: str,
 
 
 def _cell(row: pd.Series) -> str:
-    from aisim.compare import _fmt, _signed
+    from aisim.paired import fmt, signed
 
     if negligible(row):
         return "0"
     star = "" if row["ci_low"] <= 0 <= row["ci_high"] else " *"
-    return f"{_signed(row['effect'])} [{_fmt(row['ci_low'])}, {_fmt(row['ci_high'])}]{star}"
+    return f"{signed(row['effect'])} [{fmt(row['ci_low'])}, {fmt(row['ci_high'])}]{star}"
 
 
 def markdown(table: pd.DataFrame, meta: dict[str, Any] | None = None) -> str:

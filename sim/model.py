@@ -35,6 +35,7 @@ from aisim.kernels import (
     collateral,
     contracts,
     funding,
+    guarantees,
     investment,
     ledger,
     macro,
@@ -164,6 +165,9 @@ class AIFinanceModel(mesa.Model):
         partial = partial.replace(appetite=paths(0.0))  # risk_appetite
         partial = partial.replace(grade=agents(np.zeros(A, dtype=np.int64)),
                                   rating_fall=agents(np.full(A, -1, dtype=np.int64)))  # ratings
+        rg = self.p.regime
+        partial = partial.replace(ccyb=paths(regulation.buffer_start(rg.countercyclical_buffer,
+                                                                     rg.buffer_build_months)))
         bs = accounting.balance_sheet(xp, self.book, partial)
         state = partial.replace(equity=bs["assets"] - bs["liabilities"])
         state = channel_registry.equity_pricing_start(self, state)  # equity_pricing
@@ -215,8 +219,8 @@ class AIFinanceModel(mesa.Model):
         """(paths,) banks' capital requirement this month (with the countercyclical buffer)."""
         rg = self.p.regime
         stress = state.sentiment < STRESS_SENTIMENT * self.p.scenario.sentiment
-        return regulation.requirement(self.xp, rg.capital_requirement, rg.countercyclical_buffer,
-                                      rg.release_buffer_in_stress, stress)
+        return regulation.requirement_in_force(self.xp, rg.capital_requirement, state.ccyb,
+                                               rg.release_buffer_in_stress, stress)
 
     def collateral_value(self, state: State) -> Any:
         """(paths, agents) USD bn: what each agent's GPUs are worth as collateral."""
@@ -236,11 +240,24 @@ class AIFinanceModel(mesa.Model):
         xp = self.xp
         bs = self.balance(state)
         debt, assets = bs["debt"], bs["assets"]
-        if self.p.regime.spv_consolidation:
-            # the sponsor guaranteeing an SPV's residual value carries the SPV's debt and assets
-            debt, assets = refinancing.consolidate_spvs(xp, self.book, state.c_alive, debt, assets)
+        # the sponsor guaranteeing an SPV's residual value carries the SPV's debt and assets
+        debt, assets = self.consolidated(state, debt, assets)
         ok = refinancing.borrower_ok(xp, self.params, state.alive, state.equity, assets, debt)
         return self.fold("borrower_tests", ok, state, bs)
+
+    def consolidated(self, state: State, debt: Any, assets: Any) -> tuple[Any, Any]:
+        """(debt, assets) (paths, agents) as lenders to a sponsor see them: under the regime's
+        ``spv_consolidation``, each SPV's debt and assets added to the sponsor guaranteeing its
+        residual value, the SPV's real assets marked to the compute market each month with channel
+        ``spv_marks`` on (:mod:`aisim.kernels.guarantees`), at book with it off; unchanged otherwise."""
+        if not self.p.regime.spv_consolidation:  # a config constant
+            return debt, assets
+        xp = self.xp
+        if self.cfg.channels.spv_marks:
+            value = guarantees.mark(xp, state.price, state.q, state.gpu_vintage, self.p.spv_marks.rent_share)
+            debt, assets, _ = guarantees.consolidate(xp, self.book, state.c_alive, debt, assets, state.gpu, value)
+            return debt, assets
+        return refinancing.consolidate_spvs(xp, self.book, state.c_alive, debt, assets)
 
     def _ratios_rwa(self, state: State) -> tuple[State, Any]:
         """The state with banks' capital and leverage ratios, and the RWA behind them."""
@@ -418,7 +435,12 @@ class AIFinanceModel(mesa.Model):
         s = channel_registry.ratings_migrate(self, s)  # month-end ratings from the distance to default
         s, ctx = self.fold_state("bank_book", s, ctx)
         s, rwa = self._ratios_rwa(s)
-        return self.fold("regulation", s, rwa), ctx
+        s = self.fold("regulation", s, rwa)
+        rg = self.p.regime  # the countercyclical buffer in force next month: built in calm months, released in stress
+        stress = s.sentiment < STRESS_SENTIMENT * self.p.scenario.sentiment
+        level = regulation.buffer_step(self.xp, s.ccyb, rg.countercyclical_buffer, rg.buffer_build_months,
+                                       rg.release_buffer_in_stress, stress)
+        return s.replace(ccyb=level), ctx
 
     def phase_feedback(self, s: State, ctx: MonthContext) -> tuple[State, MonthContext]:
         """Stakes marked, spreads and sentiment (channels); each agent's return for the month."""

@@ -297,6 +297,9 @@ class RegimeConfig:
                                         unit="share of RWA")
     countercyclical_buffer: float = _share(0.0, "added to the requirement in calm months", unit="share of RWA")
     release_buffer_in_stress: bool = _flag(False, "the countercyclical buffer drops to 0 in stress")
+    buffer_build_months: float = param(12.0, ge=0.0, le=600.0, unit="months",
+                                       doc="months over which the countercyclical buffer builds (linearly, in "
+                                       "calm months) from 0 to its level; 0 = in force from the start")
     risk_weights: RiskWeights = param(default_factory=RiskWeights, doc="risk weights")
     leverage_requirement: float = _share(0.03, "Tier 1 / total exposure at least this")
     large_exposure_limit: float = param(0.25, ge=0.0, le=10.0, unit="share of Tier 1",

@@ -86,6 +86,7 @@ CHANNELS = ("clearing", "fire_sales", "covenants", "contract_contagion", "bank_r
             "relationship_lending", "lease_claims")
 CHANNELS += ("bank_capital",)
 CHANNELS += ("compute_market",)
+CHANNELS += ("spv_marks",)
 CHANNELS += ("firm_shocks",)
 CHANNELS += ("capex_commitments", "risk_appetite")
 CHANNELS += ("backlog_capex",)
@@ -222,6 +223,7 @@ class RefState:
     orders: list[float] = field(default_factory=list)  # capex_commitments: GPUs ordered, not yet delivered
     grade: list[int] = field(default_factory=list)  # ratings: grade index from the month-end DD, 7 defaulted
     rating_fall: list[int] = field(default_factory=list)  # ratings: month of the latest fall below IG, -1 none
+    ccyb: float = 0.0  # the countercyclical buffer in force, share of RWA
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -383,6 +385,7 @@ class ReferenceModel:
         self.rg = {
             "capital": float(rg.capital_requirement), "ccyb": float(rg.countercyclical_buffer),
             "release": bool(rg.release_buffer_in_stress), "leverage": float(rg.leverage_requirement),
+            "build": float(rg.buffer_build_months),
             "large_exposure": float(rg.large_exposure_limit), "ai_limit": float(rg.ai_concentration_limit),
             "speed": float(rg.deleveraging_speed), "fund_cap": float(rg.fund_leverage_cap),
             "fund_buffer": float(rg.fund_liquidity_buffer), "gate": float(rg.fund_redemption_gate),
@@ -414,6 +417,7 @@ class ReferenceModel:
                                                        "close_drawdown")}
         self.em["breach_months"] = int(em.breach_months)
         self.headroom = float(cfg.headroom.headroom)
+        self.spv_rent_share = float(cfg.spv_marks.rent_share)
         mk = cfg.market
         self.mk = {k: float(getattr(mk, k)) for k in ("spread_per_loss", "sentiment_per_loss",
                                                         "sentiment_per_default", "recovery", "loan_sale_haircut")}
@@ -616,8 +620,20 @@ class ReferenceModel:
         """Banks' capital requirement: the minimum plus the countercyclical buffer, which the
         regime may release while sentiment is below 0.8 x its calm level."""
         stress = s.sentiment < STRESS_SENTIMENT * self.sc["sentiment"]
-        buffer = 0.0 if (self.rg["release"] and stress) else self.rg["ccyb"]
+        buffer = 0.0 if (self.rg["release"] and stress) else s.ccyb
         return self.rg["capital"] + buffer
+
+    def _build_buffer(self, s: RefState) -> None:
+        """Next month's buffer in force: 0 after a stress month where the regime releases it, else
+        one build_months-th of the regime's buffer more, at most the buffer (all of it when
+        build_months is 0)."""
+        stress = s.sentiment < STRESS_SENTIMENT * self.sc["sentiment"]
+        if self.rg["release"] and stress:
+            s.ccyb = 0.0
+        elif self.rg["build"] > 0:
+            s.ccyb = min(s.ccyb + self.rg["ccyb"] / self.rg["build"], self.rg["ccyb"])
+        else:
+            s.ccyb = self.rg["ccyb"]
 
     def value_factor(self, s: RefState, i: int) -> float:
         """Collateral value per USD of agent i's GPU book: the rent of each vintage relative to its
@@ -647,12 +663,7 @@ class ReferenceModel:
         the guarantor of its residual value under spv_consolidation); funds also within the
         regime's leverage cap on debt / NAV when fund runs are on."""
         bs = self.balance_sheet(s)
-        debt, assets = list(bs["debt"]), list(bs["assets"])
-        if self.rg["spv_consolidation"]:
-            for k, c in enumerate(self.contracts):
-                if c.kind == "rvg" and s.c_alive[k] and c.payer < self.n:
-                    debt[c.payer] += bs["debt"][c.payee]
-                    assets[c.payer] += bs["assets"][c.payee]
+        debt, assets = self.sponsor_view(s, bs)
         out = []
         for i, a in enumerate(self.agents):
             ok = s.alive[i] and s.equity[i] > 0.0 and debt[i] <= a.p["max_leverage"] * assets[i]
@@ -660,6 +671,26 @@ class ReferenceModel:
                 ok = ok and bs["debt"][i] <= self.rg["fund_cap"] * max(s.equity[i], 0.0)
             out.append(ok)
         return out
+
+    def sponsor_view(self, s: RefState, bs: dict) -> tuple[list[float], list[float]]:
+        """Debt and assets per agent as its lenders see them. Under spv_consolidation each SPV is
+        added to the sponsor of its residual-value guarantee: its debt, and its assets with its GPU /
+        campus book marked down by rent_share x (1 - min(1, price x q x vintage)) when spv_marks is
+        on (at book when off)."""
+        debt, assets = list(bs["debt"]), list(bs["assets"])
+        if not self.rg["spv_consolidation"]:
+            return debt, assets
+        for k, c in enumerate(self.contracts):
+            if c.kind != "rvg" or not s.c_alive[k] or c.payer >= self.n:
+                continue
+            spv = c.payee
+            spv_assets = bs["assets"][spv]
+            if self.ch["spv_marks"]:
+                rent = min(s.price * s.q * s.gpu_vintage[spv], 1.0)
+                spv_assets -= self.spv_rent_share * (1.0 - rent) * s.gpu[spv]
+            debt[c.payer] += bs["debt"][spv]
+            assets[c.payer] += spv_assets
+        return debt, assets
 
     def lender_tests(self, s: RefState) -> list[bool]:
         """Alive; banks also at or above their capital and leverage requirements (bank regulation on)."""
@@ -770,6 +801,7 @@ class ReferenceModel:
         s.lease_loss = [0.0] * (n + 1)  # lease_claims
         s.firm_shock = [0.0] * n  # firm_shocks
         s.appetite = 0.0  # risk_appetite
+        s.ccyb = 0.0 if self.rg["build"] > 0 else self.rg["ccyb"]  # a new buffer is announced, then built
         # capex_commitments: the order book starts at its steady state L x committed share x capex
         s.orders = [a.base_p["capex"] * self.co["share"][a.sector] * self.co["lead"]
                     if self.ch["capex_commitments"] else 0.0 for a in self.agents]
@@ -1032,9 +1064,12 @@ class ReferenceModel:
                 short += out * min(12.0 / left, 1.0)
             else:
                 short += out * min(12.0 / max(c.maturity, 1), 1.0)
-        long = bs["debt"][i] - short + s.other_liab[i]
+        debt, assets = bs["debt"], bs["assets"]
+        if self.ch["spv_marks"]:  # lenders price a sponsor on its consolidated, marked balance sheet
+            debt, assets = self.sponsor_view(s, bs)
+        long = debt[i] - short + s.other_liab[i]
         point = short + 0.5 * long
-        value = bs["assets"][i]
+        value = assets[i]
         if point <= 0.0:
             return INF
         if value <= 0.0:
@@ -1219,13 +1254,7 @@ class ReferenceModel:
         b_ok = self.borrower_tests(s)
         need = [plan[i] - internal[i] if b_ok[i] else 0.0 for i in range(n)]
         if self.ch["capex_headroom"]:  # borrow only up to (1 - headroom) x max_leverage of debt / assets
-            bs = self.balance_sheet(s)
-            debt, assets = list(bs["debt"]), list(bs["assets"])
-            if self.rg["spv_consolidation"]:
-                for k, c in enumerate(self.contracts):
-                    if c.kind == "rvg" and s.c_alive[k] and c.payer < n:
-                        debt[c.payer] += bs["debt"][c.payee]
-                        assets[c.payer] += bs["assets"][c.payee]
+            debt, assets = self.sponsor_view(s, self.balance_sheet(s))
             for i, a in enumerate(self.agents):
                 target = a.p["max_leverage"] * (1.0 - self.headroom)
                 if target < 1.0:
@@ -1893,6 +1922,7 @@ class ReferenceModel:
         loan-sale haircut, and its ratios are measured again."""
         s.capital_ratio, s.leverage_ratio = self.ratios(s)
         if not self.ch["bank_regulation"]:
+            self._build_buffer(s)
             return
         req = self.requirement(s)
         rwa = self.rwa(s)
@@ -1912,6 +1942,7 @@ class ReferenceModel:
                 s.forced_sales += sell
                 ev.deleveraging.append((i, sell))
         s.capital_ratio, s.leverage_ratio = self.ratios(s)
+        self._build_buffer(s)
 
     def _feedback(self, s: RefState, scratch: dict) -> None:
         """Stakes marked to share x max(investee equity, 0), all at once (contract contagion on);

@@ -106,6 +106,31 @@ def test_paired_intervals_are_narrower_than_unpaired_ones(work: dict[str, Path])
     assert row["ci_low"] <= row["diff"] <= row["ci_high"]
 
 
+def test_the_comparison_reports_each_sectors_capital_path(work: dict[str, Path]) -> None:
+    from aisim.compare import CAPITAL_COLUMNS
+
+    for which in ("direct", "from_multirun"):
+        d = work[which]
+        cap = pd.read_parquet(d / "capital_paths.parquet")
+        assert tuple(cap.columns) == CAPITAL_COLUMNS
+        assert (d / "capital_paths.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert "## Capital paths by sector" in (d / "comparison.md").read_text()
+        assert {"bank", "neocloud", "private_credit"} <= set(cap["sector"])
+        # each (scenario, regime, sector) has one row a month, the mean the run's own timeseries
+        assert set(cap.groupby(["scenario", "regime", "sector"]).size()) == {cap["month"].nunique()}
+        if which == "direct":
+            ts = pd.read_parquet(d / "runs" / "severe" / "tight_capital" / "timeseries.parquet")
+            own = ts[ts["metric"] == "equity_bank"].set_index("month")["mean"]
+            mine = cap.query("scenario == 'severe' and regime == 'tight_capital' and sector == 'bank'")
+            np.testing.assert_allclose(mine["mean"].to_numpy(), own.reindex(mine["month"]).to_numpy())
+        ref = cap[cap["regime"] == "light_touch_2025"]
+        assert (ref["diff"] == 0.0).all()
+    # the severe scenario costs the banks capital against the baseline (the path is not flat)
+    cap = pd.read_parquet(work["direct"] / "capital_paths.parquet")
+    end = cap[(cap["regime"] == "light_touch_2025") & (cap["sector"] == "bank")].groupby("scenario")["mean"].last()
+    assert end["severe"] < end["baseline"]
+
+
 def test_the_multirun_job_folders_give_the_same_table(work: dict[str, Path]) -> None:
     direct = pd.read_parquet(work["direct"] / "comparison.parquet")
     from_mr = pd.read_parquet(work["from_multirun"] / "comparison.parquet")

@@ -197,3 +197,105 @@ def test_every_experiment_has_a_readme_and_a_run_with_line() -> None:
         assert text.startswith("# @package _global_")
         assert "run with:" in text
         assert (root / "experiments" / f.stem / "README.md").is_file()
+
+
+# --------------------------------------------------------------------------- regimes: what binds
+# Shrunken but real: the ai_2025 calibration, 100 paths, the default 60-month horizon.
+REAL = ("paths.n=100", "backend=numpy", "output.progress=false")
+
+
+@functools.cache
+def real_paths(regime: str, scenario: str, *extra: str):
+    return run(make_cfg(*REAL, f"regime={regime}", f"scenario={scenario}", *extra), None, progress=False).results.paths
+
+
+def paired(regime: str, ref: str, scenario: str, metric: str, *extra: str) -> tuple[float, float, float]:
+    """Mean paired difference of ``metric`` (regime - ref) over paths and its 95% interval."""
+    d = real_paths(regime, scenario, *extra)[metric].to_numpy() - real_paths(ref, scenario, *extra)[metric].to_numpy()
+    h = 1.96 * d.std(ddof=1) / np.sqrt(len(d))
+    return d.mean(), d.mean() - h, d.mean() + h
+
+
+@pytest.mark.xfail(strict=True, reason="open in issue 10: since Oracle's leases and the hyperscalers' PP&E split "
+                   "(60% GPUs) landed, Meta's consolidated, marked Hyperion guarantee no longer binds in severe "
+                   "(spv_transparency - light_touch ai_capex -0.15 +/- 0.19, 100 paths); it still differs in the "
+                   "baseline (+12.6 +/- 1.5: a free lunch, from free equity)")
+def test_spv_transparency_costs_investment_in_severe_within_the_horizon() -> None:
+    # the guarantee falls due at month 48, inside the 60-month horizon
+    assert make_cfg(*REAL).horizon > 48
+    _, lo, hi = paired("spv_transparency", "light_touch_2025", "severe", "ai_capex")
+    assert hi < 0  # the consolidated, marked guarantee binds on the sponsor's borrowing: less capex
+
+
+@pytest.mark.xfail(strict=True, reason="open in issue 10: since Oracle's leases and the hyperscalers' PP&E split "
+                   "(60% GPUs) landed, Meta's consolidated, marked Hyperion guarantee no longer binds in severe "
+                   "(spv_transparency - light_touch ai_capex -0.15 +/- 0.19, 100 paths); it still differs in the "
+                   "baseline (+12.6 +/- 1.5: a free lunch, from free equity)")
+def test_spv_marks_make_the_guarantee_bind_harder_than_consolidation_at_book() -> None:
+    # with the campus marked to falling rents, the sponsor borrows and invests less than with it at book
+    on = real_paths("spv_transparency", "severe")["ai_capex"].to_numpy()
+    off = real_paths("spv_transparency", "severe", "channels.spv_marks=false")["ai_capex"].to_numpy()
+    d = on - off
+    assert d.mean() + 1.96 * d.std(ddof=1) / np.sqrt(len(d)) < 0
+    # and under light_touch_2025 (no consolidation) the channel does nothing, to the bit
+    assert real_paths("light_touch_2025", "severe").equals(
+        real_paths("light_touch_2025", "severe", "channels.spv_marks=false"))
+
+
+def test_gpu_collateral_rules_prevent_losses_and_can_cost_investment() -> None:
+    _, lo, hi = paired("gpu_collateral_rules", "light_touch_2025", "baseline", "credit_losses")
+    assert hi < 0  # prevents neocloud losses in the baseline
+    _, lo, hi = paired("gpu_collateral_rules", "light_touch_2025", "severe", "ai_capex")
+    assert hi < 0  # and costs investment in severe: not a free lunch everywhere
+
+
+def test_macroprudential_differs_from_the_best_of_its_parts() -> None:
+    # its own tools (a buffer on top of Basel risk weights) make banks deleverage beyond what
+    # gpu_collateral_rules, the part that prevents the losses, does
+    _, lo, _ = paired("macroprudential", "gpu_collateral_rules", "severe", "forced_sales")
+    assert lo > 0
+    _, lo, hi = paired("macroprudential", "light_touch_2025", "severe", "ai_capex")
+    assert hi < 0
+
+
+def test_the_countercyclical_buffer_builds_from_zero_and_is_released_in_severe() -> None:
+    import numpy as _np
+
+    from aisim.model import AIFinanceModel
+
+    levels = {}
+    for scenario in ("baseline", "severe"):
+        cfg = make_cfg(*REAL, "paths.n=40", "horizon=24", "regime=macroprudential", f"scenario={scenario}")
+        m = AIFinanceModel(cfg, None, _np.arange(40), _np)
+        seen = [m.state.ccyb.copy()]
+        for _ in range(24):
+            m.step()
+            seen.append(m.state.ccyb.copy())
+        levels[scenario] = _np.array(seen)
+    for lv in levels.values():
+        assert (lv[0] == 0.0).all()  # announced at month 0, not in force
+        assert (_np.diff(lv, axis=0) <= 0.025 / 12 + 1e-15).all()  # builds at most 1/12 a month
+    assert (levels["baseline"][12:] == 0.025).mean() > 0.5  # calm paths reach the full 2.5% in a year
+    assert (levels["severe"][8:] == 0.0).mean() > 0.5  # released on most paths once stress sets in
+
+
+def test_releasing_the_buffer_spares_banks_forced_sales_in_severe() -> None:
+    _, _, hi = paired("macroprudential", "macroprudential", "severe", "forced_sales")  # sanity: zero with itself
+    assert hi == 0.0
+    d = (real_paths("macroprudential", "severe")["forced_sales"].to_numpy()
+         - real_paths("macroprudential", "severe", "regime.release_buffer_in_stress=false")["forced_sales"].to_numpy())
+    assert d.mean() + 1.96 * d.std(ddof=1) / np.sqrt(len(d)) < 0
+
+
+def test_clearing_matters_only_through_default_costs_on_the_shipped_web() -> None:
+    # With alpha = beta = 1 the clearing vector is unique where every agent has outside assets
+    # (Eisenberg and Noe 2001, Theorem 2), so the greatest clearing vector (on) and the monotone
+    # iteration from below (off) agree up to rounding, in a scenario with illiquidity defaults.
+    on = real_paths("light_touch_2025", "severe")
+    off = real_paths("light_touch_2025", "severe", "channels.clearing=false")
+    assert on["defaults_illiquidity"].mean() > 1
+    np.testing.assert_allclose(off["credit_losses"], on["credit_losses"], rtol=1e-9, atol=1e-9)
+    # Rogers-Veraart default costs make the clearing vector matter
+    rv = real_paths("light_touch_2025", "severe", "clearing.alpha=0.9")
+    assert rv["default_costs"].mean() > 0.1
+    assert (rv["credit_losses"] - on["credit_losses"]).abs().max() > 1e-3
