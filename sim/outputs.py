@@ -141,6 +141,12 @@ MONTH_METRICS: tuple[MonthMetric, ...] = (
                 _bank_min("capital_ratio")),
     MonthMetric("bank_leverage_ratio_min", "lowest bank leverage ratio (NaN: no bank has assets)",
                 _bank_min("leverage_ratio")),
+    MonthMetric("funds_gated", "funds gated at their last tender (fund_runs)",
+                lambda m, s, ctx: _sum(m, m.xp.astype(s.gated, m.xp.float64)) if s.gated is not None else None),
+    MonthMetric("redemption_queue", "LP redemption requests queued, not yet paid, USD bn (fund_runs)",
+                lambda m, s, ctx: _sum(m, s.redeem_queue) if s.redeem_queue is not None else None),
+    MonthMetric("loan_market_index", "secondary loan market's fire-sale index (fund_runs)",
+                lambda m, s, ctx: s.loan_q),
 )
 
 
@@ -350,6 +356,10 @@ PATH_OUTCOMES: tuple[PathOutcome, ...] = (
     _cumulative("forced_sales", "loans sold by banks and funds, USD bn"),
     _cumulative("redemptions", "paid to redeeming LPs, USD bn"),
     _cumulative("credit_supply", "new AI lending and refinancing from other lenders, USD bn"),
+    _cumulative("gate_events", "fund tenders gated: requests left above the tender cap (fund_runs), count"),
+    _cumulative("line_loss", "lenders' credit losses on back-leverage lines to funds, USD bn"),
+    PathOutcome("min_fund_nav_ratio", "lowest fund NAV over its starting NAV over the run (0: a fund defaulted)",
+                lambda m, f, t: np.where(np.isinf(t.min_fund_nav), np.nan, t.min_fund_nav)),
     PathOutcome("min_bank_capital_ratio", "lowest bank capital ratio over the run",
                 lambda m, f, t: np.where(np.isinf(t.min_capital), np.nan, t.min_capital)),
     PathOutcome("min_bank_leverage_ratio", "lowest bank leverage ratio over the run",
