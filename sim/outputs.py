@@ -358,8 +358,8 @@ PATH_OUTCOMES: tuple[PathOutcome, ...] = (
     _cumulative("credit_supply", "new AI lending and refinancing from other lenders, USD bn"),
     _cumulative("gate_events", "fund tenders gated: requests left above the tender cap (fund_runs), count"),
     _cumulative("line_loss", "lenders' credit losses on back-leverage lines to funds, USD bn"),
-    PathOutcome("min_fund_nav_ratio", "lowest fund NAV over its starting NAV over the run (0: a fund defaulted)",
-                lambda m, f, t: np.where(np.isinf(t.min_fund_nav), np.nan, t.min_fund_nav)),
+    PathOutcome("min_fund_nav_ratio", "lowest fund NAV over its starting NAV over the run (0: a fund defaulted; "
+                "1: no fund)", lambda m, f, t: np.where(np.isinf(t.min_fund_nav), 1.0, t.min_fund_nav)),
     PathOutcome("min_bank_capital_ratio", "lowest bank capital ratio over the run",
                 lambda m, f, t: np.where(np.isinf(t.min_capital), np.nan, t.min_capital)),
     PathOutcome("min_bank_leverage_ratio", "lowest bank leverage ratio over the run",
