@@ -226,10 +226,12 @@ def _fund_leverage_cap(m: Any, ok: Any, s: Any, bs: dict) -> Any:
 
 
 def _fund_liquidity_buffer(m: Any, buffer: Any, s: Any, cols: slice) -> Any:
+    fund = m.params.is_fund[cols]
+    if s.redeem_queue is not None:  # cash owed to queued redemption requests is not lent (funds.py)
+        buffer = m.xp.where(fund[None, :], m.xp.maximum(buffer, s.redeem_queue[:, cols]), buffer)
     share = m.p.regime.fund_liquidity_buffer
     if not share > 0:  # a config constant
         return buffer
-    fund = m.params.is_fund[cols]
     nav = m.xp.maximum(s.equity[:, cols], 0.0)
     return m.xp.where(fund[None, :], m.xp.maximum(buffer, share * nav), buffer)
 

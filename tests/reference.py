@@ -662,6 +662,8 @@ class ReferenceModel:
             if a.sector not in LENDERS or not healthy[i]:
                 continue
             buffer = a.p["cash_buffer"]
+            if a.is_fund and self.ch["fund_runs"] and s.redeem_queue:  # cash kept for queued requests
+                buffer = max(buffer, s.redeem_queue[i])
             if a.is_fund and self.ch["fund_runs"] and rg["fund_buffer"] > 0:
                 buffer = max(buffer, rg["fund_buffer"] * max(s.equity[i], 0.0))
             offer[i] = a.p["lend_rate"] * max(s.cash[i] - buffer, 0.0)
