@@ -75,6 +75,8 @@ def balance_sheet(xp: ModuleType, book: Book, state: State) -> dict[str, Any]:
     """Assets, liabilities, equity and their parts per agent, each (paths, agents) USD bn."""
     held, owed, marks = contract_positions(xp, book, state)
     assets = state.cash + state.securities + state.gpu + state.other_assets + held + marks
+    if state.fv_mark is not None:  # fund_runs: fair value less book of funds' loans (alive funds only)
+        assets = assets + xp.where(state.alive, state.fv_mark, 0.0)
     liabilities = state.other_liab + owed
     return {
         "assets": assets,

@@ -106,3 +106,10 @@ def grow_book(s: State, amount: Any) -> State:
 def write_down(s: State, asset: str, amount: Any) -> State:
     """``amount`` of ``asset`` written off as a credit loss: an expense with no cash."""
     return s.replace(**{asset: getattr(s, asset) - amount, "equity": s.equity - amount})
+
+
+def remark(xp: ModuleType, s: State, mark: Any) -> State:
+    """Fair-value marks (paths, agents) beside the book replace the previous ones; holders' equity
+    moves by the change (no cash). A defaulted agent's mark is gone with its estate."""
+    old = xp.where(s.alive, s.fv_mark, 0.0)
+    return s.replace(fv_mark=mark, equity=s.equity + mark - old)

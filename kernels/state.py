@@ -226,6 +226,17 @@ class State:
     grade: Any = None
     rating_fall: Any = None
     ccyb: Any = None  # (paths,) share of RWA: the countercyclical buffer in force (regulation.buffer_step)
+    # fund_runs (aisim.kernels.funds): (paths, agents) fair value less book of funds' loans (USD bn),
+    # borrowers' month-0 spreads, LP requests queued (USD bn), gated at the last tender (bool);
+    # (paths,) the secondary loan market's fire-sale index, fund-tenders gated so far (count),
+    # banks' credit losses on back-leverage lines (USD bn, cumulative)
+    fv_mark: Any = None
+    spread_ref: Any = None
+    redeem_queue: Any = None
+    gated: Any = None
+    loan_q: Any = None
+    gate_events: Any = None
+    line_loss: Any = None
 
     def replace(self, **changes: Any) -> State:
         return replace(self, **changes)

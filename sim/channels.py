@@ -89,6 +89,7 @@ from aisim.kernels.discounting import DiscountingParams
 from aisim.kernels.equity_market import EquityMarketParams
 from aisim.kernels.feedback import MarketParams
 from aisim.kernels.firm_shocks import FirmShockParams
+from aisim.kernels.funds import FundParams
 from aisim.kernels.guarantees import SpvMarkParams
 from aisim.kernels.headroom import HeadroomParams
 from aisim.kernels.lease_claims import LeaseClaimParams
@@ -232,19 +233,26 @@ def _fund_leverage_cap(m: Any, ok: Any, s: Any, bs: dict) -> Any:
 
 
 def _fund_liquidity_buffer(m: Any, buffer: Any, s: Any, cols: slice) -> Any:
+    fund = m.params.is_fund[cols]
+    if s.redeem_queue is not None:  # cash owed to queued redemption requests is not lent (funds.py)
+        buffer = m.xp.where(fund[None, :], m.xp.maximum(buffer, s.redeem_queue[:, cols]), buffer)
     share = m.p.regime.fund_liquidity_buffer
     if not share > 0:  # a config constant
         return buffer
-    fund = m.params.is_fund[cols]
     nav = m.xp.maximum(s.equity[:, cols], 0.0)
     return m.xp.where(fund[None, :], m.xp.maximum(buffer, share * nav), buffer)
 
 
 def _fund_runs(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     rg, p = m.p.regime, m.params
-    s, breach, paid = funds.fund_runs(m.xp, m.book, s, p.is_fund, p.redemption_base, p.redemption_sensitivity,
-                                      rg.fund_redemption_gate, rg.fund_leverage_cap, m.p.market.loan_sale_haircut)
-    return s, ctx.replace(funding_flows=ctx.funding_flows - paid, breach=breach)
+    s, breach, paid, subs = funds.fund_runs(m.xp, m.book, s, p.is_fund, p.redemption_base, p.redemption_sensitivity,
+                                            p.non_ai_cash_flow, rg.fund_redemption_gate, rg.fund_leverage_cap,
+                                            m.p.market.loan_sale_haircut, m.p.funds)
+    return s, ctx.replace(funding_flows=ctx.funding_flows - paid + subs, breach=breach)
+
+
+def _fund_marks(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    return funds.remark(m.xp, m.book, s, m.params.is_fund, m.p.funds), ctx
 
 
 def _market_feedback(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
@@ -698,9 +706,16 @@ CHANNELS: tuple[Channel, ...] = (
             "allocation": _large_exposures, "regulation": _deleveraging},
     ),
     Channel(
-        "fund_runs", "redemptions, gates, liquidity buffers, leverage caps, NAV triggers",
-        kernel="aisim.kernels.funds", cite="Chevalier and Ellison (1997); Goldstein, Jiang and Ng (2017)",
-        on={"borrower_tests": _fund_leverage_cap, "lender_buffer": _fund_liquidity_buffer, "financing": _fund_runs},
+        "fund_runs", "funds' loans at fair value (loan-market price, borrowers' spread widening); LP requests "
+        "respond to returns net of subscriptions, listed peers' discount and other funds' gates, queue and are paid "
+        "at quarterly tenders capped at `funds.tender_cap` of NAV (gated above it); leverage within the BDC limit "
+        "and NAV-LTV triggers on bank lines (margin calls, default); forced loan sales move a secondary loan "
+        "market that heals; liquidity buffers", off_doc="loans at book, no redemptions, no NAV triggers",
+        kernel="aisim.kernels.funds", cite="Chevalier and Ellison (1997); Chen, Goldstein and Jiang (2010); "
+        "Goldstein, Jiang and Ng (2017); SEC Rule 23c-3; SBCAA 2018; Cont and Schaanning (2017)",
+        params=FundParams, key="funds",
+        on={"borrower_tests": _fund_leverage_cap, "lender_buffer": _fund_liquidity_buffer, "financing": _fund_runs,
+            "feedback": _fund_marks},
     ),
     Channel(
         "market_feedback", "spreads and sentiment respond to losses and AI defaults", off_doc="constant",

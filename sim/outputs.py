@@ -144,6 +144,12 @@ MONTH_METRICS: tuple[MonthMetric, ...] = (
     MonthMetric("fallen_angels", "live agents downgraded below investment grade and not upgraded back "
                 "(rating_triggers.threshold)", lambda m, s, ctx: _sum(m, m.xp.astype(s.alive & (s.rating_fall >= 0),
                                                                                     m.xp.float64))),
+    MonthMetric("funds_gated", "funds gated at their last tender (fund_runs)",
+                lambda m, s, ctx: _sum(m, m.xp.astype(s.gated, m.xp.float64)) if s.gated is not None else None),
+    MonthMetric("redemption_queue", "LP redemption requests queued, not yet paid, USD bn (fund_runs)",
+                lambda m, s, ctx: _sum(m, s.redeem_queue) if s.redeem_queue is not None else None),
+    MonthMetric("loan_market_index", "secondary loan market's fire-sale index (fund_runs)",
+                lambda m, s, ctx: s.loan_q),
 )
 
 
@@ -355,6 +361,10 @@ PATH_OUTCOMES: tuple[PathOutcome, ...] = (
     _cumulative("forced_sales", "loans sold by banks and funds, USD bn"),
     _cumulative("redemptions", "paid to redeeming LPs, USD bn"),
     _cumulative("credit_supply", "new AI lending and refinancing from other lenders, USD bn"),
+    _cumulative("gate_events", "fund tenders gated: requests left above the tender cap (fund_runs), count"),
+    _cumulative("line_loss", "lenders' credit losses on back-leverage lines to funds, USD bn"),
+    PathOutcome("min_fund_nav_ratio", "lowest fund NAV over its starting NAV over the run (0: a fund defaulted; "
+                "1: no fund)", lambda m, f, t: np.where(np.isinf(t.min_fund_nav), 1.0, t.min_fund_nav)),
     PathOutcome("min_bank_capital_ratio", "lowest bank capital ratio over the run",
                 lambda m, f, t: np.where(np.isinf(t.min_capital), np.nan, t.min_capital)),
     PathOutcome("min_bank_leverage_ratio", "lowest bank leverage ratio over the run",

@@ -224,6 +224,15 @@ class RefState:
     grade: list[int] = field(default_factory=list)  # ratings: grade index from the month-end DD, 7 defaulted
     rating_fall: list[int] = field(default_factory=list)  # ratings: month of the latest fall below IG, -1 none
     ccyb: float = 0.0  # the countercyclical buffer in force, share of RWA
+    # fund_runs: per agent fair value less book of a fund's loans, borrowers' month-0 spreads, LP
+    # requests queued, gated at the last tender; the loan market's index, gated tenders, line losses
+    fv_mark: list[float] = field(default_factory=list)
+    spread_ref: list[float] = field(default_factory=list)
+    redeem_queue: list[float] = field(default_factory=list)
+    gated: list[bool] = field(default_factory=list)
+    loan_q: float = 1.0
+    gate_events: float = 0.0
+    line_loss: float = 0.0
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -445,6 +454,12 @@ class ReferenceModel:
         co = cfg.capex_orders  # capex_commitments: delivery lag and each sector's committed share
         self.co = {"lead": float(co.lead_months), "share": {sec: float(getattr(co, f"committed_{sec}"))
                                                             for sec in SECTOR_ORDER}}
+        fd = cfg.funds  # fund_runs
+        self.fd = {k: float(getattr(fd, k)) for k in ("tender_cap", "gate_tolerance", "discount_per_spread",
+                                                       "discount_max", "discount_weight", "gate_weight", "book_yield",
+                                                       "spread_duration", "price_floor", "depth", "recovery",
+                                                       "bdc_leverage_cap")}
+        self.fd["tender_months"] = int(fd.tender_months)
         ra = cfg.risk_appetite  # risk_appetite
         self.ra = {k: float(getattr(ra, k)) for k in ("persistence", "vol", "jump_prob", "jump_size", "spread_beta")}
         cm = cfg.compute_market  # compute market: segments' pass-through, utilisation response
@@ -573,6 +588,8 @@ class ReferenceModel:
             elif c.kind == "equity" and self._live_agent(s, c.payee):
                 marks[c.payee] += s.outstanding[k]
         assets = [s.cash[i] + s.securities[i] + s.gpu[i] + s.other_assets[i] + held[i] + marks[i] for i in range(n)]
+        if s.fv_mark:  # fund_runs: fair value less book of alive funds' loans
+            assets = [assets[i] + (s.fv_mark[i] if s.alive[i] else 0.0) for i in range(n)]
         liabilities = [s.other_liab[i] + owed[i] for i in range(n)]
         return {"assets": assets, "liabilities": liabilities, "loans_held": held, "debt": owed, "stakes": marks}
 
@@ -713,6 +730,8 @@ class ReferenceModel:
             if a.sector not in LENDERS or not healthy[i]:
                 continue
             buffer = a.p["cash_buffer"]
+            if a.is_fund and self.ch["fund_runs"] and s.redeem_queue:  # cash kept for queued requests
+                buffer = max(buffer, s.redeem_queue[i])
             if a.is_fund and self.ch["fund_runs"] and rg["fund_buffer"] > 0:
                 buffer = max(buffer, rg["fund_buffer"] * max(s.equity[i], 0.0))
             offer[i] = a.p["lend_rate"] * max(s.cash[i] - buffer, 0.0)
@@ -802,6 +821,7 @@ class ReferenceModel:
         s.firm_shock = [0.0] * n  # firm_shocks
         s.appetite = 0.0  # risk_appetite
         s.ccyb = 0.0 if self.rg["build"] > 0 else self.rg["ccyb"]  # a new buffer is announced, then built
+        s.fv_mark, s.spread_ref, s.redeem_queue, s.gated = [0.0] * n, [0.0] * n, [0.0] * n, [False] * n  # fund_runs
         # capex_commitments: the order book starts at its steady state L x committed share x capex
         s.orders = [a.base_p["capex"] * self.co["share"][a.sector] * self.co["lead"]
                     if self.ch["capex_commitments"] else 0.0 for a in self.agents]
@@ -1354,17 +1374,77 @@ class ReferenceModel:
         if self.ch["fund_runs"]:
             self._fund_runs(s, scratch, ev)
 
-    def _fund_runs(self, s: RefState, scratch: dict, ev: Events) -> None:
-        """LP redemptions (base + sensitivity x last month's loss, at most the gate, shares of
-        NAV) paid from cash and loan sales at a haircut; then back-leverage lines brought under
-        their NAV trigger and the leverage cap by selling loans and repaying the lines."""
-        h, rg = self.mk["loan_sale_haircut"], self.rg
+    def _fund_price(self, s: RefState) -> float:
+        """A performing loan's price per USD of face: the loan market's index x max(1 - D x spread, floor)."""
+        fd = self.fd
+        return s.loan_q * max(1.0 - fd["spread_duration"] * max(s.market_spread, 0.0), fd["price_floor"])
+
+    def _fund_marks(self, s: RefState) -> None:
+        """Each alive fund's loans at fair value: its other assets at the loan price, each AI loan
+        it holds at that price less duration x its borrower's spread widening since month 0
+        (floored); equity moves with the change of the mark."""
+        fd, n = self.fd, self.n
+        price = self._fund_price(s)
+        mark = [0.0] * n
         for i, a in enumerate(self.agents):
-            due = 0.0
             if a.is_fund and s.alive[i]:
-                nav = max(s.equity[i], 0.0)
-                rate = a.p["redemption_base"] + a.p["redemption_sensitivity"] * max(-s.last_return[i], 0.0)
-                due = min(rate * nav, rg["gate"] * nav)
+                mark[i] = s.other_assets[i] * (price - 1.0)
+        for k, c in enumerate(self.contracts):
+            if c.kind != "loan" or not s.c_alive[k] or not self._live_agent(s, c.payee):
+                continue
+            if not self.agents[c.payee].is_fund:
+                continue
+            widen = max(s.spread[c.payer] - s.spread_ref[c.payer], 0.0) if c.payer < n else 0.0
+            value = max(price - fd["spread_duration"] * widen, fd["price_floor"])
+            mark[c.payee] += s.outstanding[k] * (value - 1.0)
+        for i in range(n):
+            old = s.fv_mark[i] if s.alive[i] else 0.0
+            s.equity[i] += mark[i] - old
+            s.fv_mark[i] = mark[i]
+
+    def _fund_runs(self, s: RefState, scratch: dict, ev: Events) -> None:
+        """The loan market heals; LP requests (base + sensitivity x (last loss + w_d x listed peers'
+        discount + w_g x share of other funds' NAV gated)) join each fund's queue; at a quarterly
+        tender the fund pays up to min(tender cap, gate x months) x NAV from cash and loan sales at
+        price x (1 - haircut), and is gated if more than the tolerance stays queued; lines brought
+        under their NAV trigger and the leverage cap (the BDC limit or the regime's) by selling
+        loans and repaying them; the month's sales move the loan market; marks at the new price.
+        Net subscriptions (non-AI cash flow beyond the book's yield) are flows, not returns."""
+        h0, rg, fd, n = self.mk["loan_sale_haircut"], self.rg, self.fd, self.n
+        if s.month == 0:
+            s.spread_ref = list(s.spread)
+        for i, a in enumerate(self.agents):
+            if a.is_fund and s.alive[i]:
+                subs = max(a.p["non_ai_cash_flow"] - fd["book_yield"] / 12.0 * s.other_assets[i], 0.0)
+                scratch["funding_flows"][i] += subs
+        q = 1.0 - (1.0 - s.loan_q) * (1.0 - fd["recovery"])
+        s.loan_q = q
+        price = self._fund_price(s)
+        h = 1.0 - price * (1.0 - h0)
+        discount = min(fd["discount_per_spread"] * max(s.market_spread, 0.0), fd["discount_max"])
+        funds = [i for i, a in enumerate(self.agents) if a.is_fund and s.alive[i]]
+        nav = {i: max(s.equity[i], 0.0) for i in funds}
+        tender = (s.month + 1) % fd["tender_months"] == 0
+        sold_total = 0.0
+        gated_before = list(s.gated)
+        for i in range(n):
+            if i not in nav:
+                s.redeem_queue[i] = 0.0
+                s.gated[i] = False
+                continue
+            others = sum(nav[j] for j in funds if j != i)
+            peers = sum(nav[j] for j in funds if j != i and gated_before[j]) / others if others > 0 else 0.0
+            p = self.agents[i].p
+            rate = p["redemption_base"] + p["redemption_sensitivity"] * (
+                max(-s.last_return[i], 0.0) + fd["discount_weight"] * discount + fd["gate_weight"] * peers)
+            s.redeem_queue[i] += max(rate, 0.0) * nav[i]
+            due = 0.0
+            if tender:
+                cap = min(fd["tender_cap"], rg["gate"] * fd["tender_months"]) * nav[i]
+                due = min(s.redeem_queue[i], cap)
+                s.gated[i] = s.redeem_queue[i] - due > fd["gate_tolerance"] * nav[i]
+                if s.gated[i]:
+                    s.gate_events += 1.0
             short = max(due - s.cash[i], 0.0)
             sold = min(short / (1.0 - h), s.other_assets[i])
             paid = min(due, s.cash[i] + sold * (1.0 - h))
@@ -1374,9 +1454,13 @@ class ReferenceModel:
             s.ext_cash += paid - sold * (1.0 - h)
             s.redemptions += paid
             s.forced_sales += sold
+            s.redeem_queue[i] -= paid
+            sold_total += sold
             scratch["funding_flows"][i] -= paid
             if paid > 0:
                 ev.redemptions.append((i, paid))
+        caps = [c for c in (rg["fund_cap"], fd["bdc_leverage_cap"]) if c > 0]
+        cap_lev = min(caps) if caps else 0.0
         assets = self.balance_sheet(s)["assets"]
         for i, a in enumerate(self.agents):
             if not (a.is_fund and s.alive[i]):
@@ -1386,13 +1470,13 @@ class ReferenceModel:
             if debt <= 0:
                 continue
             trigger = sum(s.outstanding[k] * self.contracts[k].ltv_max for k in lines) / debt
-            nav = max(s.equity[i], 0.0)
+            nav_i = max(s.equity[i], 0.0)
             # selling x and repaying lines: (D - x(1-h)) / (A - x) <= L, and (D - x(1-h)) / NAV <= cap
             need = 0.0
             if debt > trigger * assets[i]:
                 need = (debt - trigger * assets[i]) / ((1.0 - h) - trigger) if (1.0 - h) - trigger > 0 else INF
-            if rg["fund_cap"] > 0 and debt > rg["fund_cap"] * nav:
-                need = max(need, (debt - rg["fund_cap"] * nav) / (1.0 - h))
+            if cap_lev > 0 and debt > cap_lev * nav_i:
+                need = max(need, (debt - cap_lev * nav_i) / (1.0 - h))
             x = min(need, s.other_assets[i])
             if need > s.other_assets[i] * (1.0 + 1e-12) + 1e-12:
                 scratch["breach"][i] = True
@@ -1405,6 +1489,7 @@ class ReferenceModel:
             s.equity[i] -= x * h
             s.ext_cash -= x * (1.0 - h)
             s.forced_sales += x
+            sold_total += x
             ev.nav_sales.append((i, x))
             for k in lines:
                 part = s.outstanding[k] * (repay / debt)
@@ -1413,6 +1498,8 @@ class ReferenceModel:
                     s.cash[self.contracts[k].payee] += part
                 else:
                     s.ext_cash += part
+        s.loan_q = q * math.exp(-sold_total / fd["depth"])
+        self._fund_marks(s)
 
     def _settlement(self, s: RefState, scratch: dict, ev: Events) -> None:
         """Refinancing decisions; refused bullets refinanced by the facilities' lenders; contract
@@ -1806,6 +1893,8 @@ class ReferenceModel:
                 i, owed = c.payer, s.outstanding[k]
                 recovered = owed * (r_s[i] + (1.0 - r_s[i]) * rec[i]) if c.secured else owed * rec[i]
                 recovered_by[i] += recovered
+                if c.nav_line:  # fund_runs: what the line's lender loses on a fund's default
+                    s.line_loss += owed - recovered
                 if to_agent:
                     cash_in[c.payee] += recovered
                     loss_in[c.payee] += owed - recovered
@@ -1957,6 +2046,8 @@ class ReferenceModel:
                 if self._live_agent(s, c.payee):
                     s.equity[c.payee] += mark - s.outstanding[k]
                 s.outstanding[k] = mark
+        if self.ch["fund_runs"]:
+            self._fund_marks(s)
         if self.ch["market_feedback"]:
             mk = self.mk
             losses = sum(s.credit_loss) - scratch["loss_start"]

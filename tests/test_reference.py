@@ -220,9 +220,11 @@ def test_reference_matches_model_under_regimes(regime: str) -> None:
     assert any(e.equity_frozen for e in evs)  # the severe scenario shuts the labs' equity market
     if rg.gpu_ltv_cap > 0:
         assert any(e.ltv_capped for e in evs)
-    if rg.fund_redemption_gate < 1:  # the gate binds: 2% of NAV
-        paid = [x for e in evs for _, x in e.redemptions]
-        assert paid and max(paid) < 0.03 * 75.0
+    # Blue Owl's LPs ask for 2% of NAV a month: more than the 5%-a-quarter tender pays, so it gates
+    # under every regime (nbfi_oversight's 2% a month is 6% a quarter, above the tender cap)
+    paid = [x for e in evs for _, x in e.redemptions]
+    assert paid and run.states[PATHS[0]][-1].gate_events > 0
+    assert any(st.redeem_queue[run.column("Blue Owl")] > 0 for st in run.states[PATHS[0]])  # unmet: queued
 
 
 def test_reference_matches_model_with_lending_limits() -> None:
@@ -249,7 +251,11 @@ def test_reference_matches_model_under_a_scenario_schedule() -> None:
 def test_reference_matches_model_in_a_same_month_cascade() -> None:
     """A thin private-credit fund: CoreWeave's default makes it insolvent in the same month."""
     thin = {"Blue Owl": {"cash": 6.0, "other_assets": 10.0, "non_ai_cash_flow": 0.0}}
-    run = run_side_by_side(config(*BASE, *SHOCKS, entities=thin))
+    # without fair-value marks (spread duration 0), which would write its CoreWeave loans down
+    # before the default, nor the BDC leverage limit, which its 25B of lines on 3.4B of NAV breach
+    # at once: either would break the same-month cascade this test is about
+    run = run_side_by_side(config(*BASE, *SHOCKS, "funds.spread_duration=0", "funds.bdc_leverage_cap=0",
+                                  entities=thin))
     evs = run.all_events()
     cascades = [e for e in evs if e.resolution_rounds > 1]
     assert cascades, "no multi-round resolution"
