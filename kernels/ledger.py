@@ -106,3 +106,15 @@ def grow_book(s: State, amount: Any) -> State:
 def write_down(s: State, asset: str, amount: Any) -> State:
     """``amount`` of ``asset`` written off as a credit loss: an expense with no cash."""
     return s.replace(**{asset: getattr(s, asset) - amount, "equity": s.equity - amount})
+
+
+def issue_notes(xp: ModuleType, s: State, is_notes: Any, payer: Any, notes: Any) -> State:
+    """New notes (:mod:`aisim.kernels.notes_market`): each issuer's ``notes`` (paths, agents) are
+    added to its notes contract (is_notes (contracts,) bool, payer (contracts,) issuer columns)
+    and paid by bondholders (the external sector); the issuer spends them at once on GPUs
+    (:func:`invest` books the purchase as capex)."""
+    from .notes_market import post
+
+    return s.replace(outstanding=post(xp, s.outstanding, is_notes, payer, notes),
+                     ext_cash=s.ext_cash - xp.sum(notes, axis=1))
+

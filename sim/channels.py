@@ -41,6 +41,9 @@ taking ``(s, ctx)`` return both):
 ``regulation``        ``(s, rwa)``: after capital ratios are measured (deleveraging)
 ``feedback``          ``(s, ctx)``: after the month's losses are known
 ``raise_room``        ``(room, s)``: (paths, agents) new equity each agent could raise this month
+``notes``             ``(notes, s, plan, funded, new_debt, new_equity)``: None, or (paths, agents)
+                      new notes sold to bondholders for the capex ``plan`` that ``funded`` (cash,
+                      loans, equity) leaves; ``new_debt``, ``new_equity`` this month's loans and equity
 ====================  =======================================================================
 """
 
@@ -50,6 +53,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, make_dataclass, replace
 from functools import cache
 from typing import Any
+
+import numpy as np
 
 from aisim import sectors
 from aisim.kernels import (
@@ -66,6 +71,7 @@ from aisim.kernels import (
     funds,
     ledger,
     marking,
+    notes_market,
     operations,
     refinancing,
     regulation,
@@ -86,6 +92,7 @@ from aisim.kernels.feedback import MarketParams
 from aisim.kernels.firm_shocks import FirmShockParams
 from aisim.kernels.headroom import HeadroomParams
 from aisim.kernels.lease_claims import LeaseClaimParams
+from aisim.kernels.notes_market import NotesParams
 from aisim.kernels.params import config_node, param
 from aisim.kernels.risk_appetite import RiskAppetiteParams
 from aisim.kernels.state import LOAN, NEVER, OFFTAKE, REVOLVING, per_agent
@@ -116,6 +123,7 @@ HOOK_POINTS = (  # one a line, in the order of the month
     "regulation",
     "feedback",
     "raise_room",
+    "notes",
 )
 
 
@@ -361,6 +369,30 @@ def _equity_revalue(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     return s, ctx
 
 
+# --------------------------------------------------------------------------- note_issuance
+def _notes_issuers(m: Any) -> Any:
+    """(agents,) bool: agents with a notes contract, once per model."""
+    cached = getattr(m, "_notes_issuers_cache", None)
+    if cached is None:
+        mask = np.zeros(m.world.n_agents, dtype=bool)
+        mask[m.world.contracts["payer"][m.world.notes]] = True
+        cached = m.xp.asarray(mask)
+        m._notes_issuers_cache = cached
+    return cached
+
+
+def _issue_notes(m: Any, notes: Any, s: Any, plan: Any, funded: Any, new_debt: Any, new_equity: Any) -> Any:
+    xp, p = m.xp, m.p.notes
+    open_ = equity_market.window_open(xp, m.p.equity_market, s.alive, s.market_value, s.mv_peak, s.mv_breach_month,
+                                      s.month) & m.schedule.raise_open[s.month][None, :]
+    room = notes_market.capacity(xp, p.note_share, s.market_value, open_)
+    bs = m.balance(s)  # before this month's loans, which are spent on GPUs: both sides rise by them
+    ceiling = per_agent(m.params.max_leverage) + p.leverage_margin
+    room = xp.minimum(room, notes_market.leverage_room(xp, bs["debt"] + new_debt, bs["assets"] + new_debt + new_equity,
+                                                       ceiling))
+    return notes_market.issue(xp, s.alive, plan, funded, room, _notes_issuers(m))
+
+
 # --------------------------------------------------------------------------- rate discounting
 def _discounted_collateral(m: Any, vf: Any, s: Any) -> Any:
     life = m.p.regime.gpu_valuation_life_months or m.p.collateral.valuation_life_months
@@ -586,6 +618,15 @@ CHANNELS: tuple[Channel, ...] = (
         cite="Dechow, Sloan and Soliman (2004); Eckbo, Masulis and Norli (2007); Baker and Wurgler (2000)",
         params=EquityMarketParams, key="equity_market", default=False,
         on={"raise_room": _equity_room, "feedback": _equity_revalue},
+    ),
+    Channel(
+        "note_issuance", "compute providers with a market value sell unsecured notes and convertibles to "
+        "bondholders (debt with coupons, floating at their spread, amortising over `investment.notes_term`) for "
+        "the capex cash, loans and equity leave unfunded: at most `notes.note_share` of market value a quarter, "
+        "while the equity window is open (drawdown, covenant breach) and the scenario does not close the market",
+        off_doc="no new notes: outside capital is facility loans or equity",
+        kernel="aisim.kernels.notes_market", cite="Baker and Wurgler (2000); Eckbo, Masulis and Norli (2007)",
+        params=NotesParams, key="notes", default=False, on={"notes": _issue_notes},
     ),
     Channel(
         "rate_discounting", "GPU collateral values move with the present value of their rents: x a(y, L) / "

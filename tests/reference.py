@@ -75,6 +75,7 @@ CHANNELS += ("bank_capital",)
 CHANNELS += ("compute_market",)
 CHANNELS += ("firm_shocks",)
 CHANNELS += ("capex_commitments", "risk_appetite")
+CHANNELS += ("note_issuance",)
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -388,6 +389,8 @@ class ReferenceModel:
                                                        "close_drawdown")}
         self.em["breach_months"] = int(em.breach_months)
         self.headroom = float(cfg.headroom.headroom)
+        self.notes_share, self.notes_margin = float(cfg.notes.note_share), float(cfg.notes.leverage_margin)
+        self.notes_term = int(inv.notes_term)
         mk = cfg.market
         self.mk = {k: float(getattr(mk, k)) for k in ("spread_per_loss", "sentiment_per_loss",
                                                         "sentiment_per_default", "recovery", "loan_sale_haircut")}
@@ -461,6 +464,18 @@ class ReferenceModel:
                 ltv_max=float(c.ltv_max) if float(c.ltv_max) > 0 else self.ltv_default,
                 risk_weight=w, nav_line=kind == "loan" and nav,
             ))
+        # note_issuance: a notes contract with bondholders for each compute provider with capex and a market_cap
+        self.notes: dict[int, int] = {}  # issuer -> its notes contract
+        for i, a in enumerate(self.agents):
+            if a.sector in COMPUTE and a.p["capex"] > 0 and a.p["market_cap"] > 0:
+                w, nav = terms(i, n)
+                self.notes[i] = len(self.contracts)
+                self.contracts.append(Contract(
+                    name=f"notes {a.name}", kind="loan", payer=i, payee=n, amount=0.0, monthly=0.0,
+                    rate=a.p["spread"], floating=True, maturity=self.notes_term, amort="revolving", start=0,
+                    share=0.0, secured=False, refinance=False, exit_month=NEVER, ltv_max=self.ltv_default,
+                    risk_weight=w, nav_line=nav,
+                ))
         self.n_calibrated = len(self.contracts)
         investors = {i for i, a in enumerate(self.agents) if a.sector in COMPUTE and a.p["capex"] > 0}
         debtors = {c.payer for c in self.contracts if c.kind == "loan" and c.payer < n}
@@ -1069,6 +1084,26 @@ class ReferenceModel:
             room = min(room, self._issue_capacity(s, i))
         return room
 
+    def _notes(self, s: RefState, i: int, gap: float, debt: float, assets: float) -> float:
+        """New notes issuer i sells this month: the capex gap, at most note_share / 3 of its market
+        value while its equity window is open and the scenario does not freeze its sector, and no
+        more than keeps (debt + notes) / (assets + notes) <= max_leverage + leverage_margin."""
+        a, sc, em = self.agents[i], self.sc, self.em
+        if not s.alive[i] or gap <= 0:
+            return 0.0
+        if a.sector in sc["freeze"] and sc["freeze_from"] <= s.month < sc["freeze_from"] + sc["freeze_months"]:
+            return 0.0
+        if s.month - s.mv_breach_month[i] <= em["breach_months"]:
+            return 0.0
+        peak = s.mv_peak[i]
+        if (1.0 - s.market_value[i] / peak if peak > 0 else 1.0) >= em["close_drawdown"]:
+            return 0.0
+        room = max(self.notes_share / 3.0 * s.market_value[i], 0.0)
+        c = a.p["max_leverage"] + self.notes_margin
+        if c < 1.0:  # (D + x) / (A + x) = c at x = (c A - D) / (1 - c)
+            room = min(room, max((c * assets - debt) / (1.0 - c), 0.0))
+        return min(gap, room)
+
     def _investment(self, s: RefState, scratch: dict, ev: Events) -> None:
         """Compute providers' planned capex, paid from spare cash, then new loans on the capex
         facilities (within the regime's GPU LTV cap), then new equity; the capex is the
@@ -1127,10 +1162,17 @@ class ReferenceModel:
             s.outstanding[k] += amount
             ev.new_loans += amount
         raised, capex, room_left = [0.0] * n, [0.0] * n, [0.0] * n
+        bs_notes = self.balance_sheet(s) if self.ch["note_issuance"] else None  # this month's loans in debt
         for i in range(n):
             room = self._raise_room(s, i, ev)
             if s.alive[i] and plan[i] > 0:
                 raised[i] = max(min(plan[i] - internal[i] - borrowed[i], room), 0.0)
+            if bs_notes is not None and i in self.notes:
+                notes = self._notes(s, i, plan[i] - internal[i] - borrowed[i] - raised[i], bs_notes["debt"][i],
+                                    bs_notes["assets"][i] + borrowed[i] + raised[i])
+                s.outstanding[self.notes[i]] += notes
+                s.ext_cash -= notes
+                borrowed[i] += notes
             capex[i] = internal[i] + borrowed[i] + raised[i]
             room_left[i] = room - raised[i]
             if self.ch["capex_commitments"]:

@@ -1,0 +1,86 @@
+"""New notes: unsecured notes and convertibles sold to outside bondholders, as debt with coupons.
+
+Without it a compute provider's outside capital is either a loan from a modelled lender (a capex
+facility, subject to the refinancing test and the leverage headroom) or new equity; with
+``channels.equity_pricing`` on the equity is priced and limited, and the high-yield notes and
+convertibles through which neoclouds actually fund much of their capex have no market: CoreWeave
+(debt / assets ~0.46 at the start, above its 0.4 borrowing test) cannot borrow at all, its
+priced equity (~0.67B a month) covers less than half of its committed GPU deliveries (~1.7B a
+month) and it runs out of cash within four months on every path. In 2025 CoreWeave sold 2.0B of
+9.25% 2030 notes (May), 1.75B of 9.0% 2031 notes (Jul) and a 2.25B 1.75% convertible (Dec), and
+Nebius 3.75B of convertibles (Jun, Sep), beside far smaller equity (CoreWeave's 1.5B IPO,
+Nebius's 1B).
+
+Each issuer (a compute provider with a market value from the calibration, ``market_cap > 0``)
+has one notes contract with the external sector (bondholders): a loan, floating at the issuer's
+spread like its capex facilities (``credit_pricing`` reprices it), unsecured, amortising
+``out / term`` a month (``term`` = ``investment.notes_term``: a stream of 5-6 year notes retiring
+evenly). In the investment phase, after spare cash, facility loans and new equity, the issuer
+sells notes for what of its capex is still unfunded, at most
+
+    cap_t = note_share / 3 x MV_t      while its equity window is open (drawdown of market value
+                                       below ``equity_market.close_drawdown`` and no covenant
+                                       breach in the last ``equity_market.breach_months``),
+                                       and the scenario does not close the market to its sector,
+            0                          otherwise,
+
+USD bn a month, MV_t its market value (:mod:`aisim.kernels.equity_market`). High-yield and
+convertible buyers price the same market value and distress as equity buyers (convertibles are
+sized on market capitalisation, and the window for both shuts in distress: Baker and Wurgler
+2000; Eckbo, Masulis and Norli 2007 on convertible issuance). The proceeds pay for GPUs at
+once: the issuer's GPUs and its notes rise by the same amount, and bondholders (the external
+sector) pay it, so assets = liabilities + equity and cash (with the external sector) hold.
+In default the notes are unsecured claims of the external sector, as the calibrated notes are.
+
+Units: USD bn, (paths, agents); note_share a share of market value a quarter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from .params import param
+
+
+@dataclass(frozen=True)
+class NotesParams:
+    """Capacity and term of new unsecured notes and convertibles sold to bondholders."""
+
+    note_share: float = param(0.04, ge=0.0, le=1.0, unit="share of market value a quarter",
+                              doc="new notes and convertibles bondholders take a quarter, while the window is open")
+    leverage_margin: float = param(0.1, ge=0.0, le=1.0, unit="debt / assets",
+                                   doc="notes are sold while debt / assets after them is at most max_leverage + this")
+
+
+def capacity(xp: ModuleType, note_share: float, market_value: Any, window_open: Any) -> Any:
+    """(paths, agents) USD bn of new notes bondholders take this month: note_share / 3 x MV where
+    the window is open (window_open (paths, agents) bool), else 0."""
+    return xp.where(window_open, xp.maximum(note_share / 3.0 * market_value, 0.0), 0.0)
+
+
+def leverage_room(xp: ModuleType, debt: Any, assets: Any, ceiling: Any) -> Any:
+    """(paths, agents) USD bn of notes (spent on GPUs: debt and assets rise together) that keep
+    debt / assets at most ``ceiling`` (agents,) or (paths, agents): max(0, (c A - D) / (1 - c)),
+    unbounded where c >= 1."""
+    c = ceiling + xp.zeros_like(debt)
+    below = c < 1.0
+    room = xp.maximum((c * assets - debt) / xp.where(below, 1.0 - c, 1.0), 0.0)
+    return xp.where(below, room, xp.inf)
+
+
+def issue(xp: ModuleType, alive: Any, plan: Any, funded: Any, room: Any, issuer: Any) -> Any:
+    """(paths, agents) USD bn of notes sold: what of the capex ``plan`` the ``funded`` part
+    (spare cash, loans, equity) leaves, within ``room``, for alive issuers (issuer (agents,) bool)
+    with a plan."""
+    want = xp.maximum(plan - funded, 0.0)
+    ok = alive & (plan > 0) & issuer[None, :]
+    return xp.where(ok, xp.minimum(want, xp.maximum(room, 0.0)), 0.0)
+
+
+def post(xp: ModuleType, outstanding: Any, is_notes: Any, payer: Any, notes: Any) -> Any:
+    """(paths, contracts) outstanding with each issuer's ``notes`` (paths, agents) added to its
+    notes contract: is_notes (contracts,) bool marks the notes contracts, payer (contracts,) their
+    issuers (any valid agent column elsewhere)."""
+    return outstanding + xp.where(is_notes[None, :], xp.take(notes, payer, axis=1), 0.0)
