@@ -94,3 +94,15 @@ def test_off_sells_no_notes() -> None:
     m, states, _ = _run(paths=4, months=6)
     assert not m.cfg.channels.note_issuance
     assert np.all(states[-1].outstanding[:, m.world.notes] == 0.0)
+
+
+def test_with_notes_coreweave_alive_but_its_book_equity_grows_less_than_with_free_equity(both_on) -> None:
+    m, states, _ = both_on
+    _, off, _ = _run()  # equity_raise x sentiment a month whatever the firm is worth
+    cw = list(m.world.names).index("CoreWeave")
+    alive = states[-1].alive[:, cw]
+    assert alive.mean() > 0.8
+    e0 = float(states[0].equity[0, cw])
+    grown_on = states[-1].equity[alive, cw].mean() - e0
+    grown_off = off[-1].equity[off[-1].alive[:, cw], cw].mean() - e0
+    assert grown_on < 0.8 * grown_off  # priced, limited equity: debt funds more of the capex
