@@ -18,7 +18,7 @@ spread like its capex facilities (``credit_pricing`` reprices it), unsecured, am
 evenly). In the investment phase, after spare cash, facility loans and new equity, the issuer
 sells notes for what of its capex is still unfunded, at most
 
-    cap_t = note_share / 3 x MV_t      while its equity window is open (drawdown of market value
+    cap_t = note_share_s / 3 x MV_t    while its equity window is open (drawdown of market value
                                        below ``equity_market.close_drawdown`` and no covenant
                                        breach in the last ``equity_market.breach_months``),
                                        and the scenario does not close the market to its sector,
@@ -32,7 +32,11 @@ once: the issuer's GPUs and its notes rise by the same amount, and bondholders (
 sector) pay it, so assets = liabilities + equity and cash (with the external sector) hold.
 In default the notes are unsecured claims of the external sector, as the calibrated notes are.
 
-Units: USD bn, (paths, agents); note_share a share of market value a quarter.
+with ``note_share_s`` by the issuer's sector (``notes.note_share_neocloud``,
+``notes.note_share_hyperscaler``): high-yield neoclouds sell notes worth a far larger share of
+their value than investment-grade hyperscalers (2025: ~12-19% a year against ~1%).
+
+Units: USD bn, (paths, agents); note_share_s a share of market value a quarter.
 """
 
 from __future__ import annotations
@@ -48,16 +52,24 @@ from .params import param
 class NotesParams:
     """Capacity and term of new unsecured notes and convertibles sold to bondholders."""
 
-    note_share: float = param(0.04, ge=0.0, le=1.0, unit="share of market value a quarter",
-                              doc="new notes and convertibles bondholders take a quarter, while the window is open")
+    note_share_neocloud: float = param(0.04, ge=0.0, le=1.0, unit="share of market value a quarter",
+                                       doc="new notes and convertibles bondholders take from a neocloud a quarter")
+    note_share_hyperscaler: float = param(0.0025, ge=0.0, le=1.0, unit="share of market value a quarter",
+                                          doc="new bonds bondholders take from a hyperscaler a quarter")
     leverage_margin: float = param(0.1, ge=0.0, le=1.0, unit="debt / assets",
                                    doc="notes are sold while debt / assets after them is at most max_leverage + this")
 
 
-def capacity(xp: ModuleType, note_share: float, market_value: Any, window_open: Any) -> Any:
+def capacity(xp: ModuleType, note_share: Any, market_value: Any, window_open: Any) -> Any:
     """(paths, agents) USD bn of new notes bondholders take this month: note_share / 3 x MV where
-    the window is open (window_open (paths, agents) bool), else 0."""
+    the window is open (window_open (paths, agents) bool), else 0. note_share: a float or (agents,)."""
     return xp.where(window_open, xp.maximum(note_share / 3.0 * market_value, 0.0), 0.0)
+
+
+def sector_shares(p: NotesParams, sectors: list[str]) -> list[float]:
+    """Each agent's note share a quarter by its sector (0 outside hyperscalers and neoclouds)."""
+    return [p.note_share_neocloud if s == "neocloud" else p.note_share_hyperscaler if s == "hyperscaler" else 0.0
+            for s in sectors]
 
 
 def leverage_room(xp: ModuleType, debt: Any, assets: Any, ceiling: Any) -> Any:

@@ -381,11 +381,20 @@ def _notes_issuers(m: Any) -> Any:
     return cached
 
 
+def _note_shares(m: Any) -> Any:
+    """(agents,) each agent's note share a quarter by sector, once per model."""
+    cached = getattr(m, "_note_shares_cache", None)
+    if cached is None:
+        cached = m.xp.asarray(notes_market.sector_shares(m.p.notes, list(m.world.sectors)), dtype=m.xp.float64)
+        m._note_shares_cache = cached
+    return cached
+
+
 def _issue_notes(m: Any, notes: Any, s: Any, plan: Any, funded: Any, new_debt: Any, new_equity: Any) -> Any:
     xp, p = m.xp, m.p.notes
     open_ = equity_market.window_open(xp, m.p.equity_market, s.alive, s.market_value, s.mv_peak, s.mv_breach_month,
                                       s.month) & m.schedule.raise_open[s.month][None, :]
-    room = notes_market.capacity(xp, p.note_share, s.market_value, open_)
+    room = notes_market.capacity(xp, _note_shares(m)[None, :], s.market_value, open_)
     bs = m.balance(s)  # before this month's loans, which are spent on GPUs: both sides rise by them
     ceiling = per_agent(m.params.max_leverage) + p.leverage_margin
     room = xp.minimum(room, notes_market.leverage_room(xp, bs["debt"] + new_debt, bs["assets"] + new_debt + new_equity,
@@ -622,7 +631,8 @@ CHANNELS: tuple[Channel, ...] = (
     Channel(
         "note_issuance", "compute providers with a market value sell unsecured notes and convertibles to "
         "bondholders (debt with coupons, floating at their spread, amortising over `investment.notes_term`) for "
-        "the capex cash, loans and equity leave unfunded: at most `notes.note_share` of market value a quarter, "
+        "the capex cash, loans and equity leave unfunded: at most `notes.note_share_<sector>` of market value a "
+        "quarter, "
         "while the equity window is open (drawdown, covenant breach) and the scenario does not close the market",
         off_doc="no new notes: outside capital is facility loans or equity",
         kernel="aisim.kernels.notes_market", cite="Baker and Wurgler (2000); Eckbo, Masulis and Norli (2007)",

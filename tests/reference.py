@@ -389,7 +389,9 @@ class ReferenceModel:
                                                        "close_drawdown")}
         self.em["breach_months"] = int(em.breach_months)
         self.headroom = float(cfg.headroom.headroom)
-        self.notes_share, self.notes_margin = float(cfg.notes.note_share), float(cfg.notes.leverage_margin)
+        self.notes_share = {"neocloud": float(cfg.notes.note_share_neocloud),
+                            "hyperscaler": float(cfg.notes.note_share_hyperscaler)}
+        self.notes_margin = float(cfg.notes.leverage_margin)
         self.notes_term = int(inv.notes_term)
         mk = cfg.market
         self.mk = {k: float(getattr(mk, k)) for k in ("spread_per_loss", "sentiment_per_loss",
@@ -1085,7 +1087,7 @@ class ReferenceModel:
         return room
 
     def _notes(self, s: RefState, i: int, gap: float, debt: float, assets: float) -> float:
-        """New notes issuer i sells this month: the capex gap, at most note_share / 3 of its market
+        """New notes issuer i sells this month: the capex gap, at most its sector's note share / 3 of its market
         value while its equity window is open and the scenario does not freeze its sector, and no
         more than keeps (debt + notes) / (assets + notes) <= max_leverage + leverage_margin."""
         a, sc, em = self.agents[i], self.sc, self.em
@@ -1098,7 +1100,7 @@ class ReferenceModel:
         peak = s.mv_peak[i]
         if (1.0 - s.market_value[i] / peak if peak > 0 else 1.0) >= em["close_drawdown"]:
             return 0.0
-        room = max(self.notes_share / 3.0 * s.market_value[i], 0.0)
+        room = max(self.notes_share.get(a.sector, 0.0) / 3.0 * s.market_value[i], 0.0)
         c = a.p["max_leverage"] + self.notes_margin
         if c < 1.0:  # (D + x) / (A + x) = c at x = (c A - D) / (1 - c)
             room = min(room, max((c * assets - debt) / (1.0 - c), 0.0))

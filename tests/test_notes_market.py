@@ -73,7 +73,7 @@ def test_notes_are_debt_within_capacity_and_the_identities_hold(both_on) -> None
         alive = after.alive[:, cw]
         term = float(w.contracts["maturity"][k])
         sold = after.outstanding[alive, k] - before.outstanding[alive, k] * (1 - 1 / term)
-        assert np.all(sold <= p.note_share / 3 * before.market_value[alive, cw] + 1e-9)
+        assert np.all(sold <= p.note_share_neocloud / 3 * before.market_value[alive, cw] + 1e-9)
         bs = accounting.balance_sheet(np, m.book, after)
         ceiling = float(m.params.max_leverage[0, cw] if np.ndim(m.params.max_leverage) == 2
                         else m.params.max_leverage[cw]) + p.leverage_margin
