@@ -118,3 +118,12 @@ def issue_notes(xp: ModuleType, s: State, is_notes: Any, payer: Any, notes: Any)
     return s.replace(outstanding=post(xp, s.outstanding, is_notes, payer, notes),
                      ext_cash=s.ext_cash - xp.sum(notes, axis=1))
 
+
+def refinance_notes(xp: ModuleType, s: State, is_notes: Any, payer: Any, notes: Any) -> State:
+    """New notes sold for cash (to pay a maturing bullet): each issuer's ``notes`` (paths, agents)
+    added to its notes contract, paid by bondholders (the external sector) into its cash."""
+    from .notes_market import post
+
+    return s.replace(outstanding=post(xp, s.outstanding, is_notes, payer, notes), cash=s.cash + notes,
+                     ext_cash=s.ext_cash - xp.sum(notes, axis=1))
+

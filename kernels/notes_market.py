@@ -32,6 +32,13 @@ once: the issuer's GPUs and its notes rise by the same amount, and bondholders (
 sector) pay it, so assets = liabilities + equity and cash (with the external sector) hold.
 In default the notes are unsecured claims of the external sector, as the calibrated notes are.
 
+Refinancing: before settlement, an issuer whose bullet owed to bondholders matures this month and
+will not be rolled (it fails its refinancing test, or the loan is not rolled at all) sells new
+notes for it, at most a quarter's capacity ``note_share_s x MV_t`` (one deal, as Nebius's 1B and
+2.75B converts were each ~5-15% of its value), on the same window; the cash raised pays the
+bullet in settlement, so debt is unchanged and the maturity is pushed out (convertibles are
+routinely refinanced by new convertibles). Cash: bondholders pay the issuer.
+
 with ``note_share_s`` by the issuer's sector (``notes.note_share_neocloud``,
 ``notes.note_share_hyperscaler``): high-yield neoclouds sell notes worth a far larger share of
 their value than investment-grade hyperscalers (2025: ~12-19% a year against ~1%).
@@ -96,3 +103,10 @@ def post(xp: ModuleType, outstanding: Any, is_notes: Any, payer: Any, notes: Any
     notes contract: is_notes (contracts,) bool marks the notes contracts, payer (contracts,) their
     issuers (any valid agent column elsewhere)."""
     return outstanding + xp.where(is_notes[None, :], xp.take(notes, payer, axis=1), 0.0)
+
+
+def refinance(xp: ModuleType, alive: Any, owed: Any, room: Any, issuer: Any) -> Any:
+    """(paths, agents) USD bn of new notes sold to pay maturing bullets owed to bondholders that
+    will not roll (``owed``), within ``room``, for alive issuers."""
+    return xp.where(alive & issuer[None, :], xp.minimum(xp.maximum(owed, 0.0), xp.maximum(room, 0.0)), 0.0)
+

@@ -57,6 +57,7 @@ from typing import Any
 import numpy as np
 
 from aisim import sectors
+from aisim.kernels import accounting as accounting_kernel
 from aisim.kernels import (
     bank_capital,
     capex_orders,
@@ -95,7 +96,7 @@ from aisim.kernels.lease_claims import LeaseClaimParams
 from aisim.kernels.notes_market import NotesParams
 from aisim.kernels.params import config_node, param
 from aisim.kernels.risk_appetite import RiskAppetiteParams
-from aisim.kernels.state import LOAN, NEVER, OFFTAKE, REVOLVING, per_agent
+from aisim.kernels.state import BULLET, LOAN, NEVER, OFFTAKE, REVOLVING, per_agent
 from aisim.kernels.syndicates import SyndicateParams
 
 Hook = Callable[..., Any]
@@ -402,6 +403,25 @@ def _issue_notes(m: Any, notes: Any, s: Any, plan: Any, funded: Any, new_debt: A
     return notes_market.issue(xp, s.alive, plan, funded, room, _notes_issuers(m))
 
 
+def _refinance_notes(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    """Before settlement: an issuer whose maturing bullet owed to bondholders will not be rolled
+    (it fails its refinancing test, or the loan does not roll) sells new notes for it, up to a
+    quarter's capacity, while its window is open; the cash pays the bullet in settlement."""
+    xp, book = m.xp, m.book
+    n = m.world.n_agents
+    b_ok = m.borrower_tests(s)
+    ok_payer = xp.take(xp.concat([b_ok, xp.ones_like(b_ok[:, :1])], axis=1), book.payer, axis=1)
+    due = (contracts_kernel.active_mask(xp, book, s) & ((book.kind == LOAN) & (book.amort == BULLET)
+                                                        & (book.payee == n))[None, :]
+           & (s.maturity == 1) & ~(ok_payer & book.refinance[None, :]))
+    owed, _ = accounting_kernel.from_payers(xp, book, xp.where(due, s.outstanding, 0.0))
+    open_ = equity_market.window_open(xp, m.p.equity_market, s.alive, s.market_value, s.mv_peak, s.mv_breach_month,
+                                      s.month) & m.schedule.raise_open[s.month][None, :]
+    room = 3.0 * notes_market.capacity(xp, _note_shares(m)[None, :], s.market_value, open_)  # one quarter's deal
+    x = notes_market.refinance(xp, s.alive, owed, room, _notes_issuers(m))
+    return ledger.refinance_notes(xp, s, m.notes_mask, m.notes_payer, x), ctx
+
+
 # --------------------------------------------------------------------------- rate discounting
 def _discounted_collateral(m: Any, vf: Any, s: Any) -> Any:
     life = m.p.regime.gpu_valuation_life_months or m.p.collateral.valuation_life_months
@@ -632,11 +652,12 @@ CHANNELS: tuple[Channel, ...] = (
         "note_issuance", "compute providers with a market value sell unsecured notes and convertibles to "
         "bondholders (debt with coupons, floating at their spread, amortising over `investment.notes_term`) for "
         "the capex cash, loans and equity leave unfunded: at most `notes.note_share_<sector>` of market value a "
-        "quarter, "
-        "while the equity window is open (drawdown, covenant breach) and the scenario does not close the market",
+        "quarter, while the equity window is open (drawdown, covenant breach) and the scenario does not close the "
+        "market; a maturing bullet owed to bondholders that will not roll is refinanced with new notes, up to a "
+        "quarter's capacity",
         off_doc="no new notes: outside capital is facility loans or equity",
         kernel="aisim.kernels.notes_market", cite="Baker and Wurgler (2000); Eckbo, Masulis and Norli (2007)",
-        params=NotesParams, key="notes", default=False, on={"notes": _issue_notes},
+        params=NotesParams, key="notes", default=False, on={"notes": _issue_notes, "financing": _refinance_notes},
     ),
     Channel(
         "rate_discounting", "GPU collateral values move with the present value of their rents: x a(y, L) / "

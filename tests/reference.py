@@ -1086,7 +1086,7 @@ class ReferenceModel:
             room = min(room, self._issue_capacity(s, i))
         return room
 
-    def _notes(self, s: RefState, i: int, gap: float, debt: float, assets: float) -> float:
+    def _notes(self, s: RefState, i: int, gap: float, debt: float, assets: float, leverage: bool = True) -> float:
         """New notes issuer i sells this month: the capex gap, at most its sector's note share / 3 of its market
         value while its equity window is open and the scenario does not freeze its sector, and no
         more than keeps (debt + notes) / (assets + notes) <= max_leverage + leverage_margin."""
@@ -1102,7 +1102,7 @@ class ReferenceModel:
             return 0.0
         room = max(self.notes_share.get(a.sector, 0.0) / 3.0 * s.market_value[i], 0.0)
         c = a.p["max_leverage"] + self.notes_margin
-        if c < 1.0:  # (D + x) / (A + x) = c at x = (c A - D) / (1 - c)
+        if leverage and c < 1.0:  # (D + x) / (A + x) = c at x = (c A - D) / (1 - c)
             room = min(room, max((c * assets - debt) / (1.0 - c), 0.0))
         return min(gap, room)
 
@@ -1239,6 +1239,28 @@ class ReferenceModel:
         scratch["breach"] = [False] * n
         if self.ch["fund_runs"]:
             self._fund_runs(s, scratch, ev)
+        if self.ch["note_issuance"]:
+            self._refinance_notes(s)
+
+    def _refinance_notes(self, s: RefState) -> None:
+        """Each issuer's bullets owed to bondholders maturing this month that will not roll (it
+        fails its test, or the loan does not roll) are paid with new notes sold now, at most a
+        quarter's capacity (note share x market value) while the window is open."""
+        n = self.n
+        b_ok = self.borrower_tests(s)
+        owed = [0.0] * n
+        for k, c in enumerate(self.contracts):
+            if (c.kind == "loan" and c.amort == "bullet" and c.payee == n and c.payer < n and self._active(s, k)
+                    and s.maturity[k] == 1 and not (c.refinance and b_ok[c.payer])):
+                owed[c.payer] += s.outstanding[k]
+        for i, k in self.notes.items():
+            if owed[i] <= 0:
+                continue
+            room = 3.0 * self._notes(s, i, float("inf"), 0.0, 1.0, leverage=False)
+            x = min(owed[i], room)
+            s.outstanding[k] += x
+            s.cash[i] += x
+            s.ext_cash -= x
 
     def _fund_runs(self, s: RefState, scratch: dict, ev: Events) -> None:
         """LP redemptions (base + sensitivity x last month's loss, at most the gate, shares of

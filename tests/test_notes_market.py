@@ -106,3 +106,25 @@ def test_with_notes_coreweave_alive_but_its_book_equity_grows_less_than_with_fre
     grown_on = states[-1].equity[alive, cw].mean() - e0
     grown_off = off[-1].equity[off[-1].alive[:, cw], cw].mean() - e0
     assert grown_on < 0.8 * grown_off  # priced, limited equity: debt funds more of the capex
+
+
+def test_a_maturing_bullet_that_will_not_roll_is_refinanced_with_notes_within_a_quarters_capacity() -> None:
+    alive = np.ones((1, 3), bool)
+    owed = np.asarray([[1.0, 1.0, 1.0]])
+    room = np.asarray([[0.4, 5.0, 5.0]])
+    x = nm.refinance(np, alive, owed, room, np.asarray([True, True, False]))
+    assert x.tolist() == [[0.4, 1.0, 0.0]]  # capped by the deal size; in full; not an issuer
+    # the proceeds are cash, paid by bondholders: the issuer's notes and cash rise together
+    from aisim.kernels import ledger
+
+    m, states, _ = _run(*BOTH, paths=2, months=1)
+    s = states[-1]
+    notes = np.zeros_like(s.cash)
+    cw = list(m.world.names).index("CoreWeave")
+    notes[:, cw] = 0.5
+    after = ledger.refinance_notes(np, s, m.notes_mask, m.notes_payer, notes)
+    np.testing.assert_allclose(after.cash[:, cw] - s.cash[:, cw], 0.5)
+    np.testing.assert_allclose(after.ext_cash - s.ext_cash, -0.5)
+    assert np.sum(after.outstanding - s.outstanding) == pytest.approx(2 * 0.5)  # 2 paths
+    bs0, bs1 = accounting.balance_sheet(np, m.book, s), accounting.balance_sheet(np, m.book, after)
+    np.testing.assert_allclose(bs1["assets"] - bs1["liabilities"], bs0["assets"] - bs0["liabilities"], atol=1e-12)
