@@ -155,3 +155,12 @@ def capacity(xp: ModuleType, p: EquityMarketParams, alive: Any, market_value: An
     open_ = alive & (drawdown < p.close_drawdown) & (month - breach_month > p.breach_months)
     cap = (p.issue_share / 3.0) * market_value
     return xp.where(open_, xp.maximum(cap, 0.0), 0.0)
+
+
+def window_open(xp: ModuleType, p: EquityMarketParams, alive: Any, market_value: Any, peak: Any, breach_month: Any,
+                month: int) -> Any:
+    """(paths, agents) bool: the issuance window of :func:`capacity` is open (drawdown below
+    ``close_drawdown``, no covenant breach in the last ``breach_months``); new notes use it too."""
+    drawdown = xp.where(peak > 0, 1.0 - market_value / xp.where(peak > 0, peak, 1.0), 1.0)
+    return alive & (drawdown < p.close_drawdown) & (month - breach_month > p.breach_months)
+

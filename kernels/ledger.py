@@ -113,3 +113,24 @@ def remark(xp: ModuleType, s: State, mark: Any) -> State:
     moves by the change (no cash). A defaulted agent's mark is gone with its estate."""
     old = xp.where(s.alive, s.fv_mark, 0.0)
     return s.replace(fv_mark=mark, equity=s.equity + mark - old)
+
+
+def issue_notes(xp: ModuleType, s: State, is_notes: Any, payer: Any, notes: Any) -> State:
+    """New notes (:mod:`aisim.kernels.notes_market`): each issuer's ``notes`` (paths, agents) are
+    added to its notes contract (is_notes (contracts,) bool, payer (contracts,) issuer columns)
+    and paid by bondholders (the external sector); the issuer spends them at once on GPUs
+    (:func:`invest` books the purchase as capex)."""
+    from .notes_market import post
+
+    return s.replace(outstanding=post(xp, s.outstanding, is_notes, payer, notes),
+                     ext_cash=s.ext_cash - xp.sum(notes, axis=1))
+
+
+def refinance_notes(xp: ModuleType, s: State, is_notes: Any, payer: Any, notes: Any) -> State:
+    """New notes sold for cash (to pay a maturing bullet): each issuer's ``notes`` (paths, agents)
+    added to its notes contract, paid by bondholders (the external sector) into its cash."""
+    from .notes_market import post
+
+    return s.replace(outstanding=post(xp, s.outstanding, is_notes, payer, notes), cash=s.cash + notes,
+                     ext_cash=s.ext_cash - xp.sum(notes, axis=1))
+

@@ -41,6 +41,9 @@ taking ``(s, ctx)`` return both):
 ``regulation``        ``(s, rwa)``: after capital ratios are measured (deleveraging)
 ``feedback``          ``(s, ctx)``: after the month's losses are known
 ``raise_room``        ``(room, s)``: (paths, agents) new equity each agent could raise this month
+``notes``             ``(notes, s, plan, funded, new_debt, new_equity)``: None, or (paths, agents)
+                      new notes sold to bondholders for the capex ``plan`` that ``funded`` (cash,
+                      loans, equity) leaves; ``new_debt``, ``new_equity`` this month's loans and equity
 ====================  =======================================================================
 """
 
@@ -51,7 +54,10 @@ from dataclasses import dataclass, field, make_dataclass, replace
 from functools import cache
 from typing import Any
 
+import numpy as np
+
 from aisim import sectors
+from aisim.kernels import accounting as accounting_kernel
 from aisim.kernels import (
     backlog_capex,
     bank_capital,
@@ -68,6 +74,7 @@ from aisim.kernels import (
     funds,
     ledger,
     marking,
+    notes_market,
     operations,
     rating_triggers,
     refinancing,
@@ -93,10 +100,11 @@ from aisim.kernels.funds import FundParams
 from aisim.kernels.guarantees import SpvMarkParams
 from aisim.kernels.headroom import HeadroomParams
 from aisim.kernels.lease_claims import LeaseClaimParams
+from aisim.kernels.notes_market import NotesParams
 from aisim.kernels.params import config_node, param
 from aisim.kernels.rating_triggers import RatingTriggerParams
 from aisim.kernels.risk_appetite import RiskAppetiteParams
-from aisim.kernels.state import LOAN, NEVER, OFFTAKE, REVOLVING, per_agent
+from aisim.kernels.state import BULLET, LOAN, NEVER, OFFTAKE, REVOLVING, per_agent
 from aisim.kernels.syndicates import SyndicateParams
 
 Hook = Callable[..., Any]
@@ -124,6 +132,7 @@ HOOK_POINTS = (  # one a line, in the order of the month
     "regulation",
     "feedback",
     "raise_room",
+    "notes",
 )
 
 
@@ -376,6 +385,58 @@ def _equity_revalue(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
                   mv_exp_growth=v.exp_growth, mv_growth_seen=v.growth_seen, mv_revenue_prev=v.revenue_prev,
                   mv_breach_month=v.breach_month, mv_sentiment=v.sentiment_prev, mv_rate=v.rate_prev)
     return s, ctx
+
+
+# --------------------------------------------------------------------------- note_issuance
+def _notes_issuers(m: Any) -> Any:
+    """(agents,) bool: agents with a notes contract, once per model."""
+    cached = getattr(m, "_notes_issuers_cache", None)
+    if cached is None:
+        mask = np.zeros(m.world.n_agents, dtype=bool)
+        mask[m.world.contracts["payer"][m.world.notes]] = True
+        cached = m.xp.asarray(mask)
+        m._notes_issuers_cache = cached
+    return cached
+
+
+def _note_shares(m: Any) -> Any:
+    """(agents,) each agent's note share a quarter by sector, once per model."""
+    cached = getattr(m, "_note_shares_cache", None)
+    if cached is None:
+        cached = m.xp.asarray(notes_market.sector_shares(m.p.notes, list(m.world.sectors)), dtype=m.xp.float64)
+        m._note_shares_cache = cached
+    return cached
+
+
+def _issue_notes(m: Any, notes: Any, s: Any, plan: Any, funded: Any, new_debt: Any, new_equity: Any) -> Any:
+    xp, p = m.xp, m.p.notes
+    open_ = equity_market.window_open(xp, m.p.equity_market, s.alive, s.market_value, s.mv_peak, s.mv_breach_month,
+                                      s.month) & m.schedule.raise_open[s.month][None, :]
+    room = notes_market.capacity(xp, _note_shares(m)[None, :], s.market_value, open_)
+    bs = m.balance(s)  # before this month's loans, which are spent on GPUs: both sides rise by them
+    ceiling = per_agent(m.params.max_leverage) + p.leverage_margin
+    room = xp.minimum(room, notes_market.leverage_room(xp, bs["debt"] + new_debt, bs["assets"] + new_debt + new_equity,
+                                                       ceiling))
+    return notes_market.issue(xp, s.alive, plan, funded, room, _notes_issuers(m))
+
+
+def _refinance_notes(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    """Before settlement: an issuer whose maturing bullet owed to bondholders will not be rolled
+    (it fails its refinancing test, or the loan does not roll) sells new notes for it, up to a
+    quarter's capacity, while its window is open; the cash pays the bullet in settlement."""
+    xp, book = m.xp, m.book
+    n = m.world.n_agents
+    b_ok = m.borrower_tests(s)
+    ok_payer = xp.take(xp.concat([b_ok, xp.ones_like(b_ok[:, :1])], axis=1), book.payer, axis=1)
+    due = (contracts_kernel.active_mask(xp, book, s) & ((book.kind == LOAN) & (book.amort == BULLET)
+                                                        & (book.payee == n))[None, :]
+           & (s.maturity == 1) & ~(ok_payer & book.refinance[None, :]))
+    owed, _ = accounting_kernel.from_payers(xp, book, xp.where(due, s.outstanding, 0.0))
+    open_ = equity_market.window_open(xp, m.p.equity_market, s.alive, s.market_value, s.mv_peak, s.mv_breach_month,
+                                      s.month) & m.schedule.raise_open[s.month][None, :]
+    room = 3.0 * notes_market.capacity(xp, _note_shares(m)[None, :], s.market_value, open_)  # one quarter's deal
+    x = notes_market.refinance(xp, s.alive, owed, room, _notes_issuers(m))
+    return ledger.refinance_notes(xp, s, m.notes_mask, m.notes_payer, x), ctx
 
 
 # --------------------------------------------------------------------------- rate discounting
@@ -743,6 +804,17 @@ CHANNELS: tuple[Channel, ...] = (
         cite="Dechow, Sloan and Soliman (2004); Eckbo, Masulis and Norli (2007); Baker and Wurgler (2000)",
         params=EquityMarketParams, key="equity_market", default=False,
         on={"raise_room": _equity_room, "feedback": _equity_revalue},
+    ),
+    Channel(
+        "note_issuance", "compute providers with a market value sell unsecured notes and convertibles to "
+        "bondholders (debt with coupons, floating at their spread, amortising over `investment.notes_term`) for "
+        "the capex cash, loans and equity leave unfunded: at most `notes.note_share_<sector>` of market value a "
+        "quarter, while the equity window is open (drawdown, covenant breach) and the scenario does not close the "
+        "market; a maturing bullet owed to bondholders that will not roll is refinanced with new notes, up to a "
+        "quarter's capacity",
+        off_doc="no new notes: outside capital is facility loans or equity",
+        kernel="aisim.kernels.notes_market", cite="Baker and Wurgler (2000); Eckbo, Masulis and Norli (2007)",
+        params=NotesParams, key="notes", default=False, on={"notes": _issue_notes, "financing": _refinance_notes},
     ),
     Channel(
         "rate_discounting", "GPU collateral values move with the present value of their rents: x a(y, L) / "

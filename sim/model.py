@@ -96,6 +96,10 @@ class AIFinanceModel(mesa.Model):
         self.facility_borrower = xp.asarray(world.facility_borrower)
         self.facility_lender = xp.asarray(world.facility_lender)
         self.facility_lender_is_bank = xp.take(self.base_params.is_bank, self.facility_lender)
+        notes_mask = np.zeros(world.n_contracts, dtype=bool)
+        notes_mask[world.notes] = True
+        self.notes_mask = xp.asarray(notes_mask)  # note_issuance: the notes contracts and their issuers
+        self.notes_payer = xp.asarray(np.minimum(world.contracts["payer"], world.n_agents - 1))
         self.bank_block = world.trait_block("bank")  # columns of the banks, once (outputs read it monthly)
         # agents whose new borrowing is secured on their GPUs (the GPU LTV cap binds on them)
         secured_facility = world.contracts["secured"][world.n_calibrated:]
@@ -358,6 +362,10 @@ class AIFinanceModel(mesa.Model):
         room = self.raise_room(s)
         raised = xp.where(s.alive & (plan > 0), xp.minimum(plan - internal - borrowed, room), 0.0)
         raised = xp.maximum(raised, 0.0)
+        notes = self.fold("notes", None, s, plan, internal + borrowed + raised, borrowed, raised)  # note_issuance
+        if notes is not None:
+            s = ledger.issue_notes(xp, s, self.notes_mask, self.notes_payer, notes)
+            borrowed = borrowed + notes  # debt-financed capex: the issuer's GPUs and notes rise together
         capex = internal + borrowed + raised
         unpaid, financed = None, capex
         if ctx.committed is not None:  # deliveries the financing left unpaid: the rest of the cash, then securities

@@ -32,7 +32,8 @@ def simulate_series(
     """Run the model on ``n_paths`` paths for ``months`` months; monthly series (months, paths).
 
     Series (USD bn a month unless stated): ``capex_<sector>``; new capex financing ``lend_bank``,
-    ``lend_private_credit`` (Pimco excluded), ``lend_bonds`` (Pimco, the bond-market proxy),
+    ``lend_private_credit`` (Pimco excluded), ``lend_bonds`` (Pimco, the bond-market proxy, and new
+    notes),
     ``equity_capex`` (equity raised for capex) and ``equity_buffer`` (equity compute providers
     raise to restore their cash); CoreWeave's ``cw_revenue`` (spot + offtakes + backstop draws),
     ``cw_revenue_microsoft``, ``cw_capex``, ``cw_debt`` (outstanding, end of month); OpenAI's
@@ -84,7 +85,10 @@ def _simulate_chunk(model: AIFinanceModel, world: World, months: int) -> dict[st
         new = np.maximum(new, 0.0)
         put("lend_bank", new[:, fac_sector == "bank"].sum(axis=1))
         put("lend_private_credit", new[:, (fac_sector == "private_credit") & ~is_bond].sum(axis=1))
-        put("lend_bonds", new[:, is_bond].sum(axis=1))
+        # new notes sold to bondholders (note_issuance) are bond-market financing too
+        after, before = m.outstanding_after_investment, m.outstanding_before_investment
+        notes = np.maximum(after[:, world.notes] - before[:, world.notes], 0.0)
+        put("lend_bonds", new[:, is_bond].sum(axis=1) + notes.sum(axis=1))
         d_fin = m.cash_after_financing - m.cash_before_financing
         put("equity_capex", m.raised[:, compute].sum(axis=1))
         put("equity_buffer", np.maximum(d_fin[:, compute], 0.0).sum(axis=1))

@@ -340,6 +340,8 @@ class InvestmentConfig:
     refinance_term: int = _months(36, "months a refinanced bullet loan runs on", lo=1, hi=600)
     recovery_gpu: float = _share(0.75, "share of the GPUs' collateral (market) value recovered in liquidation")
     recovery_other: float = _share(0.7, "share of other assets recovered in liquidation")
+    notes_term: int = _months(60, "months over which new notes (note_issuance) amortise, outstanding / term a month",
+                              lo=1, hi=600)
 
 
 # The contagion channels' switches and parameter nodes are declared with the channels

@@ -49,6 +49,7 @@ class World:
     n_calibrated: int  # contracts before the capex facilities
     facility_borrower: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     facility_lender: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    notes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # notes contracts (notes_market)
 
     @property
     def n_agents(self) -> int:
@@ -94,6 +95,12 @@ class World:
             is_ai=self.trait_mask(xp, "ai"),
             **arrays,
         )
+
+
+def notes_issuers(sectors: list[str], params: dict[str, np.ndarray]) -> list[int]:
+    """Columns of the agents with a notes contract: compute providers with capex and a market_cap."""
+    return [i for i, s in enumerate(sectors)
+            if s in COMPUTE_SECTORS and params["capex"][i] > 0 and params["market_cap"][i] > 0]
 
 
 def syndicate_size(cfg: Any) -> int:
@@ -142,6 +149,17 @@ def build_world(
             ltv_max=float(c.ltv_max) if c.ltv_max > 0 else float(covenants.ltv_max),
         ))
         cnames.append(c.name)
+    # notes_market: one notes contract with bondholders (external) per compute provider with a
+    # market value, empty at the start (aisim.kernels.notes_market; inert with note_issuance off)
+    notes = []
+    for i in notes_issuers(sectors, params):
+        notes.append(len(rows))
+        rows.append(dict(
+            kind=LOAN, payer=i, payee=n, amount=0.0, monthly=0.0, rate=float(params["spread"][i]), floating=True,
+            maturity=int(investment.notes_term), amort=REVOLVING, start=0, share=0.0,
+            secured=False, refinance=False, exit_month=NEVER, ltv_max=float(covenants.ltv_max),
+        ))
+        cnames.append(f"notes {names[i]}")
     n_cal = len(rows)
     # capex facilities for investors, and for every borrower of a calibrated loan so that it
     # can refinance from other lenders when its own will not roll. Neoclouds borrow against their
@@ -191,6 +209,7 @@ def build_world(
         names=names, sectors=sectors, entities=entities, blocks=blocks, params=params,
         balance=balance, contracts=contracts, contract_names=cnames, n_calibrated=n_cal,
         facility_borrower=np.array(fb, dtype=np.int64), facility_lender=np.array(fl, dtype=np.int64),
+        notes=np.array(notes, dtype=np.int64),
     )
 
 

@@ -95,6 +95,7 @@ CHANNELS += ("rating_triggers", "capital_pricing")
 # B, CCC, then defaulted; a defaulted agent's grade is 7
 CRE20 = {0: 0.2, 1: 0.2, 2: 0.5, 3: 0.75, 4: 1.0, 5: 1.5, 6: 1.5, 7: 1.5}
 DEFAULTED_GRADE = 7
+CHANNELS += ("note_issuance",)
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -427,6 +428,10 @@ class ReferenceModel:
         self.em["breach_months"] = int(em.breach_months)
         self.headroom = float(cfg.headroom.headroom)
         self.spv_rent_share = float(cfg.spv_marks.rent_share)
+        self.notes_share = {"neocloud": float(cfg.notes.note_share_neocloud),
+                            "hyperscaler": float(cfg.notes.note_share_hyperscaler)}
+        self.notes_margin = float(cfg.notes.leverage_margin)
+        self.notes_term = int(inv.notes_term)
         mk = cfg.market
         self.mk = {k: float(getattr(mk, k)) for k in ("spread_per_loss", "sentiment_per_loss",
                                                         "sentiment_per_default", "recovery", "loan_sale_haircut")}
@@ -508,6 +513,18 @@ class ReferenceModel:
                 ltv_max=float(c.ltv_max) if float(c.ltv_max) > 0 else self.ltv_default,
                 risk_weight=w, nav_line=kind == "loan" and nav,
             ))
+        # note_issuance: a notes contract with bondholders for each compute provider with capex and a market_cap
+        self.notes: dict[int, int] = {}  # issuer -> its notes contract
+        for i, a in enumerate(self.agents):
+            if a.sector in COMPUTE and a.p["capex"] > 0 and a.p["market_cap"] > 0:
+                w, nav = terms(i, n)
+                self.notes[i] = len(self.contracts)
+                self.contracts.append(Contract(
+                    name=f"notes {a.name}", kind="loan", payer=i, payee=n, amount=0.0, monthly=0.0,
+                    rate=a.p["spread"], floating=True, maturity=self.notes_term, amort="revolving", start=0,
+                    share=0.0, secured=False, refinance=False, exit_month=NEVER, ltv_max=self.ltv_default,
+                    risk_weight=w, nav_line=nav,
+                ))
         self.n_calibrated = len(self.contracts)
         investors = {i for i, a in enumerate(self.agents) if a.sector in COMPUTE and a.p["capex"] > 0}
         debtors = {c.payer for c in self.contracts if c.kind == "loan" and c.payer < n}
@@ -1245,6 +1262,26 @@ class ReferenceModel:
             room = min(room, self._issue_capacity(s, i))
         return room
 
+    def _notes(self, s: RefState, i: int, gap: float, debt: float, assets: float, leverage: bool = True) -> float:
+        """New notes issuer i sells this month: the capex gap, at most its sector's note share / 3 of its market
+        value while its equity window is open and the scenario does not freeze its sector, and no
+        more than keeps (debt + notes) / (assets + notes) <= max_leverage + leverage_margin."""
+        a, sc, em = self.agents[i], self.sc, self.em
+        if not s.alive[i] or gap <= 0:
+            return 0.0
+        if a.sector in sc["freeze"] and sc["freeze_from"] <= s.month < sc["freeze_from"] + sc["freeze_months"]:
+            return 0.0
+        if s.month - s.mv_breach_month[i] <= em["breach_months"]:
+            return 0.0
+        peak = s.mv_peak[i]
+        if (1.0 - s.market_value[i] / peak if peak > 0 else 1.0) >= em["close_drawdown"]:
+            return 0.0
+        room = max(self.notes_share.get(a.sector, 0.0) / 3.0 * s.market_value[i], 0.0)
+        c = a.p["max_leverage"] + self.notes_margin
+        if leverage and c < 1.0:  # (D + x) / (A + x) = c at x = (c A - D) / (1 - c)
+            room = min(room, max((c * assets - debt) / (1.0 - c), 0.0))
+        return min(gap, room)
+
     def _investment(self, s: RefState, scratch: dict, ev: Events) -> None:
         """Compute providers' planned capex, paid from spare cash, then new loans on the capex
         facilities (within the regime's GPU LTV cap), then new equity; the capex is the
@@ -1305,10 +1342,17 @@ class ReferenceModel:
             s.outstanding[k] += amount
             ev.new_loans += amount
         raised, capex, room_left = [0.0] * n, [0.0] * n, [0.0] * n
+        bs_notes = self.balance_sheet(s) if self.ch["note_issuance"] else None  # this month's loans in debt
         for i in range(n):
             room = self._raise_room(s, i, ev)
             if s.alive[i] and plan[i] > 0:
                 raised[i] = max(min(plan[i] - internal[i] - borrowed[i], room), 0.0)
+            if bs_notes is not None and i in self.notes:
+                notes = self._notes(s, i, plan[i] - internal[i] - borrowed[i] - raised[i], bs_notes["debt"][i],
+                                    bs_notes["assets"][i] + borrowed[i] + raised[i])
+                s.outstanding[self.notes[i]] += notes
+                s.ext_cash -= notes
+                borrowed[i] += notes
             capex[i] = internal[i] + borrowed[i] + raised[i]
             room_left[i] = room - raised[i]
             if self.ch["capex_commitments"]:
@@ -1373,6 +1417,28 @@ class ReferenceModel:
         scratch["breach"] = [False] * n
         if self.ch["fund_runs"]:
             self._fund_runs(s, scratch, ev)
+        if self.ch["note_issuance"]:
+            self._refinance_notes(s)
+
+    def _refinance_notes(self, s: RefState) -> None:
+        """Each issuer's bullets owed to bondholders maturing this month that will not roll (it
+        fails its test, or the loan does not roll) are paid with new notes sold now, at most a
+        quarter's capacity (note share x market value) while the window is open."""
+        n = self.n
+        b_ok = self.borrower_tests(s)
+        owed = [0.0] * n
+        for k, c in enumerate(self.contracts):
+            if (c.kind == "loan" and c.amort == "bullet" and c.payee == n and c.payer < n and self._active(s, k)
+                    and s.maturity[k] == 1 and not (c.refinance and b_ok[c.payer])):
+                owed[c.payer] += s.outstanding[k]
+        for i, k in self.notes.items():
+            if owed[i] <= 0:
+                continue
+            room = 3.0 * self._notes(s, i, float("inf"), 0.0, 1.0, leverage=False)
+            x = min(owed[i], room)
+            s.outstanding[k] += x
+            s.cash[i] += x
+            s.ext_cash -= x
 
     def _fund_price(self, s: RefState) -> float:
         """A performing loan's price per USD of face: the loan market's index x max(1 - D x spread, floor)."""
