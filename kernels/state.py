@@ -221,6 +221,8 @@ class State:
     firm_shock: Any = None  # (paths, agents) firm_shocks: margin shock, share of monthly revenue
     appetite: Any = None  # (paths,) risk_appetite: log risk-appetite factor (0: normal)
     orders: Any = None  # (paths, agents) USD bn capex_commitments: GPUs ordered, not yet delivered
+    exp_growth: Any = None  # (paths,) demand_growth: expected monthly log growth of AI demand
+    demand_seen: Any = None  # (paths,) demand_growth: the demand index last observed
 
     def replace(self, **changes: Any) -> State:
         return replace(self, **changes)

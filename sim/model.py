@@ -162,6 +162,7 @@ class AIFinanceModel(mesa.Model):
         partial = partial.replace(firm_shock=xp.zeros((P, A), dtype=xp.float64))  # firm_shocks
         partial = channel_registry.capex_orders_start(self, partial)  # capex_commitments
         partial = partial.replace(appetite=paths(0.0))  # risk_appetite
+        partial = channel_registry.demand_growth_start(self, partial)  # demand_growth
         bs = accounting.balance_sheet(xp, self.book, partial)
         state = partial.replace(equity=bs["assets"] - bs["liabilities"])
         state = channel_registry.equity_pricing_start(self, state)  # equity_pricing

@@ -25,6 +25,9 @@ on and off:
   offtakes live H months ahead need and its GPU book, and keeps on the spot rule only the part of
   its calibrated capex the month-0 gap does not explain; an offtake pays for the share of its
   seller's committed capacity the seller's book covers.
+* ``demand_growth``: a compute provider's spot plan is multiplied by exp(L g), g the expected
+  monthly log growth of demand (adaptive, with the scenario's expectation weight, from its month-0
+  trend mu - sigma^2 / 2), L the lead from order to service.
 
 It is written from those rules, not by calling the kernels: the only shared code is the
 counter-based random number generator (:func:`aisim.kernels.rng.normal`), whose draws are the common
@@ -80,6 +83,7 @@ CHANNELS += ("compute_market",)
 CHANNELS += ("firm_shocks",)
 CHANNELS += ("capex_commitments", "risk_appetite")
 CHANNELS += ("backlog_capex",)
+CHANNELS += ("demand_growth",)
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -206,6 +210,8 @@ class RefState:
     firm_shock: list[float] = field(default_factory=list)  # firm_shocks: margin shock, share of revenue
     appetite: float = 0.0  # risk_appetite: log risk-appetite factor
     orders: list[float] = field(default_factory=list)  # capex_commitments: GPUs ordered, not yet delivered
+    exp_growth: float = 0.0  # demand_growth: expected monthly log growth of demand
+    demand_seen: float = 1.0  # demand_growth: the demand index last observed
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -428,6 +434,7 @@ class ReferenceModel:
                    "eta": float(cm.utilisation_elasticity), "cap": float(cm.utilisation_cap)}
         self.backlog_h = int(cfg.backlog_capex.build_months)  # backlog_capex
         self.backlog_share = [self._backlog_spot_share(i) for i in range(self.n)]
+        self.growth_lead = float(cfg.demand_growth.lead_months)  # demand_growth
         if world is not None:
             self._check_world(world)
 
@@ -740,6 +747,10 @@ class ReferenceModel:
         s.lease_loss = [0.0] * (n + 1)  # lease_claims
         s.firm_shock = [0.0] * n  # firm_shocks
         s.appetite = 0.0  # risk_appetite
+        # demand_growth: firms start expecting the scenario's month-0 trend of log demand, mu - sigma^2 / 2
+        s.exp_growth = self._drift_at(self.sc["demand_drift"], self.sc["demand_changes"], 0) - 0.5 * self.sc[
+            "demand_vol"] ** 2
+        s.demand_seen = s.demand
         # capex_commitments: the order book starts at its steady state L x committed share x capex
         s.orders = [a.base_p["capex"] * self.co["share"][a.sector] * self.co["lead"]
                     if self.ch["capex_commitments"] else 0.0 for a in self.agents]
@@ -878,6 +889,9 @@ class ReferenceModel:
         w = sc["w"]
         s.exp_demand = s.exp_demand + w * (demand - s.exp_demand)
         s.exp_price = s.exp_price + w * (price - s.exp_price)
+        if self.ch["demand_growth"]:  # adaptive expectation of the growth rate, as of the level
+            s.exp_growth += w * (math.log(demand / s.demand_seen) - s.exp_growth)
+            s.demand_seen = demand
         s.demand, s.price, s.base_rate = demand, price, r
         # the scenario's own indices (log-normal, each with its named stream), then the agents'
         # parameters this month: each loading multiplies its parameter by index ** elasticity
@@ -1127,6 +1141,8 @@ class ReferenceModel:
                     u1 = min(max(u0, 0.0), cap)
                     util = min(max(u0 * tau ** self.cm["eta"], 0.0), cap) / u1 if u1 > 0 else 1.0
                     plan[i] *= (tau ** self.cm["pt"][a.sector] * util) ** a.p["price_elasticity"]
+                if self.ch["demand_growth"]:  # plan for the demand expected L months on, at growth g
+                    plan[i] *= math.exp(self.growth_lead * s.exp_growth)
             if self.ch["backlog_capex"] and a.sector in COMPUTE and s.alive[i]:
                 # the spot part of the plan, plus 1/H of the gap to what the backlog needs H months ahead
                 plan[i] = (plan[i] * self.backlog_share[i]
