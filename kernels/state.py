@@ -237,6 +237,8 @@ class State:
     loan_q: Any = None
     gate_events: Any = None
     line_loss: Any = None
+    exp_growth: Any = None  # (paths,) demand_growth: expected monthly log growth of AI demand
+    demand_seen: Any = None  # (paths,) demand_growth: the demand index last observed
 
     def replace(self, **changes: Any) -> State:
         return replace(self, **changes)

@@ -67,6 +67,7 @@ from aisim.kernels import (
     compute_market,
     covenants,
     credit_pricing,
+    demand_growth,
     discounting,
     equity_market,
     feedback,
@@ -92,6 +93,7 @@ from aisim.kernels.collateral import CollateralParams
 from aisim.kernels.compute_market import ComputeMarketParams
 from aisim.kernels.covenants import CovenantParams
 from aisim.kernels.credit_pricing import CreditPricingParams
+from aisim.kernels.demand_growth import DemandGrowthParams
 from aisim.kernels.discounting import DiscountingParams
 from aisim.kernels.equity_market import EquityMarketParams
 from aisim.kernels.feedback import MarketParams
@@ -594,6 +596,25 @@ def _risk_appetite(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     return s.replace(appetite=a, sentiment=sentiment, market_spread=spread), ctx
 
 
+# --------------------------------------------------------------------------- demand growth
+def demand_growth_start(m: Any, s: Any) -> Any:
+    """Month 0: expected monthly log growth of demand at the scenario's month-0 trend, and the
+    demand level last seen (set whether or not the channel is on; only the channel updates them)."""
+    xp, d = m.xp, m.p.scenario.demand
+    g0 = demand_growth.initial_growth(m.schedule.macro[0].demand_drift, d.vol)
+    return s.replace(exp_growth=xp.full(s.demand.shape, g0, dtype=xp.float64), demand_seen=s.demand + 0.0)
+
+
+def _demand_growth_step(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    w = float(m.p.scenario.expectation_weight)
+    g = demand_growth.update_growth(m.xp, s.exp_growth, s.demand, s.demand_seen, w)
+    return s.replace(exp_growth=g, demand_seen=s.demand), ctx
+
+
+def _demand_growth_plan(m: Any, plan: Any, s: Any) -> Any:
+    return plan * demand_growth.growth_factor(m.xp, s.exp_growth, m.p.demand_growth.lead_months)
+
+
 # --------------------------------------------------------------------------- backlog capex
 def _backlog_spot_share(m: Any) -> Any:
     """(agents,) share of each provider's calibrated capex left on the spot rule, from the world's
@@ -887,6 +908,15 @@ CHANNELS: tuple[Channel, ...] = (
         kernel="aisim.kernels.risk_appetite",
         cite="Baker and Wurgler (2000, 2006); Gilchrist and Zakrajsek (2012)",
         params=RiskAppetiteParams, key="risk_appetite", on={"macro": _risk_appetite},
+    ),
+    Channel(
+        "demand_growth", "compute providers plan spot capex on the demand expected when the capacity comes into "
+        "service: the spot plan is scaled by exp(L g), g the adaptively expected monthly log growth of AI demand "
+        "(the scenario's expectation weight; g_0 its month-0 trend), L `demand_growth.lead_months`",
+        off_doc="spot capex plans follow the expected level of demand only (plans for today's demand)",
+        kernel="aisim.kernels.demand_growth", cite="Cagan (1956); Kydland and Prescott (1982); Chirinko (1993)",
+        default=False, params=DemandGrowthParams, key="demand_growth",
+        on={"macro": _demand_growth_step, "capex_plan": _demand_growth_plan},
     ),
     Channel(
         "backlog_capex", "compute providers' capex plans follow contracted backlog plus expected spot demand: "

@@ -175,6 +175,7 @@ class AIFinanceModel(mesa.Model):
         partial = partial.replace(fv_mark=agents(np.zeros(A)), spread_ref=agents(np.zeros(A)),  # fund_runs
                                   redeem_queue=agents(np.zeros(A)), gated=agents(np.zeros(A, dtype=bool)),
                                   loan_q=paths(1.0), gate_events=paths(0.0), line_loss=paths(0.0))
+        partial = channel_registry.demand_growth_start(self, partial)  # demand_growth
         bs = accounting.balance_sheet(xp, self.book, partial)
         state = partial.replace(equity=bs["assets"] - bs["liabilities"])
         state = channel_registry.equity_pricing_start(self, state)  # equity_pricing

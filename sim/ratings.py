@@ -89,3 +89,23 @@ def implied(rates: dict[str, dict[int, float]], rating: str) -> dict[int, float]
         lo, hi = rates[g0][t], rates[g1][t]
         out[t] = lo + w * (hi - lo) if min(lo, hi) <= 0 else math.exp((1 - w) * math.log(lo) + w * math.log(hi))
     return out
+
+
+#: Notches either side of a firm's rating that bound its calibration band: a letter grade.
+BAND_NOTCHES = 3
+
+
+def band(rates: dict[str, dict[int, float]], rating: str,
+         notches: int = BAND_NOTCHES) -> dict[int, tuple[float, float]]:
+    """{years: (low, high)}: the cumulative default rates of the notches ``notches`` better and
+    worse than ``rating`` (clamped to AAA and CCC-), the band a model PD of a firm so rated should
+    fall in. One letter grade either side: agencies' ratings are through-the-cycle opinions, and
+    a grade's realised default rates vary by about that much from one cohort to the next."""
+    pos = _position(rating)
+    better = NOTCHES[max(pos - notches, 0)]
+    worse = NOTCHES[min(pos + notches, len(NOTCHES) - 1)]
+    lo, hi = implied(rates, better), implied(rates, worse)
+    if pos - notches < 0:  # nothing better than AAA: the band starts at 0
+        lo = {t: 0.0 for t in lo}
+    return {t: (lo[t], hi[t]) for t in lo}
+

@@ -1,8 +1,9 @@
 """Command line: ``python -m aisim.report_calibration [overrides]`` -- the calibration report.
 
 Prints every calibration target beside the model's value, its band and its source -- at the start
-(from the calibration file) and over 2026-2028 under the configured scenario (from ``paths.n``
-simulated paths, at most 36 months whatever ``horizon`` says) -- and writes
+(from the calibration file), over 2026-2028 under the configured scenario, and each rated firm's
+default probability at 1, 3 and 5 years against its rating's band (from ``paths.n`` simulated
+paths of 60 months whatever ``horizon`` says) -- and writes
 ``calibration_report.md`` and ``calibration_report.parquet`` into the Hydra run directory.
 
 Examples::
@@ -46,14 +47,16 @@ def calibration_report(cfg: Any, n_paths: int = 200, xp: ModuleType = np) -> pd.
     """The report table: start targets and 2026-2028 targets from ``n_paths`` paths.
 
     Columns: group (start or period), target_name, model, p05, p95 (none for a probability), se (the
-    Monte Carlo standard error of the model's mean), target (the public figure),
+    Monte Carlo standard error of the model's mean), ci_low, ci_high (a probability's 95% Monte
+    Carlo interval, :attr:`aisim.targets.Target.interval`), target (the public figure),
     low, high (the band), unit, ok (None where there is no band), source.
     """
     validate(cfg)
     cfg = with_long_tail(cfg)
     world = world_of(cfg)
     targets = start_targets(cfg, world) + dynamic_targets(cfg, world, int(n_paths), xp)
-    rows = [dict(group=t.group, target_name=t.name, model=t.model, p05=t.p05, p95=t.p95, se=t.se, target=t.target,
+    rows = [dict(group=t.group, target_name=t.name, model=t.model, p05=t.p05, p95=t.p95, se=t.se,
+                 ci_low=t.interval[0], ci_high=t.interval[1], target=t.target,
                  low=t.low, high=t.high, unit=t.unit, ok=t.ok, source=t.source) for t in targets]
     return pd.DataFrame(rows)
 
@@ -79,6 +82,9 @@ def report_markdown(df: pd.DataFrame, header: str = "") -> str:
         band = f"{_fmt(r.low, r.unit)} to {_fmt(r.high, r.unit)}"
         if r.unit == "probability":  # a yes/no outcome: its Monte Carlo error, not quantiles of 0s and 1s
             spread = "" if math.isnan(r.se) else f"+/- {_fmt(r.se, r.unit)}"
+            lo, hi = getattr(r, "ci_low", math.nan), getattr(r, "ci_high", math.nan)
+            if spread and not math.isnan(lo):
+                spread += f" (95%: {_fmt(lo, r.unit)} to {_fmt(hi, r.unit)})"
         else:
             spread = "" if math.isnan(r.p05) else f"{_fmt(r.p05, r.unit)} to {_fmt(r.p95, r.unit)}"
         ok = {True: "yes", False: "**NO**", None: ""}[r.ok]

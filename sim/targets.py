@@ -41,16 +41,35 @@ class Target:
     p05: float = float("nan")  # dynamic targets: 5% and 95% quantiles across paths (none for a probability)
     p95: float = float("nan")
     se: float = float("nan")  # dynamic targets: Monte Carlo standard error of the mean over paths
+    n: int = 0  # dynamic targets: the number of paths the value is a mean over
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        """A probability's 95% Monte Carlo interval: p +/- 1.96 se, and [0, 3/n] for none of n
+        paths (1 - 3/n to 1 for all of them; the rule of three, Hanley and Lippman-Hand 1983),
+        where the binomial standard error is 0 and says nothing. Other values: the point."""
+        if self.unit != "probability" or self.n < 1 or math.isnan(self.model):
+            return (self.model, self.model)
+        if self.model <= 0.0:
+            return (0.0, min(1.0, 3.0 / self.n))
+        if self.model >= 1.0:
+            return (max(0.0, 1.0 - 3.0 / self.n), 1.0)
+        half = 1.96 * (self.se if math.isfinite(self.se) else 0.0)
+        return (max(0.0, self.model - half), min(1.0, self.model + half))
 
     @property
     def ok(self) -> bool | None:
+        """Whether the model meets the band: its value lies in it; for a probability, its 95%
+        Monte Carlo interval meets it (so a PD of 0 on few paths cannot fail a band it cannot
+        resolve, and fails one it can: none of 1,000 paths is below a 0.5% floor)."""
         if math.isnan(self.model):
             return None
         if math.isnan(self.low) and math.isnan(self.high):
             return None
         lo = -math.inf if math.isnan(self.low) else self.low
         hi = math.inf if math.isnan(self.high) else self.high
-        return bool(lo <= self.model <= hi)
+        a, b = self.interval
+        return bool(lo <= b and a <= hi)
 
 
 NAN = float("nan")
@@ -268,9 +287,9 @@ def _dyn(group: str, name: str, v: Any, target: str, low: float, high: float, un
     k = int(np.sum(~np.isnan(v)))
     se = float(np.nanstd(v, ddof=1) / np.sqrt(k)) if k > 1 else NAN
     if unit == "probability":  # a yes/no outcome per path: its quantiles are 0 or 1 and say nothing
-        return Target(group, name, float(np.nanmean(v)), target, low, high, unit, source, se=se)
+        return Target(group, name, float(np.nanmean(v)), target, low, high, unit, source, se=se, n=k)
     return Target(group, name, float(np.nanmean(v)), target, low, high, unit, source,
-                  p05=float(np.nanquantile(v, 0.05)), p95=float(np.nanquantile(v, 0.95)), se=se)
+                  p05=float(np.nanquantile(v, 0.05)), p95=float(np.nanquantile(v, 0.95)), se=se, n=k)
 
 
 #: External financing of data-centre capex in 2025 (not simulated), USD bn: hyperscaler bonds
@@ -281,42 +300,50 @@ EXTERNAL_FINANCING_2025 = 121.0 + 125.0 + 13.3
 #: ~410B (">400B", company guidance) + CoreWeave ~13B (12-14B) + the other neoclouds ~10B
 #: (assumption).
 AI_CAPEX_2025 = 410.0 + 13.0 + 10.0
-#: Bands of the dynamic targets (docs/calibration.md explains each).
+#: Bands of the dynamic targets (docs/calibration.md explains each). Where a public point figure
+#: exists the band is about +/-25% around it; where none does the band is a documented sanity range.
 BANDS = {
-    "hyperscaler capex": (400.0, 1200.0),
-    "AI capex 2025-28": (1450.0, 5800.0),
-    "CoreWeave revenue": {2026: (8.0, 16.0), 2027: (10.0, 30.0), 2028: (10.0, 40.0)},
-    "CoreWeave capex 2026": (20.0, 45.0),
+    # CreditSights' estimate for the top five (Amazon, Microsoft, Alphabet, Meta, Oracle) before the
+    # Q4 2025 calls, ~620B (Jan 2026; raised to ~750B on the Feb 2026 guidance); Morgan Stanley
+    # ~951B for 2027 (late 2025; later raised to 1,116B). 2028: no point figure.
+    "hyperscaler capex": {2026: (465.0, 775.0), 2027: (713.0, 1189.0), 2028: (465.0, NAN)},
+    "AI capex 2025-28": (2175.0, 3625.0),  # 2.9T +/-25%
+    # 2026: consensus ~12B (assumption: analysts' late-2025 estimates) +/-25%; 2027-28 no point figure
+    "CoreWeave revenue": {2026: (9.0, 15.0), 2027: (10.0, 30.0), 2028: (10.0, 40.0)},
+    "CoreWeave capex 2026": (24.0, 37.5),  # "well in excess of double" 12-14B: ~30B +/-25%, floor 2 x 12B
     "CoreWeave debt": (14.0, 90.0),
     "Microsoft share": {2026: (0.25, 0.60), 2028: (0.10, 0.45)},
-    # floor 0 (was 0.01): the 1-4.5% the model gave came only from marking new GPUs at the rental
-    # index's cumulative fall since 2025 (fixed: collateral valued by vintage); neocloud default
-    # risk within 3 years now awaits firm-specific shocks (issue 9 item 6). Restore the floor then.
-    "CoreWeave PD": (0.0, 0.55),
-    "OpenAI revenue": {2026: (20.0, 40.0), 2027: (25.0, 70.0), 2028: (30.0, 110.0)},
-    "OpenAI burn": (50.0, 200.0),
-    "private-credit share": (0.27, 0.80),
-    "external financing": (750.0, 3000.0),
-    "hyperscaler PD": (0.0, 0.01),
-    "bank PD": (0.0, 0.01),
+    "OpenAI revenue": {2026: (22.0, 37.0), 2027: (25.0, 70.0), 2028: (30.0, 110.0)},  # 2026: ~29.4B +/-25%
+    "OpenAI burn": (73.0, 121.0),  # ~17 + 35 + 45 = 97B over 2026-28 (The Information) +/-25%
+    "private-credit share": (0.40, 0.66),  # ~53% +/-25%
+    "external financing": (1125.0, 1875.0),  # 1.5T +/-25%
 }
+HYPERSCALER_FIGURES = {
+    2026: "~620B top five (CreditSights, Jan 2026); guided ~750B in Feb 2026",
+    2027: "~951B top five (Morgan Stanley, late 2025; later 1,116B)",
+    2028: "no point figure; at least 2026's band floor",
+}
+#: The terms (years) at which each rated named firm's model PD is set against its rating's band.
+RATING_YEARS = (1, 3, 5)
 
 
 def dynamic_targets(cfg: Any, world: World, n_paths: int = 200, xp: ModuleType = np) -> list[Target]:
-    """Targets over 2026-2028 from ``n_paths`` simulated paths (means, with p05-p95)."""
-    S = simulate_series(cfg, world, n_paths, xp, months=36)
+    """Targets over 2026-2028 from ``n_paths`` simulated paths (means, with p05-p95), and each
+    rated named firm's cumulative default probability at 1, 3 and 5 years against its rating's
+    band (60 simulated months)."""
+    S = simulate_series(cfg, world, n_paths, xp, months=12 * max(RATING_YEARS))
     T: list[Target] = []
     B = BANDS
     hs = S["capex_hyperscaler"]
     for y in YEARS:
-        T.append(_dyn(str(y), "hyperscaler capex", _annual(hs, y), ">400B/yr", *B["hyperscaler capex"], "USD bn/yr",
-                      "company guidance (>400B in 2025); Morgan Stanley 2.9T over 2025-28"))
+        T.append(_dyn(str(y), "hyperscaler capex", _annual(hs, y), HYPERSCALER_FIGURES[y], *B["hyperscaler capex"][y],
+                      "USD bn/yr", "CreditSights, Jan-Feb 2026; Morgan Stanley (late 2025); >400B in 2025 (guidance)"))
     ai = hs + S["capex_neocloud"]
     T.append(_dyn("2025-28", "AI capex of the modelled compute providers",
                   AI_CAPEX_2025 + sum(_annual(ai, y) for y in YEARS), "2.9T data-centre capex 2025-28 (global)",
                   *B["AI capex 2025-28"], "USD bn",
                   f"Morgan Stanley; model 2026-28 + {AI_CAPEX_2025:.0f}B for 2025 (guidance)"))
-    alive_end = S["alive"][-1]
+    alive_end = S["alive"][12 * len(YEARS) - 1]  # end of 2028
     if "cw_revenue" in S:
         for y in YEARS:
             T.append(_dyn(str(y), "CoreWeave revenue", _annual(S["cw_revenue"], y),
@@ -338,8 +365,8 @@ def dynamic_targets(cfg: Any, world: World, n_paths: int = 200, xp: ModuleType =
                           *B["Microsoft share"][y], "share", "S-1; 10-Q; Q3 release"))
         dead = ~alive_end[:, world.column("CoreWeave")]
         T.append(_dyn("2026-28", "CoreWeave default probability", dead,
-                      "5y CDS 368-643bp (Oct-Dec 2025): ~25% risk-neutral over 3 years", *B["CoreWeave PD"],
-                      "probability", "Bloomberg CDS; band assumed"))
+                      "5y CDS 368-643bp (Oct-Dec 2025): ~25% risk-neutral over 3 years; its rating band is below",
+                      NAN, NAN, "probability", "Bloomberg CDS; shown for reference"))
     if "oa_revenue" in S:
         for y in YEARS:
             T.append(_dyn(str(y), "OpenAI revenue", _annual(S["oa_revenue"], y),
@@ -369,9 +396,30 @@ def dynamic_targets(cfg: Any, world: World, n_paths: int = 200, xp: ModuleType =
     T.append(_dyn("2025-28", "external financing of AI capex", EXTERNAL_FINANCING_2025 + ext, "1.5T gap 2025-28",
                   *B["external financing"], "USD bn",
                   f"Morgan Stanley; model 2026-28 + {EXTERNAL_FINANCING_2025:.0f}B for 2025 (BofA, UBS)"))
-    for sector, label in (("hyperscaler", "hyperscaler PD"), ("bank", "bank PD")):
-        cols = world.blocks[sector]
-        if cols.stop > cols.start:
-            T.append(_dyn("2026-28", f"P(a {sector} defaults)", (~alive_end[:, cols]).any(axis=1), "investment grade",
-                          *B[label], "probability", "ratings (figures-2025.md); band assumed"))
+    T += rating_targets(world, S["alive"])
     return T
+
+
+def rating_targets(world: World, alive: np.ndarray) -> list[Target]:
+    """Each rated named firm's model PD at 1, 3 and 5 years (cumulative, from ``alive`` (months,
+    paths, agents)) against the band of its rating: the rates of the notches a letter grade better
+    and worse (:func:`aisim.ratings.band`; S&P's average cumulative default rates)."""
+    from aisim import ratings as rt
+
+    r = rt.load()
+    out = []
+    for name, rating in r.firms.items():
+        col = _col(world, name)
+        if col is None:
+            continue
+        bands, mid = rt.band(r.rates, rating), r.implied(rating)
+        for years in RATING_YEARS:
+            k = 12 * years - 1
+            if k >= alive.shape[0]:
+                continue
+            lo, hi = bands[years]
+            out.append(_dyn(f"{years}y", f"{name} default probability ({rating})", ~alive[k][:, col],
+                            f"{rating}: {100 * mid[years]:.2f}% (S&P average, {years}y)", lo, hi, "probability",
+                            "conf/targets/ratings_2025.yaml; band one letter grade either side"))
+    return out
+

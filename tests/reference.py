@@ -34,6 +34,9 @@ on and off:
   leases from cut by the conditional share;
 * ``capital_pricing``: banks' revolving loans carry weight x requirement x equity premium each
   month, and their roll-overs the same on top of the repriced margin (credit pricing on).
+* ``demand_growth``: a compute provider's spot plan is multiplied by exp(L g), g the expected
+  monthly log growth of demand (adaptive, with the scenario's expectation weight, from its month-0
+  trend mu - sigma^2 / 2), L the lead from order to service.
 
 It is written from those rules, not by calling the kernels: the only shared code is the
 counter-based random number generator (:func:`aisim.kernels.rng.normal`), whose draws are the common
@@ -96,6 +99,7 @@ CHANNELS += ("rating_triggers", "capital_pricing")
 CRE20 = {0: 0.2, 1: 0.2, 2: 0.5, 3: 0.75, 4: 1.0, 5: 1.5, 6: 1.5, 7: 1.5}
 DEFAULTED_GRADE = 7
 CHANNELS += ("note_issuance",)
+CHANNELS += ("demand_growth",)
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -234,6 +238,8 @@ class RefState:
     loan_q: float = 1.0
     gate_events: float = 0.0
     line_loss: float = 0.0
+    exp_growth: float = 0.0  # demand_growth: expected monthly log growth of demand
+    demand_seen: float = 1.0  # demand_growth: the demand index last observed
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -473,6 +479,7 @@ class ReferenceModel:
                    "eta": float(cm.utilisation_elasticity), "cap": float(cm.utilisation_cap)}
         self.backlog_h = int(cfg.backlog_capex.build_months)  # backlog_capex
         self.backlog_share = [self._backlog_spot_share(i) for i in range(self.n)]
+        self.growth_lead = float(cfg.demand_growth.lead_months)  # demand_growth
         if world is not None:
             self._check_world(world)
 
@@ -839,6 +846,10 @@ class ReferenceModel:
         s.appetite = 0.0  # risk_appetite
         s.ccyb = 0.0 if self.rg["build"] > 0 else self.rg["ccyb"]  # a new buffer is announced, then built
         s.fv_mark, s.spread_ref, s.redeem_queue, s.gated = [0.0] * n, [0.0] * n, [0.0] * n, [False] * n  # fund_runs
+        # demand_growth: firms start expecting the scenario's month-0 trend of log demand, mu - sigma^2 / 2
+        s.exp_growth = self._drift_at(self.sc["demand_drift"], self.sc["demand_changes"], 0) - 0.5 * self.sc[
+            "demand_vol"] ** 2
+        s.demand_seen = s.demand
         # capex_commitments: the order book starts at its steady state L x committed share x capex
         s.orders = [a.base_p["capex"] * self.co["share"][a.sector] * self.co["lead"]
                     if self.ch["capex_commitments"] else 0.0 for a in self.agents]
@@ -1014,6 +1025,9 @@ class ReferenceModel:
         w = sc["w"]
         s.exp_demand = s.exp_demand + w * (demand - s.exp_demand)
         s.exp_price = s.exp_price + w * (price - s.exp_price)
+        if self.ch["demand_growth"]:  # adaptive expectation of the growth rate, as of the level
+            s.exp_growth += w * (math.log(demand / s.demand_seen) - s.exp_growth)
+            s.demand_seen = demand
         s.demand, s.price, s.base_rate = demand, price, r
         # the scenario's own indices (log-normal, each with its named stream), then the agents'
         # parameters this month: each loading multiplies its parameter by index ** elasticity
@@ -1299,6 +1313,8 @@ class ReferenceModel:
                     u1 = min(max(u0, 0.0), cap)
                     util = min(max(u0 * tau ** self.cm["eta"], 0.0), cap) / u1 if u1 > 0 else 1.0
                     plan[i] *= (tau ** self.cm["pt"][a.sector] * util) ** a.p["price_elasticity"]
+                if self.ch["demand_growth"]:  # plan for the demand expected L months on, at growth g
+                    plan[i] *= math.exp(self.growth_lead * s.exp_growth)
             if self.ch["backlog_capex"] and a.sector in COMPUTE and s.alive[i]:
                 # the spot part of the plan, plus 1/H of the gap to what the backlog needs H months ahead
                 plan[i] = (plan[i] * self.backlog_share[i]

@@ -99,6 +99,7 @@ MONTHS = [
     ("mini", 20, ("channels.clearing=false",)),
     ("ai_2025", 9, ()),
     ("ai_2025", 9, ("channels.backlog_capex=true",)),  # off by default: its hooks sync-free too
+    ("ai_2025", 9, ("channels.demand_growth=true",)),  # off by default: its hooks sync-free too
 ]
 PATHS = 8
 
