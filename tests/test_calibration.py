@@ -195,15 +195,56 @@ def baseline_targets():
     return dynamic_targets(make_cfg(), world(), n_paths=200)
 
 
+#: Banded targets the default calibration misses today, each open in issue 11 (docs/calibration.md,
+#: "Targets and bands"): hyperscaler capex stalls after 2026 (the plan follows the level of demand
+#: and the hyperscalers' borrowing stops at their leverage limit), too little external financing
+#: and too little of it from private credit, CoreWeave's PD too low at 3 years and too high at 5.
+KNOWN_MISSES = {
+    ("2027", "hyperscaler capex"),
+    ("2026-28", "private-credit share of external capex financing"),
+    ("2025-28", "external financing of AI capex"),
+    ("3y", "CoreWeave default probability (BB-)"),
+    ("5y", "CoreWeave default probability (BB-)"),
+}
+
+
 def test_baseline_dynamic_targets_within_the_documented_bands() -> None:
     targets = baseline_targets()
     banded = [t for t in targets if t.ok is not None]
-    assert len(banded) >= 20
-    bad = [(t.group, t.name, round(t.model, 3), (t.low, t.high)) for t in banded if not t.ok]
+    assert len(banded) >= 40
+    bad = [(t.group, t.name, round(t.model, 3), (t.low, t.high)) for t in banded
+           if not t.ok and (t.group, t.name) not in KNOWN_MISSES]
     assert not bad, f"outside their bands: {bad}"
-    ext = next(t for t in targets if t.name == "external financing of AI capex")
-    assert 750 <= ext.model <= 3000  # within a factor of two of Morgan Stanley's 1.5T
-    assert BANDS["external financing"] == (750.0, 3000.0)
+    assert {(t.group, t.name) for t in banded} >= KNOWN_MISSES  # each known miss is still a banded target
+
+
+@pytest.mark.xfail(strict=True, reason="open in issue 11: the known misses of the tightened bands (KNOWN_MISSES)")
+def test_baseline_meets_the_bands_it_misses_today() -> None:
+    by = {(t.group, t.name): t for t in baseline_targets()}
+    assert all(by[k].ok for k in KNOWN_MISSES)
+
+
+def test_bands_are_about_25_percent_around_their_point_figures() -> None:
+    # hyperscaler capex 2026 (~620B), OpenAI burn (~97B), external financing (1.5T), private credit (~53%)
+    for (lo, hi), point in ((BANDS["hyperscaler capex"][2026], 620.0), (BANDS["OpenAI burn"], 97.0),
+                            (BANDS["external financing"], 1500.0), (BANDS["private-credit share"], 0.53)):
+        assert lo == pytest.approx(0.75 * point, rel=0.02) and hi == pytest.approx(1.25 * point, rel=0.02)
+
+
+def test_a_rated_firms_band_is_a_letter_grade_either_side_and_a_pd_of_0_fails_only_what_it_resolves() -> None:
+    from aisim import ratings
+    from aisim.targets import Target
+
+    r = ratings.load()
+    lo, hi = ratings.band(r.rates, "BBB")[5]
+    assert lo == pytest.approx(r.rates["A"][5]) and hi == pytest.approx(r.rates["BB"][5])
+    assert ratings.band(r.rates, "AA+")[5][0] == 0.0  # nothing better than AAA
+    floor = Target("5y", "x", 0.0, "", 0.005, 0.07, "probability", "", se=0.0, n=300)
+    assert floor.ok  # 0 of 300 paths: [0, 1%] meets a 0.5% floor
+    floor.n = 1000
+    assert floor.ok is False  # 0 of 1,000: [0, 0.3%] does not
+    cw = Target("3y", "x", 0.003, "", 0.015, 0.19, "probability", "", se=0.003, n=300)
+    assert cw.ok is False and cw.interval == pytest.approx((0.0, 0.003 + 1.96 * 0.003))
 
 
 def test_a_yes_no_outcome_is_shown_as_a_probability_with_its_standard_error() -> None:
@@ -325,9 +366,10 @@ def test_report_cli_prints_and_writes_the_target_table(tmp_path: Path) -> None:
         [sys.executable, "-m", "aisim.report_calibration", *BASE, "paths.n=100", f"hydra.run.dir={tmp_path}"],
         capture_output=True, text=True, timeout=300, check=False, cwd=tmp_path,
     )
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+    assert out.returncode in (0, 1), out.stdout[-3000:] + out.stderr[-3000:]
     assert "CoreWeave total debt" in out.stdout and "external financing of AI capex" in out.stdout
     table = pd.read_parquet(tmp_path / "calibration_report.parquet")
+    assert out.returncode == (1 if (table["ok"] == False).any() else 0)  # noqa: E712 -- exit 1 on a missed band
     assert {"group", "target_name", "model", "target", "low", "high", "ok", "source"} <= set(table.columns)
     assert set(table["group"]) >= {"start", "2026", "2027", "2028", "2026-28", "2025-28"}
     assert (tmp_path / "calibration_report.md").read_text().startswith("# Calibration report: ai_2025")
