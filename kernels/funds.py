@@ -130,7 +130,7 @@ def requests(xp: ModuleType, fund: Any, nav: Any, last_return: Any, base: Any, s
 
 def tender_cap(nav: Any, gate: float, p: FundParams) -> Any:
     """(paths, agents) the most a fund pays at a tender: min(tender_cap, gate x months) x NAV."""
-    return min(p.tender_cap, gate * p.tender_months) * (nav * (nav > 0))
+    return min(p.tender_cap, gate * p.tender_months) * ((nav + abs(nav)) * 0.5)  # max(NAV, 0), exactly
 
 
 def subscriptions(xp: ModuleType, fund: Any, non_ai: Any, other_assets: Any, p: FundParams) -> Any:
