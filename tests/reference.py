@@ -1156,7 +1156,8 @@ class ReferenceModel:
                 continue
             own = s.spread[c.payer] if c.payer < self.n else 0.0
             if s.month == 0 and c.floating:
-                s.margin[k] = 0.0 if c.facility else c.rate - own
+                # a revolving loan (a capex facility, a notes contract) is priced at the current spread alone
+                s.margin[k] = 0.0 if (c.facility or c.amort == "revolving") else c.rate - own
             if c.floating:
                 s.rate[k] = ((s.base_rate + s.market_spread) + own) + s.margin[k]
             else:

@@ -21,10 +21,10 @@ SMALL = ["calibration=mini", "paths.n=64", "horizon=12", "backend=numpy", "outpu
 PAIR = ["compare.regimes=[light_touch_2025,my_light_touch,tight_capital]", "compare.scenarios=[baseline,severe]"]
 
 
-def cli(cwd: Path, module: str, *args: str) -> subprocess.CompletedProcess:
+def cli(cwd: Path, module: str, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, env=env,
-                          timeout=300)
+                          timeout=timeout)
 
 
 # --------------------------------------------------------------------------- statistics
