@@ -149,7 +149,10 @@ def test_ctrl_c_stops_with_one_line_and_leaves_nothing_that_looks_complete(tmp_p
     env = {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "aisim", "paths.n=3000", "horizon=240", "backend=numpy", "output.progress=false",
-         "hydra.run.dir=run"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+         "hydra.run.dir=run"], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        # a test suite started in the background by a non-interactive shell inherits SIGINT ignored, and
+        # so would the run: give it the default disposition a terminal's Ctrl-C meets
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while not (tmp_path / "run" / ".hydra" / "config.yaml").exists() and time.monotonic() < deadline:
