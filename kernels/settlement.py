@@ -44,6 +44,9 @@ from .contracts import Dues
 from .state import EQUITY, LOAN, REVOLVING, Book, State
 
 ILLIQUIDITY_TOL = 1e-12
+# a shortfall within this share of max(dues, 1) is rounding, not default: the calm test, the
+# clearing solve and the ratio all use it, so no agent is in default for one and not another
+SHORTFALL_TOL = 1e-12
 MAX_ROUNDS = 32
 
 
@@ -109,7 +112,7 @@ def greatest_ratios(
     received_full, _ = to_payees(xp, book, alive, xp.where(payer_live, due_c, zero))
     # a path on which everyone can pay in full settles in full, whether or not another path of
     # the chunk needs the solve: a path's outcome must not depend on its chunk
-    calm = ~xp.any(due > e + received_full + 1e-12 * xp.maximum(due, 1.0), axis=1)
+    calm = ~xp.any(due > e + received_full + SHORTFALL_TOL * xp.maximum(due, 1.0), axis=1)
     if shortcuts and bool(xp.all(calm)):
         return xp.ones_like(due), e
     pair, to_ext = book.clearing_cells  # fixed index arrays: a device plans their reduction once
@@ -119,14 +122,14 @@ def greatest_ratios(
     cost_col = xp.concat([costs, xp.zeros_like(costs[:, :1])], axis=1)[:, :, None]
     L = L + xp.concat([xp.zeros((due.shape[0], N, n), dtype=due.dtype), cost_col], axis=2)
     e_full = xp.concat([e, xp.zeros_like(e[:, :1])], axis=1)
-    p = clearing_vector(L, e_full, alpha=alpha, beta=beta, xp=xp, shortcuts=shortcuts)[:, :n]
+    p = clearing_vector(L, e_full, alpha=alpha, beta=beta, xp=xp, shortcuts=shortcuts, threshold=SHORTFALL_TOL)[:, :n]
     # the clearing vector ignores what a node owes itself; so must the total it is measured against
     p_bar = (xp.sum(L, axis=2) - xp.sum(L * xp.eye(N, dtype=L.dtype)[None, :, :], axis=2))[:, :n]
     safe = xp.where(p_bar > 0, p_bar, 1.0)
     ratio = xp.where(p_bar > 0, xp.minimum(p / safe, 1.0), 1.0)
     # the same threshold as the calm test: a shortfall within rounding is no default, whether
     # or not someone else's shortfall made the solve run
-    ratio = xp.where(p >= p_bar - 1e-12 * xp.maximum(p_bar, 1.0), 1.0, ratio)
+    ratio = xp.where(p >= p_bar - SHORTFALL_TOL * xp.maximum(p_bar, 1.0), 1.0, ratio)
     return xp.where(calm[:, None], 1.0, ratio), e
 
 

@@ -754,9 +754,10 @@ def _capital_price_rolls(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
 CHANNELS: tuple[Channel, ...] = (
     Channel(
         "clearing",
-        "greatest clearing vector (Eisenberg-Noe; Rogers-Veraart with `clearing.alpha`, `clearing.beta` < 1)",
+        "greatest clearing vector with Rogers-Veraart default costs: a payer in default realises `clearing.alpha` "
+        "of what it holds and `clearing.beta` of its receipts (0.97: the direct costs of bankruptcy; 1: Eisenberg-Noe)",
         off_doc="each agent pays from what it holds plus receipts from those that pay, iterated upward "
-        "(always feasible, can leave circular obligations unpaid)",
+        "(always feasible, can leave circular obligations unpaid); default costs nothing",
         kernel="aisim.kernels.clearing", cite="Eisenberg and Noe (2001); Rogers and Veraart (2013)",
         params=ClearingParams, key="clearing", on={"settle_options": _clearing_on},
     ),

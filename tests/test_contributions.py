@@ -77,11 +77,6 @@ def test_bad_channel_effects_keys_fail_before_work(tmp_path: Path, args: list[st
     assert not (tmp_path / "out" / "channel_effects.parquet").exists()
 
 
-#: Channels that cannot change results on the default calibration, for a reason stated in
-#: docs/economics.md: with alpha = beta = 1 the clearing vector is unique where every agent holds
-#: outside assets (Eisenberg and Noe 2001, Theorem 2), so the monotone iteration of clearing off
-#: reaches the same payments; clearing binds with default costs (clearing.alpha or beta < 1).
-INERT = ("clearing",)
 #: Channels that act only under a regime other than the reference, with the regime they act in:
 #: spv_marks marks an SPV's campus before it is consolidated into its guarantor (spv_consolidation).
 UNDER_REGIME = {"spv_marks": "spv_transparency"}
@@ -108,21 +103,15 @@ def test_every_channel_changes_results_in_some_shipped_scenario(binds: pd.Series
     """Issue 10: no channel is inert on the default calibration. Each channel flipped alone in the
     baseline and in severe (40 paths, the default 60-month horizon); a channel counts as binding
     where some metric's effect is beyond rounding."""
-    inert = [c for c in binds[~binds].index if c not in INERT and c not in UNDER_REGIME]
+    inert = [c for c in binds[~binds].index if c not in UNDER_REGIME]
     assert not inert, f"channels with no effect in the baseline or severe: {inert}"
 
 
 @pytest.mark.slow
 def test_every_channel_changes_results_in_some_scenario_of_all_shipped(tmp_path: Path) -> None:
     binds = _binds(tmp_path, sorted(p.stem for p in (CONF / "scenario").glob("*.yaml")), 60)
-    inert = [c for c in binds[~binds].index if c not in INERT and c not in UNDER_REGIME]
+    inert = [c for c in binds[~binds].index if c not in UNDER_REGIME]
     assert not inert, f"channels with no effect in any shipped scenario: {inert}"
-
-
-@pytest.mark.xfail(strict=True, reason="open in issue 10: clearing with alpha = beta = 1 gives the unique "
-                   "clearing vector the monotone iteration of clearing off also reaches (Eisenberg-Noe Theorem 2)")
-def test_clearing_changes_results_in_some_shipped_scenario(binds: pd.Series) -> None:
-    assert binds["clearing"]
 
 
 @pytest.mark.parametrize(("channel", "regime"), list(UNDER_REGIME.items()))
