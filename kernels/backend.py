@@ -118,6 +118,13 @@ def _cached(index: Any, key: tuple, build: Any) -> Any:
     return value
 
 
+def derived_index(index: Any, key: tuple, build: Any) -> Any:
+    """An index array derived from ``index`` by ``build()``, cached while ``index`` lives under
+    ``key``: a kernel that derives one from a book's fixed arrays each month gets the same array
+    back, so :func:`segment_plan` reads it on the host once, not every month."""
+    return _cached(index, ("derived", *key), build)
+
+
 def _flat_offsets(xp: ModuleType, index: Any, paths: int, n: int) -> Any:
     """Flattened bin numbers ``path * n + index[c]``, cached: the same book is aggregated many
     times a month."""

@@ -22,7 +22,9 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from .backend import namespace_of
+import numpy as np
+
+from .backend import derived_index, namespace_of, segment_sum, to_numpy
 from .params import param
 
 
@@ -58,11 +60,6 @@ def _float_dtype(xp: ModuleType, *arrays: Any) -> Any:
     return xp.float64
 
 
-def _received(p: Any, pi: Any) -> Any:
-    """What each node receives, ``(Pi^T p)_i = sum_j Pi_ji p_j``, as a row vector times ``Pi``."""
-    return (p[..., None, :] @ pi)[..., 0, :]
-
-
 def _solve_dominant(xp: ModuleType, a: Any, b: Any) -> Any:
     """Solve ``a x = b`` for a batch ``(paths, k, k)`` of column diagonally dominant matrices by
     Gaussian elimination without pivoting, in index order, one vectorised step per column.
@@ -89,6 +86,19 @@ def _solve_dominant(xp: ModuleType, a: Any, b: Any) -> Any:
     return x
 
 
+def _solve_block(xp: ModuleType, share: Any, cols: Any, cell: Any, k: int, d: Any, u: Any, beta: float,
+                 rhs: Any) -> Any:
+    """Solve the defaulters' system over the ``k`` nodes ``u``: ``(I - beta D Pi_uu^T D) p_u =
+    rhs_u``, with ``Pi_uu^T`` built from the obligations ``cols`` (all where None) among them,
+    ``cell`` each one's flat (payee, payer) position. Returns (paths, k)."""
+    inside = share if cols is None else xp.take(share, xp.asarray(cols, dtype=xp.int64), axis=1)
+    # block[b, i, j] = Pi_ji among the nodes u: the share of j's payments owed to i
+    block = xp.reshape(segment_sum(xp, inside, cell, k * k), (share.shape[0], k, k))
+    d_u = xp.take(d, u, axis=-1)
+    system = xp.eye(k, dtype=share.dtype) - beta * (d_u[..., :, None] * block * d_u[..., None, :])
+    return _solve_dominant(xp, system, xp.take(rhs, u, axis=-1))
+
+
 def _scatter(xp: ModuleType, base: Any, cols: Any, values: Any) -> Any:
     """``base`` (paths, n) with its columns ``cols`` replaced by ``values`` (paths, len(cols)):
     through a one-hot product, each entry a sum of one value and zeros, so exact."""
@@ -108,7 +118,7 @@ def clearing_vector(
     shortcuts: bool = True,
     threshold: float | None = None,
 ) -> Any:
-    """Greatest clearing payment vector of an interbank network, all paths at once.
+    """Greatest clearing payment vector of an interbank network given as a dense matrix.
 
     Args:
         liabilities: ``(paths, n, n)`` USD bn, ``[b, i, j]`` = what node ``i`` owes node ``j``
@@ -116,50 +126,16 @@ def clearing_vector(
             that owes nothing.
         external_assets: ``(paths, n)`` USD bn, ``e_i``: what node ``i`` holds outside the
             network (cash, operating income, realisable assets); non-negative.
-        alpha: fraction of external assets a defaulting node realises, in ``[0, 1]``.
-        beta: fraction of interbank claims a defaulting node realises, in ``[0, 1]``.
-        xp: array namespace; ``None`` takes the namespace of ``liabilities``.
-        shortcuts: stop as soon as no path's default set changes (reads a value on the host);
-            without, run all ``n + 1`` rounds: a round that changes nothing is an exact no-op.
-        threshold: a node defaults when its shortfall exceeds ``threshold x max(p_bar_i, 1)``
-            (the model's settlement passes its own solvency tolerance, so that a node it settles
-            in full is never put in default here, where with ``alpha < 1`` that would cost it
-            ``1 - alpha`` of what it holds); ``None``: 1024 ulps of ``p_bar_i``.
+        alpha, beta, xp, shortcuts, threshold: as :func:`clearing_payments`.
 
     Unbatched ``(n, n)`` and ``(n,)`` inputs give an ``(n,)`` result. A shared ``(n, n)``
     network with ``(paths, n)`` assets, or the reverse, is broadcast over paths.
 
-    Returns:
-        ``(paths, n)`` USD bn: ``p_i``, what node ``i`` pays in total, shared among its
-        creditors in proportion to what it owes them (``p_i * Pi_ij`` to node ``j``). Node ``i``
-        is in default exactly where ``p_i < p_bar_i``.
-
-    With total liabilities ``p_bar_i = sum_j L_ij``, relative liabilities ``Pi_ij = L_ij /
-    p_bar_i`` (0 where ``p_bar_i = 0``) and value ``v_i(p) = e_i + sum_j Pi_ji p_j``, a
-    clearing vector satisfies
-
-        p_i = p_bar_i                                  if p_bar_i <= v_i(p)   (solvent)
-        p_i = alpha e_i + beta sum_j Pi_ji p_j         otherwise              (default)
-
-    which for ``alpha = beta = 1`` is Eisenberg-Noe's ``p = min(p_bar, e + Pi^T p)``. Several
-    clearing vectors can exist; this returns the greatest, the one reached by letting nodes fail
-    in succession from "everyone pays in full" (Rogers-Veraart, Definition 3.6):
-
-    1. start with ``p = p_bar`` and no defaulters, ``D = {}``;
-    2. ``D' = D | {i : p_bar_i > v_i(p)}``; stop if ``D' = D``;
-    3. solve exactly the linear system where nodes outside ``D'`` pay ``p_bar`` and nodes in
-       ``D'`` pay ``alpha e + beta Pi^T p`` (:func:`_solve_dominant`; with ``shortcuts`` over
-       the nodes that default on some path only, so a round costs O(paths |D|^3), not
-       O(paths n^3)); go to 2.
-
-    Payments only fall and ``D`` only grows, so it stops after at most ``n`` solves. All paths
-    advance together; a path whose default set has stopped changing keeps its payments, so a
-    path's result does not depend on the other paths in the batch.
+    Returns ``(paths, n)`` USD bn: ``p_i``, what node ``i`` pays in total (see
+    :func:`clearing_payments`; each cell of the matrix is one of its obligations).
     """
     if xp is None:
         xp = namespace_of(liabilities)
-    if not (0.0 <= alpha <= 1.0 and 0.0 <= beta <= 1.0):
-        raise ValueError(f"alpha and beta must lie in [0, 1], got alpha={alpha}, beta={beta}")
     liab = xp.asarray(liabilities)
     ext = xp.asarray(external_assets)
     if liab.ndim not in (2, 3) or ext.ndim not in (1, 2):
@@ -174,30 +150,104 @@ def clearing_vector(
         )
     batched = liab.ndim == 3 or ext.ndim == 2
     dtype = _float_dtype(xp, liab, ext)
-    liab = xp.astype(liab, dtype)
-    ext = xp.astype(ext, dtype)
     paths = liab.shape[0] if liab.ndim == 3 else (ext.shape[0] if ext.ndim == 2 else 1)
-    liab = xp.broadcast_to(liab, (paths, n, n))
-    ext = xp.broadcast_to(ext, (paths, n))
+    liab = xp.broadcast_to(xp.astype(liab, dtype), (paths, n, n))
+    ext = xp.broadcast_to(xp.astype(ext, dtype), (paths, n))
+    cells = xp.arange(n * n, dtype=xp.int64)
+    payer, payee = cells // n, cells % n  # row-major: cell (i, j) is i's obligation to j
+    pay, _ = clearing_payments(payer, payee, xp.reshape(liab, (paths, n * n)), ext, alpha=alpha, beta=beta,
+                               xp=xp, shortcuts=shortcuts, threshold=threshold)
+    return pay if batched else pay[0, ...]
 
+
+def clearing_payments(
+    payer: Any,
+    payee: Any,
+    amounts: Any,
+    external_assets: Any,
+    *,
+    alpha: float = 1.0,
+    beta: float = 1.0,
+    xp: ModuleType | None = None,
+    shortcuts: bool = True,
+    threshold: float | None = None,
+) -> tuple[Any, Any]:
+    """Greatest clearing payment vector of a network given as a list of obligations, all paths at once.
+
+    Args:
+        payer, payee: ``(m,)`` int64 node indices in ``[0, n)`` of each obligation; fixed over
+            paths. An obligation of a node to itself is ignored.
+        amounts: ``(paths, m)`` USD bn owed under each obligation this period; non-negative.
+        external_assets: ``(paths, n)`` USD bn, ``e_i``: what node ``i`` holds outside the
+            network (cash, operating income, realisable assets); non-negative.
+        alpha: fraction of external assets a defaulting node realises, in ``[0, 1]``.
+        beta: fraction of interbank claims a defaulting node realises, in ``[0, 1]``.
+        xp: array namespace; ``None`` takes the namespace of ``amounts``.
+        shortcuts: stop as soon as no path's default set changes, and solve only over the nodes
+            in default on some path (host reads); without, run all ``n + 1`` rounds over all
+            ``n`` nodes: a round that changes nothing is an exact no-op.
+        threshold: a node defaults when its shortfall exceeds ``threshold x max(p_bar_i, 1)``
+            (the model's settlement passes its own solvency tolerance, so that a node it settles
+            in full is never put in default here, where with ``alpha < 1`` that would cost it
+            ``1 - alpha`` of what it holds); ``None``: 1024 ulps of ``p_bar_i``.
+
+    Returns:
+        ``(paths, n)`` USD bn each: ``p_i``, what node ``i`` pays in total, shared among its
+        creditors in proportion to what it owes them, and ``p_bar_i``, what it owes. Node ``i``
+        is in default exactly where ``p_i < p_bar_i``.
+
+    With total liabilities ``p_bar_i = sum_{k: payer_k = i} L_k``, each obligation's share of
+    its payer's liabilities ``pi_k = L_k / p_bar_i`` (0 where ``p_bar_i = 0``) and value
+    ``v_i(p) = e_i + sum_{k: payee_k = i} pi_k p_{payer_k}`` (``e + Pi^T p`` for the matrix
+    ``Pi``), a clearing vector satisfies
+
+        p_i = p_bar_i                                  if p_bar_i <= v_i(p)   (solvent)
+        p_i = alpha e_i + beta sum_j Pi_ji p_j         otherwise              (default)
+
+    which for ``alpha = beta = 1`` is Eisenberg-Noe's ``p = min(p_bar, e + Pi^T p)``. Several
+    clearing vectors can exist; this returns the greatest, the one reached by letting nodes fail
+    in succession from "everyone pays in full" (Rogers-Veraart, Definition 3.6):
+
+    1. start with ``p = p_bar`` and no defaulters, ``D = {}``;
+    2. ``D' = D | {i : p_bar_i > v_i(p)}``; stop if ``D' = D``;
+    3. solve exactly the linear system where nodes outside ``D'`` pay ``p_bar`` and nodes in
+       ``D'`` pay ``alpha e + beta Pi^T p`` (:func:`_solve_dominant`; with ``shortcuts`` over
+       the nodes that default on some path only, its matrix built from the obligations among
+       them, so a round costs O(paths (m + |D|^3)), not O(paths n^3)); go to 2.
+
+    Payments only fall and ``D`` only grows, so it stops after at most ``n`` solves. All paths
+    advance together; a path whose default set has stopped changing keeps its payments, so a
+    path's result does not depend on the other paths in the batch. Nothing is ever
+    ``(paths, n, n)`` unless ``shortcuts`` is off.
+    """
+    if xp is None:
+        xp = namespace_of(amounts)
+    if not (0.0 <= alpha <= 1.0 and 0.0 <= beta <= 1.0):
+        raise ValueError(f"alpha and beta must lie in [0, 1], got alpha={alpha}, beta={beta}")
+    ext = xp.asarray(external_assets)
+    dtype = _float_dtype(xp, amounts, ext)
+    ext = xp.astype(ext, dtype)
+    paths, n = ext.shape
     zero = xp.zeros((), dtype=dtype)
     one = xp.ones((), dtype=dtype)
-    eye = xp.eye(n, dtype=dtype)
-    liab = xp.where(eye > 0, zero, liab)
-    p_bar = xp.sum(liab, axis=-1)
-    # Rows with no liabilities are all zero, so dividing them by one keeps Pi_i. = 0.
-    pi = liab / xp.where(p_bar > 0, p_bar, one)[..., None]
-    pi_t = xp.matrix_transpose(pi)
+    owed = xp.where((payer != payee)[None, :], xp.astype(xp.asarray(amounts), dtype), zero)
+    p_bar = segment_sum(xp, owed, payer, n)
+    share = owed / xp.take(xp.where(p_bar > 0, p_bar, one), payer, axis=1)
+
+    def received(p: Any) -> Any:
+        return segment_sum(xp, share * xp.take(p, payer, axis=1), payee, n)
+
     if threshold is None:
         tol = _SHORTFALL_ULPS * xp.finfo(dtype).eps * p_bar
     else:
         tol = threshold * xp.maximum(p_bar, one)
+    host_payer = host_payee = None
 
     pay = p_bar
     default = xp.zeros((paths, n), dtype=xp.bool)
     # Each round that changes anything adds at least one defaulter, so n + 1 checks suffice.
     for _ in range(n + 1):
-        shortfall = p_bar - (ext + _received(pay, pi))
+        shortfall = p_bar - (ext + received(pay))
         # The union keeps the set monotone even when rounding would drop a node from it,
         # which is what bounds the loop.
         new_default = default | (shortfall > tol)
@@ -211,22 +261,34 @@ def clearing_vector(
         # invertible: for beta < 1 its spectral radius is below 1, and for beta = 1 a default
         # set of the greatest clearing vector never contains a closed cycle of debts (were it
         # to, raising that cycle's payments would give a greater clearing vector).
-        rhs = d * (alpha * ext + beta * _received((one - d) * p_bar, pi)) + (one - d) * p_bar
+        rhs = d * (alpha * ext + beta * received((one - d) * p_bar)) + (one - d) * p_bar
         if shortcuts:
-            # Only the nodes that default on some path take part; the others pay p_bar on every
-            # path. The solve below gives every path the same arithmetic whichever other nodes
-            # the batch brings in, so this is exact, not an approximation (a host read of the
-            # union, as the shortcut above already reads).
-            u = xp.nonzero(xp.any(default, axis=0))[0]
-            d_u = xp.take(d, u, axis=-1)
-            block = xp.take(xp.take(pi_t, u, axis=-2), u, axis=-1)
-            system = xp.eye(u.shape[0], dtype=dtype) - beta * (d_u[..., :, None] * block * d_u[..., None, :])
-            solved = _scatter(xp, p_bar, u, _solve_dominant(xp, system, xp.take(rhs, u, axis=-1)))
+            # Only the defaulters that owe to or are owed by another defaulter (on some path)
+            # take part; every other node pays its right-hand side: p_bar if solvent, alpha e +
+            # beta (receipts from solvent payers) if in default with no defaulted counterparty.
+            # Their rows and columns of the full system are those of the identity, and every
+            # update they enter in the solve is an exact no-op (``x - 0 * y``), so this is the
+            # full solve's result bit for bit, whichever nodes the batch brings in (host reads
+            # of the union, as the shortcut above already reads).
+            if host_payer is None:
+                host_payer, host_payee = to_numpy(payer), to_numpy(payee)
+            in_d = to_numpy(xp.any(default, axis=0))
+            cols = np.nonzero(in_d[host_payer] & in_d[host_payee] & (host_payer != host_payee))[0]
+            coupled = np.unique(np.concatenate([host_payer[cols], host_payee[cols]]))
+            k = int(coupled.shape[0])
+            solved = rhs
+            if k:
+                pos = np.full(n, -1, dtype=np.int64)
+                pos[coupled] = np.arange(k)
+                u = xp.asarray(coupled, dtype=xp.int64)
+                cell = xp.asarray(pos[host_payee[cols]] * k + pos[host_payer[cols]], dtype=xp.int64)
+                solved = _scatter(xp, rhs, u, _solve_block(xp, share, cols, cell, k, d, u, beta, rhs))
         else:
-            system = eye - beta * (d[..., :, None] * pi_t * d[..., None, :])
-            solved = _solve_dominant(xp, system, rhs)
+            u = xp.arange(n, dtype=xp.int64)
+            cell = derived_index(payer, ("clearing_cells", n), lambda: payee * n + payer)
+            solved = _solve_block(xp, share, None, cell, n, d, u, beta, rhs)
         # Exact arithmetic keeps the solution in [0, p_bar]; rounding may not.
         solved = xp.clip(solved, zero, p_bar)
         solved = xp.where(default, solved, p_bar)
         pay = xp.where(changed[..., None], solved, pay)
-    return pay if batched else pay[0, ...]
+    return pay, p_bar

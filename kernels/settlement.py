@@ -7,7 +7,7 @@ obligations (equal priority).
 
 Channel ``clearing`` on (the default): the fractions are those of the greatest clearing vector
 (Eisenberg and Noe 2001; with default costs alpha, beta < 1, Rogers and Veraart 2013), computed
-exactly by :func:`aisim.kernels.clearing.clearing_vector` on the month's liabilities between agents,
+exactly by :func:`aisim.kernels.clearing.clearing_payments` on the month's obligations between agents,
 with the external sector as a node that owes nothing and pays what it owes in full. A
 defaulting agent's default costs -- the (1 - alpha) share of its own resources and (1 - beta)
 of its receipts that it does not pass on -- go to the external sector (lawyers, lost value).
@@ -38,8 +38,7 @@ from types import ModuleType
 from typing import Any
 
 from .accounting import from_payers, party_alive, to_payees
-from .backend import segment_sum
-from .clearing import clearing_vector
+from .clearing import clearing_payments
 from .contracts import Dues
 from .state import EQUITY, LOAN, REVOLVING, Book, State
 
@@ -95,13 +94,12 @@ def greatest_ratios(
     """(paths, agents) fractions paid at the greatest clearing vector, and each agent's outside
     resources e (liquid + what the external sector pays it), for the default costs.
 
-    The (agents + 1)-node liabilities matrix is built from the month's dues by two sparse
-    incidence products (flows to live payees, flows re-routed to the external sector), plus the
-    costs owed to the external sector. With ``shortcuts``, the solve is skipped when everyone
+    The (agents + 1)-node network is the month's dues as a list of obligations (flows to live
+    payees, flows re-routed to the external sector, the costs owed to it), never a dense matrix.
+    With ``shortcuts``, the solve is skipped when everyone
     can pay in full (a host read); without, it runs on every path and calm paths keep 1.
     """
     n = book.n_agents
-    N = n + 1
     alive_p = party_alive(xp, alive)
     payer_live = xp.take(alive_p, book.payer, axis=1) & (book.payer < n)[None, :]
     payee_live = xp.take(alive_p, book.payee, axis=1) & (book.payee < n)[None, :]
@@ -115,16 +113,15 @@ def greatest_ratios(
     calm = ~xp.any(due > e + received_full + SHORTFALL_TOL * xp.maximum(due, 1.0), axis=1)
     if shortcuts and bool(xp.all(calm)):
         return xp.ones_like(due), e
-    pair, to_ext = book.clearing_cells  # fixed index arrays: a device plans their reduction once
-    flat = segment_sum(xp, xp.where(payer_live & payee_live, due_c, zero), pair, N * N)
-    flat = flat + segment_sum(xp, xp.where(payer_live & ~payee_live, due_c, zero), to_ext, N * N)
-    L = xp.reshape(flat, (due.shape[0], N, N))
-    cost_col = xp.concat([costs, xp.zeros_like(costs[:, :1])], axis=1)[:, :, None]
-    L = L + xp.concat([xp.zeros((due.shape[0], N, n), dtype=due.dtype), cost_col], axis=2)
+    # the month's obligations among the n agents and the external node n: each contract to its
+    # payee while the payee is alive, else to the external sector, and each agent's costs
+    payer, payee = book.clearing_obligations  # fixed index arrays: a device plans their reduction once
+    amounts = xp.concat([xp.where(payer_live & payee_live, due_c, zero),
+                         xp.where(payer_live & ~payee_live, due_c, zero), costs], axis=1)
     e_full = xp.concat([e, xp.zeros_like(e[:, :1])], axis=1)
-    p = clearing_vector(L, e_full, alpha=alpha, beta=beta, xp=xp, shortcuts=shortcuts, threshold=SHORTFALL_TOL)[:, :n]
-    # the clearing vector ignores what a node owes itself; so must the total it is measured against
-    p_bar = (xp.sum(L, axis=2) - xp.sum(L * xp.eye(N, dtype=L.dtype)[None, :, :], axis=2))[:, :n]
+    p, p_bar = clearing_payments(payer, payee, amounts, e_full, alpha=alpha, beta=beta, xp=xp, shortcuts=shortcuts,
+                                 threshold=SHORTFALL_TOL)
+    p, p_bar = p[:, :n], p_bar[:, :n]
     safe = xp.where(p_bar > 0, p_bar, 1.0)
     ratio = xp.where(p_bar > 0, xp.minimum(p / safe, 1.0), 1.0)
     # the same threshold as the calm test: a shortfall within rounding is no default, whether

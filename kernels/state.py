@@ -17,6 +17,8 @@ from dataclasses import dataclass, fields, replace
 from functools import cached_property
 from typing import Any
 
+from .backend import namespace_of
+
 # contract kinds (Book.kind)
 LOAN, LEASE, OFFTAKE, BACKSTOP, EQUITY, RVG = range(6)
 KIND_NAMES = ("loan", "lease", "offtake", "backstop", "equity", "rvg")
@@ -83,12 +85,16 @@ class Book:
         return int(self.kind.shape[0])
 
     @cached_property
-    def clearing_cells(self) -> tuple[Any, Any]:
-        """(contracts,) cells of the flattened (agents + 1)^2 liabilities matrix of the clearing
-        solve: each contract's (payer, payee) cell, and its (payer, external) cell. Computed once
-        per book, so every month's reduction uses the same index arrays."""
-        N = self.n_agents + 1
-        return self.payer * N + self.payee, self.payer * N + self.n_agents
+    def clearing_obligations(self) -> tuple[Any, Any]:
+        """(2 contracts + agents,) payer and payee nodes of the clearing solve's obligations, the
+        external sector node ``n_agents``: each contract to its payee, each contract to the
+        external sector (where its payee has defaulted), each agent's costs to the external
+        sector. Computed once per book, so every month's reductions use the same index arrays."""
+        xp = namespace_of(self.payer)
+        agents = xp.arange(self.n_agents, dtype=self.payer.dtype)
+        ext = xp.full(self.payer.shape, self.n_agents, dtype=self.payer.dtype)
+        return (xp.concat([self.payer, self.payer, agents]),
+                xp.concat([self.payee, ext, xp.full(agents.shape, self.n_agents, dtype=self.payer.dtype)]))
 
 
 @dataclass(frozen=True)
