@@ -92,6 +92,23 @@ def sell_gpus(s: State, sales: Any, to_external: Any) -> State:
     return s.replace(cash=s.cash + sales, equity=s.equity + sales, ext_cash=s.ext_cash + to_external)
 
 
+def write_off_loans(xp: ModuleType, s: State, lost_c: Any, lost_in: Any, lost_ext: Any, relief: Any) -> State:
+    """Lenders write ``lost_c`` (paths, contracts) off loans whose debtors do not default (a
+    non-recourse facility beyond its collateral, :mod:`aisim.kernels.asset_facilities`): live
+    lenders lose ``lost_in`` (paths, agents) of loans and equity, the external sector
+    ``lost_ext`` (paths,) of claims it holds; debtors' liabilities fall and their equity rises by
+    ``relief`` (paths, agents), whose default-like loss it is (``loss_caused``). No cash."""
+    loss = xp.concat([lost_in, lost_ext[:, None]], axis=1)
+    return s.replace(outstanding=s.outstanding - lost_c, equity=s.equity - lost_in + relief,
+                     credit_loss=s.credit_loss + loss, loss_caused=s.loss_caused + relief)
+
+
+def draw_loans(s: State, drawn_c: Any, borrowed: Any, lent: Any) -> State:
+    """Draws ``drawn_c`` (paths, contracts) on revolving loans: lenders pay ``lent``, debtors
+    receive ``borrowed`` (paths, agents) in cash."""
+    return s.replace(cash=s.cash + borrowed - lent, outstanding=s.outstanding + drawn_c)
+
+
 def revalue_contracts(s: State, outstanding: Any, revaluation: Any) -> State:
     """Contracts re-marked to ``outstanding``; holders' equity moves by ``revaluation``."""
     return s.replace(outstanding=outstanding, equity=s.equity + revaluation)

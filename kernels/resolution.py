@@ -159,7 +159,8 @@ def resolve(
         credit_loss=state.credit_loss + credit_loss,
     )
     if state.line_loss is not None:  # fund_runs: creditors' losses on back-leverage lines to funds
-        out = out.replace(line_loss=state.line_loss + xp.sum(xp.where(book.nav_line[None, :], lost_c, 0.0), axis=1))
+        lines = (book.nav_line | book.asset_line)[None, :]  # NAV lines and asset facilities alike
+        out = out.replace(line_loss=state.line_loss + xp.sum(xp.where(lines, lost_c, 0.0), axis=1))
     if lease_claims is not None:  # lease_claims: rent lost net of the claim's recovery, by lessor
         out = out.replace(lease_loss=state.lease_loss + xp.concat([lease_loss_in, lease_loss_ext[:, None]], axis=1))
     return Resolution(

@@ -55,7 +55,9 @@ class Book:
     share: equity stakes' fraction of the investee. exit_month: offtakes end then (scenario).
     ltv_max: loans' loan-to-value covenant (GPU collateral, or NAV for lines to funds).
     risk_weight: a bank's risk weight on the loan (by the borrower's sector, from the regime).
-    nav_line: loans from a bank to a private-credit fund (back-leverage lines).
+    nav_line: loans from a bank to a private-credit fund against the whole fund (NAV lines).
+    asset_line: loans from a bank to a private-credit fund's SPV against its AI loans (asset
+    facilities, :mod:`aisim.kernels.asset_facilities`): revolving, non-recourse.
     pair: facility index of the loan's (payer, payee) pair, ``n_pairs`` when none.
     """
 
@@ -77,6 +79,7 @@ class Book:
     ltv_max: Any
     risk_weight: Any
     nav_line: Any
+    asset_line: Any
     pair: Any
     n_pairs: int
 
@@ -243,6 +246,7 @@ class State:
     loan_q: Any = None
     gate_events: Any = None
     line_loss: Any = None
+    facility_loss: Any = None  # (paths,) asset_facilities: banks' non-recourse write-offs (USD bn, cumulative)
     exp_growth: Any = None  # (paths,) demand_growth: expected monthly log growth of AI demand
     demand_seen: Any = None  # (paths,) demand_growth: the demand index last observed
 

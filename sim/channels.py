@@ -37,6 +37,8 @@ taking ``(s, ctx)`` return both):
 ``after_settlement``  ``(s, ctx)``: after contract flows cleared (margin calls)
 ``liquidation``       ``((q, price, discount), s, new, value_per_book)``: what estates' GPUs fetch
 ``resolve_options``   ``(options, s)``: keyword options of the resolution kernel
+``after_resolution``  ``(s, ctx)``: after the month's defaults are wound up (``ctx.resolution_start``
+                      the state before), before banks' ratios are measured
 ``bank_book``         ``(s, ctx)``: before banks' ratios are measured (their non-AI books)
 ``regulation``        ``(s, rwa)``: after capital ratios are measured (deleveraging)
 ``feedback``          ``(s, ctx)``: after the month's losses are known
@@ -59,6 +61,7 @@ import numpy as np
 from aisim import sectors
 from aisim.kernels import accounting as accounting_kernel
 from aisim.kernels import (
+    asset_facilities,
     backlog_capex,
     bank_capital,
     capex_orders,
@@ -84,6 +87,7 @@ from aisim.kernels import (
     rng,
 )
 from aisim.kernels import contracts as contracts_kernel
+from aisim.kernels.asset_facilities import AssetFacilityParams
 from aisim.kernels.backlog_capex import BacklogCapexParams
 from aisim.kernels.bank_capital import BankCapitalParams
 from aisim.kernels.capex_orders import CapexOrderParams
@@ -130,6 +134,7 @@ HOOK_POINTS = (  # one a line, in the order of the month
     "after_settlement",
     "liquidation",
     "resolve_options",
+    "after_resolution",
     "bank_book",
     "regulation",
     "feedback",
@@ -262,6 +267,13 @@ def _fund_runs(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     return s, ctx.replace(funding_flows=ctx.funding_flows - paid + subs, breach=breach)
 
 
+def _asset_facilities(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
+    p = m.params
+    s = asset_facilities.step(m.xp, m.book, ctx.resolution_start, s, p.is_fund, p.cash_buffer, m.lender_tests(s),
+                              m.p.asset_facilities)
+    return s, ctx
+
+
 def _fund_marks(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     return funds.remark(m.xp, m.book, s, m.params.is_fund, m.p.funds), ctx
 
@@ -318,7 +330,8 @@ def _credit_rates(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     floating = book.floating[None, :]
     if s.month == 0:  # a Python int: calibrated floating margins are over the borrower's month-0 spread
         loan = (book.kind == LOAN)[None, :]
-        facility = loan & (book.amort == REVOLVING)[None, :]
+        # an asset facility keeps its calibrated spread (the filings'), over the fund's month-0 spread
+        facility = loan & ((book.amort == REVOLVING) & ~book.asset_line)[None, :]
         margin = xp.where(loan & floating & ~facility, book.rate[None, :] - own, xp.where(facility, 0.0, margin))
     rate = xp.where(floating, (s.base_rate + s.market_spread)[:, None] + own + margin, margin)
     rate = xp.where((book.kind == LOAN)[None, :], rate, s.rate)
@@ -959,6 +972,20 @@ CHANNELS = CHANNELS + (
         "(its spread)", off_doc="SPVs consolidated at book, in the refinancing and headroom tests only",
         kernel="aisim.kernels.guarantees", cite="FASB ASC 460; Merton (1977); S&P and Moody's debt adjustments",
         params=SpvMarkParams, key="spv_marks",
+    ),
+)
+
+CHANNELS = CHANNELS + (
+    Channel(
+        "asset_facilities", "banks lend to private-credit funds' SPVs against a borrowing base of "
+        "`asset_facilities.advance_rate` x the fund's AI loans (book), revolving and non-recourse: each month after "
+        "the defaults the pool's recoveries repay the facility first, the bank writes off what the facility "
+        "exceeds of the pool left (a credit loss, in `line_loss`), the fund cures a borrowing-base deficiency from "
+        "cash above its buffer or draws up to the base from a bank that passes its lender tests",
+        off_doc="asset facilities stay at their calibrated amount: no draws, cures, sweeps or write-offs",
+        kernel="aisim.kernels.asset_facilities",
+        cite="BDC 10-Q SPV credit facilities (SEC EDGAR: Scotiabank SOFR + 1.975%, Ally Bank SOFR + 2.75%)",
+        params=AssetFacilityParams, key="asset_facilities", on={"after_resolution": _asset_facilities},
     ),
 )
 

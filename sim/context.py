@@ -53,6 +53,7 @@ class MonthContext:
     financed: Any = None  # investment: capex paid from spare cash, new loans and new equity (before liquidity)
     unpaid_orders: Any = None  # investment: of those, what the firm could not pay, USD bn (capex_commitments)
     gpu_sales: Any = None  # investment: chipmakers' GPU sales this month, USD bn (agent_timeseries revenue)
+    resolution_start: Any = None  # resolution: the State before the month's defaults were wound up (asset_facilities)
     paid: Any = None  # settlement: (paths, contracts) what each contract paid, USD bn (agent_timeseries revenue)
 
     def replace(self, **changes: Any) -> MonthContext:

@@ -174,7 +174,8 @@ class AIFinanceModel(mesa.Model):
                                                                      rg.buffer_build_months)))
         partial = partial.replace(fv_mark=agents(np.zeros(A)), spread_ref=agents(np.zeros(A)),  # fund_runs
                                   redeem_queue=agents(np.zeros(A)), gated=agents(np.zeros(A, dtype=bool)),
-                                  loan_q=paths(1.0), gate_events=paths(0.0), line_loss=paths(0.0))
+                                  loan_q=paths(1.0), gate_events=paths(0.0), line_loss=paths(0.0),
+                                  facility_loss=paths(0.0))  # asset_facilities
         partial = channel_registry.demand_growth_start(self, partial)  # demand_growth
         bs = accounting.balance_sheet(xp, self.book, partial)
         state = partial.replace(equity=bs["assets"] - bs["liabilities"])
@@ -422,11 +423,13 @@ class AIFinanceModel(mesa.Model):
 
     def phase_resolution(self, s: State, ctx: MonthContext) -> tuple[State, MonthContext]:
         """Defaults (illiquid, covenant breach, insolvent), fire sales and recoveries, in rounds
-        until no creditor is pushed under (at most one round per agent)."""
+        until no creditor is pushed under (at most one round per agent); then the channels'
+        (asset facilities' sweeps, write-offs and draws)."""
         xp, book, inv = self.xp, self.book, self.p.investment
         illiquid, breach = ctx.illiquid, ctx.breach
         month_new = xp.zeros_like(s.alive)
         opts = self.fold("resolve_options", {"contagion": True}, s)
+        start = s
         for _ in range(self.world.n_agents + 1):
             ins = resolution.insolvent(xp, s, self.balance(s)["assets"])
             new = s.alive & (illiquid | breach | ins)
@@ -440,7 +443,7 @@ class AIFinanceModel(mesa.Model):
                                   stake_loss=res.state.stake_loss + res.stake_loss)
             month_new = month_new | new
             illiquid, breach = xp.zeros_like(illiquid), xp.zeros_like(breach)
-        return s, ctx.replace(new_defaults=month_new)
+        return self.fold_state("after_resolution", s, ctx.replace(new_defaults=month_new, resolution_start=start))
 
     def phase_regulation(self, s: State, ctx: MonthContext) -> tuple[State, MonthContext]:
         """Banks' non-AI books (channel); capital and leverage ratios; deleveraging below the requirement."""
@@ -475,7 +478,7 @@ PHASES = (
     ("investment", "capex plans financed by cash, new loans, new equity; chipmakers' sales"),
     ("financing", "equity raises and payouts; fund redemptions and back-leverage triggers"),
     ("settlement", "refinancing; contract flows and costs cleared together; margin calls"),
-    ("resolution", "defaults (illiquid, covenant breach, insolvent), fire sales, recoveries"),
+    ("resolution", "defaults (illiquid, covenant breach, insolvent), fire sales, recoveries; asset facilities"),
     ("regulation", "bank capital and leverage ratios; deleveraging of banks below requirement"),
     ("feedback", "equity stakes marked; spreads and sentiment respond to the month's losses"),
     ("record", "the month's metrics and the accounting identities"),

@@ -362,7 +362,10 @@ PATH_OUTCOMES: tuple[PathOutcome, ...] = (
     _cumulative("redemptions", "paid to redeeming LPs, USD bn"),
     _cumulative("credit_supply", "new AI lending and refinancing from other lenders, USD bn"),
     _cumulative("gate_events", "fund tenders gated: requests left above the tender cap (fund_runs), count"),
-    _cumulative("line_loss", "lenders' credit losses on back-leverage lines to funds, USD bn"),
+    _cumulative("line_loss", "lenders' credit losses on back-leverage lines to funds (NAV lines and asset "
+                "facilities), USD bn"),
+    _cumulative("facility_loss", "of which banks' non-recourse write-offs on asset facilities (asset_facilities), "
+                "USD bn"),
     PathOutcome("min_fund_nav_ratio", "lowest fund NAV over its starting NAV over the run (0: a fund defaulted; "
                 "1: no fund)", lambda m, f, t: np.where(np.isinf(t.min_fund_nav), 1.0, t.min_fund_nav)),
     PathOutcome("min_bank_capital_ratio", "lowest bank capital ratio over the run",

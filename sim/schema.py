@@ -43,6 +43,7 @@ COMPUTE_SECTORS = sector_registry.names_with("compute")
 LENDER_SECTORS = sector_registry.names_with("lender")
 CONTRACT_KINDS = ("loan", "lease", "offtake", "backstop", "equity", "rvg")
 AMORTISATIONS = ("bullet", "linear")
+FACILITIES = ("", "asset")  # a bank loan to a private-credit fund: a NAV line (""), or an asset facility
 EXTERNAL = "external"
 
 #: The longest horizon, months. Monthly drifts, volatilities and sizes are bounded so that every
@@ -179,6 +180,10 @@ class ContractConfig:
     ltv_max: float = param(0.0, ge=0.0, le=10.0, unit="ratio",
                            doc="loans: loan-to-value covenant (GPU collateral, or NAV for fund lines); "
                                "0 = covenants.ltv_max")
+    facility: str = param("", choices=FACILITIES,
+                          doc="loans from a bank to a private-credit fund: empty, a NAV line on the whole fund; "
+                              "`asset`, an asset-based SPV facility, revolving against a borrowing base of the fund's "
+                              "AI loans, non-recourse (channel asset_facilities)")
     source: str = _text("", "where the terms come from")
     assumption: str = _text("", "what is assumed")
 
@@ -580,6 +585,7 @@ def _cross_checks(c: dict[str, Any]) -> None:
         _check(e["name"] != EXTERNAL, f"{where}.name: {EXTERNAL!r} is reserved for the outside sector")
         names.append(e["name"])
     valid_parties = sorted(names) + [EXTERNAL]
+    sector_of = {e["name"]: e["sector"] for e in cal["entities"]}
     cnames: set[str] = set()
     held: dict[str, float] = {}
     for k, x in enumerate(cal["contracts"]):
@@ -592,6 +598,11 @@ def _cross_checks(c: dict[str, Any]) -> None:
                    f"{where}.{party}={v!r} is not an entity of calibration {cal['name']!r}; "
                    f"valid: {', '.join(valid_parties)}")
         _check(x["payer"] != x["payee"], f"{where}: payer and payee are both {x['payer']!r}")
+        if x.get("facility", ""):  # an asset facility: a bank's loan to a private-credit fund
+            ok = (x["kind"] == "loan" and sector_of.get(x["payer"]) == "private_credit"
+                  and sector_of.get(x["payee"]) == "bank")
+            _check(ok, f"{where}.facility={x['facility']!r}: an asset facility is a loan from a bank (payee) to a "
+                       f"private-credit fund (payer), not a {x['kind']} from {x['payee']!r} to {x['payer']!r}")
         if x["kind"] != "equity":
             _check(x["maturity"] >= 1, f"{where}.maturity={x['maturity']}: must be at least 1 month")
         if x["kind"] in ("equity", "backstop", "rvg"):

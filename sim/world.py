@@ -143,7 +143,8 @@ def build_world(
             payee=n if c.payee == EXTERNAL else index[c.payee],
             amount=float(c.amount), monthly=float(c.monthly), rate=float(c.rate),
             floating=bool(c.floating), maturity=int(c.maturity) if c.kind != "equity" else NEVER,
-            amort=BULLET if c.amortisation == "bullet" else LINEAR, start=int(c.start),
+            amort=REVOLVING if c.facility == "asset" else BULLET if c.amortisation == "bullet" else LINEAR,
+            start=int(c.start), asset_line=c.facility == "asset",
             share=float(c.share), secured=bool(c.secured), refinance=bool(c.refinance),
             exit_month=exits.get(payer, NEVER) if c.kind == "offtake" else NEVER,
             ltv_max=float(c.ltv_max) if c.ltv_max > 0 else float(covenants.ltv_max),
@@ -156,7 +157,7 @@ def build_world(
         notes.append(len(rows))
         rows.append(dict(
             kind=LOAN, payer=i, payee=n, amount=0.0, monthly=0.0, rate=float(params["spread"][i]), floating=True,
-            maturity=int(investment.notes_term), amort=REVOLVING, start=0, share=0.0,
+            maturity=int(investment.notes_term), amort=REVOLVING, start=0, share=0.0, asset_line=False,
             secured=False, refinance=False, exit_month=NEVER, ltv_max=float(covenants.ltv_max),
         ))
         cnames.append(f"notes {names[i]}")
@@ -183,7 +184,7 @@ def build_world(
         rows.append(dict(
             kind=LOAN, payer=b, payee=lnd, amount=0.0, monthly=0.0,
             rate=float(params["spread"][b]), floating=True, maturity=int(investment.loan_term),
-            amort=REVOLVING, start=0, share=0.0, secured=BY_NAME[sectors[b]].secured_facilities,
+            amort=REVOLVING, start=0, share=0.0, secured=BY_NAME[sectors[b]].secured_facilities, asset_line=False,
             refinance=False, exit_month=NEVER, ltv_max=float(covenants.ltv_max),
         ))
         cnames.append(f"capex facility {names[b]} <- {names[lnd]}")
@@ -198,12 +199,12 @@ def build_world(
         r["risk_weight"] = float(getattr(rw, "other_assets" if risk_class == "other" else f"{risk_class}_loans"))
         fund_payer = payer_sector in BY_NAME and BY_NAME[payer_sector].fund
         bank_payee = payee_sector in BY_NAME and BY_NAME[payee_sector].bank
-        r["nav_line"] = bool(r["kind"] == LOAN and fund_payer and bank_payee)
+        r["nav_line"] = bool(r["kind"] == LOAN and fund_payer and bank_payee and not r["asset_line"])
         r["pair"] = pair_of.get((r["payer"], r["payee"]), len(fb)) if r["kind"] == LOAN else len(fb)
     dtypes = dict(kind=np.int64, payer=np.int64, payee=np.int64, amount=float, monthly=float,
                   rate=float, floating=bool, maturity=np.int64, amort=np.int64, start=np.int64,
                   share=float, secured=bool, refinance=bool, exit_month=np.int64, ltv_max=float,
-                  risk_weight=float, nav_line=bool, pair=np.int64)
+                  risk_weight=float, nav_line=bool, pair=np.int64, asset_line=bool)
     contracts = {k: np.array([r[k] for r in rows], dtype=t).reshape(len(rows)) for k, t in dtypes.items()}
     return World(
         names=names, sectors=sectors, entities=entities, blocks=blocks, params=params,

@@ -100,6 +100,7 @@ CRE20 = {0: 0.2, 1: 0.2, 2: 0.5, 3: 0.75, 4: 1.0, 5: 1.5, 6: 1.5, 7: 1.5}
 DEFAULTED_GRADE = 7
 CHANNELS += ("note_issuance",)
 CHANNELS += ("demand_growth",)
+CHANNELS += ("asset_facilities",)
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -159,8 +160,9 @@ class Contract:
     exit_month: int
     ltv_max: float  # the loan's covenant (GPU LTV; NAV LTV for lines to funds)
     risk_weight: float  # a bank's risk weight on the loan, by the borrower's sector
-    nav_line: bool  # a loan from a bank to a private-credit fund
+    nav_line: bool  # a loan from a bank to a private-credit fund against the whole fund (a NAV line)
     facility: bool = False  # a revolving capex facility (made by the world, not calibrated)
+    asset_line: bool = False  # a bank's asset-based SPV facility to a fund (``facility: asset``): revolving
 
 
 @dataclass
@@ -238,6 +240,7 @@ class RefState:
     loan_q: float = 1.0
     gate_events: float = 0.0
     line_loss: float = 0.0
+    facility_loss: float = 0.0  # asset_facilities: banks' non-recourse write-offs on asset facilities
     exp_growth: float = 0.0  # demand_growth: expected monthly log growth of demand
     demand_seen: float = 1.0  # demand_growth: the demand index last observed
 
@@ -278,6 +281,11 @@ class Events:
     banks_below: list[int] = field(default_factory=list)  # banks below their capital requirement
     deleveraging: list[tuple[int, float]] = field(default_factory=list)  # (bank, other assets sold > 0)
     equity_frozen: list[int] = field(default_factory=list)  # agents whose equity market was closed
+    # asset_facilities: (fund, amount > 0) swept from recoveries, written off by banks, cured; (contract, drawn > 0)
+    facility_sweeps: list[tuple[int, float]] = field(default_factory=list)
+    facility_write_offs: list[tuple[int, float]] = field(default_factory=list)
+    facility_cures: list[tuple[int, float]] = field(default_factory=list)
+    facility_draws: list[tuple[int, float]] = field(default_factory=list)
 
 
 def _items(node: Any) -> list[tuple[Any, Any]]:
@@ -478,6 +486,7 @@ class ReferenceModel:
                           "hyperscaler": float(cm.hyperscaler_pass_through)},
                    "eta": float(cm.utilisation_elasticity), "cap": float(cm.utilisation_cap)}
         self.backlog_h = int(cfg.backlog_capex.build_months)  # backlog_capex
+        self.advance_rate = float(cfg.asset_facilities.advance_rate)  # asset_facilities
         self.backlog_share = [self._backlog_spot_share(i) for i in range(self.n)]
         self.growth_lead = float(cfg.demand_growth.lead_months)  # demand_growth
         if world is not None:
@@ -510,15 +519,17 @@ class ReferenceModel:
         for c in cal.contracts:
             kind, payer, payee = str(c.kind), party(str(c.payer)), party(str(c.payee))
             w, nav = terms(payer, payee)
+            asset = str(c.facility) == "asset"  # an asset facility revolves whatever its amortisation says
             self.contracts.append(Contract(
                 name=str(c.name), kind=kind, payer=payer, payee=payee, amount=float(c.amount),
                 monthly=float(c.monthly), rate=float(c.rate), floating=bool(c.floating),
-                maturity=NEVER if kind == "equity" else int(c.maturity),
-                amort="bullet" if str(c.amortisation) == "bullet" else "linear", start=int(c.start),
+                maturity=NEVER if kind == "equity" else int(c.maturity), asset_line=asset,
+                amort="revolving" if asset else "bullet" if str(c.amortisation) == "bullet" else "linear",
+                start=int(c.start),
                 share=float(c.share), secured=bool(c.secured), refinance=bool(c.refinance),
                 exit_month=exits.get(str(c.payer), NEVER) if kind == "offtake" else NEVER,
                 ltv_max=float(c.ltv_max) if float(c.ltv_max) > 0 else self.ltv_default,
-                risk_weight=w, nav_line=kind == "loan" and nav,
+                risk_weight=w, nav_line=kind == "loan" and nav and not asset,
             ))
         # note_issuance: a notes contract with bondholders for each compute provider with capex and a market_cap
         self.notes: dict[int, int] = {}  # issuer -> its notes contract
@@ -581,14 +592,14 @@ class ReferenceModel:
         w = world.contracts
         for k, c in enumerate(self.contracts):
             mine = (KINDS.index(c.kind), c.payer, c.payee, AMORTS.index(c.amort), c.secured, c.nav_line,
-                    c.ltv_max, c.risk_weight, c.exit_month)
+                    c.ltv_max, c.risk_weight, c.exit_month, c.asset_line)
             theirs = (int(w["kind"][k]), int(w["payer"][k]), int(w["payee"][k]), int(w["amort"][k]),
                       bool(w["secured"][k]), bool(w["nav_line"][k]), float(w["ltv_max"][k]),
-                      float(w["risk_weight"][k]), int(w["exit_month"][k]))
+                      float(w["risk_weight"][k]), int(w["exit_month"][k]), bool(w["asset_line"][k]))
             if mine != theirs:
                 raise AssertionError(
                     f"contract {c.name}: world (kind, payer, payee, amort, secured, nav_line, ltv_max, "
-                    f"risk_weight, exit) = {theirs}, reference {mine}; build the world with "
+                    f"risk_weight, exit, asset_line) = {theirs}, reference {mine}; build the world with "
                     "regime=cfg.regime, covenants=cfg.covenants")
 
     # ------------------------------------------------------------------ small helpers
@@ -986,7 +997,10 @@ class ReferenceModel:
         self._investment(s, scratch, ev)
         self._financing(s, scratch, ev)
         self._settlement(s, scratch, ev)
+        before = s.copy()
         self._resolution(s, scratch, ev)
+        if self.ch["asset_facilities"]:
+            self._asset_facilities(s, before, ev)
         self._rate(s)
         if self.ch["bank_capital"]:
             self._bank_book(s, scratch)
@@ -1157,7 +1171,9 @@ class ReferenceModel:
             own = s.spread[c.payer] if c.payer < self.n else 0.0
             if s.month == 0 and c.floating:
                 # a revolving loan (a capex facility, a notes contract) is priced at the current spread alone
-                s.margin[k] = 0.0 if (c.facility or c.amort == "revolving") else c.rate - own
+                # an asset facility keeps its calibrated spread over the fund's month-0 spread
+                revolving = (c.facility or c.amort == "revolving") and not c.asset_line
+                s.margin[k] = 0.0 if revolving else c.rate - own
             if c.floating:
                 s.rate[k] = ((s.base_rate + s.market_spread) + own) + s.margin[k]
             else:
@@ -1976,7 +1992,7 @@ class ReferenceModel:
                 i, owed = c.payer, s.outstanding[k]
                 recovered = owed * (r_s[i] + (1.0 - r_s[i]) * rec[i]) if c.secured else owed * rec[i]
                 recovered_by[i] += recovered
-                if c.nav_line:  # fund_runs: what the line's lender loses on a fund's default
+                if c.nav_line or c.asset_line:  # what a line's lender loses on a fund's default
                     s.line_loss += owed - recovered
                 if to_agent:
                     cash_in[c.payee] += recovered
@@ -2037,6 +2053,94 @@ class ReferenceModel:
                 s.equity[i] += stake_in[i] - loss_in[i] + lease_in[i]
         s.credit_loss[n] += loss_ext + other_lost
         s.ext_cash += ext_received - ext_paid
+
+    def _asset_facilities(self, s: RefState, before: RefState, ev: Events) -> None:
+        """Asset facilities, fund by fund, after the month's defaults: the pool (book value of the
+        alive loans an alive fund holds from agents), the facility it owes, the recoveries its
+        defaulted pool loans paid (their principal before resolution less the losses booked on
+        them); the recoveries repay the facility first; the bank writes off what the facility
+        exceeds of the pool left (the fund's liability falls by as much); then against the base
+        advance_rate x pool the fund cures a deficiency from cash above its buffer or draws up to
+        it, split evenly over its facilities whose bank passes the lender tests, each bank lending
+        at most its cash above its buffer (pro rata). Sweep, write-off and cure are split over a
+        fund's facilities pro rata to their outstanding; what a dead bank is owed is the external's."""
+        n = self.n
+        lines_of: dict[int, list[int]] = {}
+        for k, c in enumerate(self.contracts):
+            if c.asset_line and s.c_alive[k] and c.payer < n and s.alive[c.payer]:
+                lines_of.setdefault(c.payer, []).append(k)
+        funds = [i for i, a in enumerate(self.agents) if a.is_fund and s.alive[i]]
+        pool, recovered = {}, {}
+        for f in funds:
+            pool[f] = sum(s.outstanding[k] for k, c in enumerate(self.contracts)
+                          if c.kind == "loan" and c.payee == f and c.payer < n and s.c_alive[k])
+            face = sum(before.outstanding[k] for k, c in enumerate(self.contracts)
+                       if c.kind == "loan" and c.payee == f and c.payer < n and before.c_alive[k] and not s.c_alive[k])
+            recovered[f] = max(face - (s.credit_loss[f] - before.credit_loss[f]), 0.0)
+
+        def pay(k: int, amount: float) -> None:  # the fund repays ``amount`` of facility k
+            c = self.contracts[k]
+            s.outstanding[k] -= amount
+            s.cash[c.payer] -= amount
+            if self._live_agent(s, c.payee):
+                s.cash[c.payee] += amount
+            else:
+                s.ext_cash -= amount
+
+        def pro_rata(f: int, amount: float) -> list[tuple[int, float]]:
+            ks = lines_of.get(f, [])
+            total = sum(s.outstanding[k] for k in ks)
+            return [(k, s.outstanding[k] * (amount / total) if total > 0 else 0.0) for k in ks]
+
+        wants = {}
+        for f in funds:
+            facility = sum(s.outstanding[k] for k in lines_of.get(f, []))
+            sweep = min(recovered[f], facility)
+            for k, x in pro_rata(f, sweep):
+                pay(k, x)
+            write_off = max(facility - sweep - pool[f], 0.0)
+            for k, x in pro_rata(f, write_off):
+                c = self.contracts[k]
+                s.outstanding[k] -= x
+                if self._live_agent(s, c.payee):
+                    s.equity[c.payee] -= x
+                    s.credit_loss[c.payee] += x
+                else:
+                    s.credit_loss[n] += x
+            s.equity[f] += write_off
+            s.loss_caused[f] += write_off
+            for what, x in ((ev.facility_sweeps, sweep), (ev.facility_write_offs, write_off)):
+                if x > 0:
+                    what.append((f, x))
+            s.line_loss += write_off
+            s.facility_loss += write_off
+            left = facility - sweep - write_off
+            base = self.advance_rate * pool[f]
+            buffer = self.agents[f].p["cash_buffer"]
+            cure = min(max(left - base, 0.0), max(s.cash[f] - buffer, 0.0))  # s.cash: after the sweep
+            for k, x in pro_rata(f, cure):
+                pay(k, x)
+            if cure > 0:
+                ev.facility_cures.append((f, cure))
+            wants[f] = max(base - left, 0.0)
+        ok = self.lender_tests(s)
+        asked: dict[int, list[tuple[int, float]]] = {}  # bank -> (facility, amount asked)
+        for f in funds:
+            healthy = [k for k in lines_of.get(f, []) if self._live_agent(s, self.contracts[k].payee)
+                       and ok[self.contracts[k].payee]]
+            for k in healthy:
+                asked.setdefault(self.contracts[k].payee, []).append((k, wants[f] / len(healthy)))
+        spare = {b: max(s.cash[b] - self.agents[b].p["cash_buffer"], 0.0) for b in asked}
+        for b, rows in asked.items():
+            total = sum(x for _, x in rows)
+            scale = min(spare[b] / total, 1.0) if total > 0 else 0.0
+            for k, x in rows:
+                drawn = x * scale
+                if drawn > 0:
+                    ev.facility_draws.append((k, drawn))
+                s.outstanding[k] += drawn
+                s.cash[self.contracts[k].payer] += drawn
+                s.cash[b] -= drawn
 
     def _bank_book(self, s: RefState, scratch: dict) -> None:
         """Bank capital channel, bank by bank: the non-AI book grows at book_growth/12 (deposit

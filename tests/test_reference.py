@@ -144,6 +144,9 @@ def assert_switched_off_channels_leave_no_trace(run: Run) -> None:
     if not ch.fund_runs:
         assert all(s.redemptions == 0.0 for s in states)
         assert not any(e.nav_sales or e.nav_breaches for e in evs)
+    if not ch.asset_facilities:
+        assert all(s.facility_loss == 0.0 for s in states)
+        assert not any(e.facility_draws or e.facility_sweeps or e.facility_write_offs or e.facility_cures for e in evs)
     if not ch.market_feedback and not ch.risk_appetite:
         calm = float(run.cfg.scenario.sentiment)
         assert all(s.sentiment == calm and s.market_spread == 0.0 for s in states)
@@ -191,6 +194,24 @@ def test_reference_matches_model_under_stress(switches: str) -> None:
     stakes = [k for k, c in enumerate(run.model.world.contracts["kind"]) if c == EQUITY]
     first = run.states[PATHS[0]]
     assert any(first[-1].c_alive[k] and first[-1].outstanding[k] != first[0].outstanding[k] for k in stakes)
+
+
+@pytest.mark.parametrize("switches", ["all_on", "no_asset_facilities"])
+def test_reference_matches_model_through_an_asset_facilitys_draws_cures_and_write_off(switches: str) -> None:
+    """The shocks but a bank that meets its requirement: Blue Owl draws on its SPV facility against
+    its CoreWeave loan, cures deficiencies as it amortises, and JPMorgan writes off the excess when
+    CoreWeave defaults with fire-sale recoveries."""
+    shocks = tuple(o for o in SHOCKS if not o.startswith("regime.capital_requirement"))
+    run = run_side_by_side(config(*BASE, *shocks, *SWITCHES[switches]))
+    evs = run.all_events()
+    if switches == "no_asset_facilities":
+        return
+    assert any(e.defaults for e in evs), "no default"
+    assert any(e.facility_draws for e in evs), "asset facilities: no draw"
+    assert any(e.facility_cures for e in evs), "asset facilities: no borrowing-base cure"
+    assert any(e.facility_sweeps for e in evs), "asset facilities: no recoveries swept"
+    assert any(e.facility_write_offs for e in evs), "asset facilities: no non-recourse write-off"
+    assert any(s.facility_loss > 0 for s in run.all_states())
 
 
 def test_reference_matches_model_when_a_bank_will_not_roll() -> None:
