@@ -317,6 +317,11 @@ def _gpu_value(book: float, fire_sales: bool, recovery: float = 0.5) -> float:
     return recovery * book * (60.0 / 72.0) * impact
 
 
+#: The recovery arithmetic below is by hand without default costs (Eisenberg-Noe); the test after
+#: _default_world checks the Rogers-Veraart costs the defaults (0.97) add.
+EISENBERG_NOE = ("clearing.alpha=1", "clearing.beta=1")
+
+
 def _default_world(gpu: float, *overrides: str) -> Tiny:
     """D owes A 8 (bullet, due in month 0, not refinanced) and outside bondholders 4, buys 0.5 a
     month of capacity from S, and is 10% owned by H. With 1 of cash it cannot pay 8.56."""
@@ -329,8 +334,26 @@ def _default_world(gpu: float, *overrides: str) -> Tiny:
          loan("bonds", "D", "external", 4.0, 0.06, 24),
          dict(name="offtake", kind="offtake", payer="D", payee="S", monthly=0.5, maturity=12),
          dict(name="stake", kind="equity", payer="D", payee="H", share=0.1)],
-        "investment.recovery_gpu=0.5", "investment.recovery_other=0.7", *overrides,
+        "investment.recovery_gpu=0.5", "investment.recovery_other=0.7", *EISENBERG_NOE, *overrides,
     )
+
+
+def test_default_costs_take_their_share_of_what_a_payer_in_default_holds() -> None:
+    """Rogers-Veraart costs at the defaults (clearing.alpha = beta = 0.97): D, with 1 of cash and
+    nothing owed to it, is illiquid in month 0; it passes on 0.97 of its cash pro rata to its
+    8.56 of dues, and 0.03 goes to the external sector as the direct cost of its default."""
+    costly = _default_world(20.0, "clearing.alpha=0.97", "clearing.beta=0.97")
+    free = _default_world(20.0)
+    costly.step()
+    free.step()
+    assert float(np.asarray(costly.model.state.default_costs)[0]) == approx(0.03)
+    assert float(np.asarray(free.model.state.default_costs)[0]) == 0.0
+    # D is insolvent either way (no surplus): what default destroyed is lost by those it owed --
+    # its lenders' credit losses rise (the rest is the month's interest and offtake payments that
+    # fall short, which are income, not claims)
+    extra = sum(costly.credit_loss(c) - free.credit_loss(c) for c in ("A", None))
+    assert 0.0 < extra <= 0.03 + 1e-12
+    assert costly.credit_loss("A") > free.credit_loss("A")
 
 
 @pytest.mark.parametrize("fire_sales", [True, False])
@@ -437,7 +460,7 @@ def test_secured_lenders_recover_first_from_the_gpu_proceeds(fire_sales: bool) -
               dict(name="S", sector="private_credit", cash=1.0), dict(name="U", sector="private_credit", cash=1.0)],
              [loan("secured", "D", "S", 20.0, 0.0, 12, secured=True),
               loan("unsecured", "D", "U", 10.0, 0.0, 1, refinance=False)],
-             "investment.recovery_gpu=0.5", "investment.recovery_other=0.7",
+             "investment.recovery_gpu=0.5", "investment.recovery_other=0.7", *EISENBERG_NOE,
              f"channels.fire_sales={str(fire_sales).lower()}")
     w.step()
     assert not w.a("alive", "D")
