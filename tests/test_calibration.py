@@ -198,13 +198,16 @@ def baseline_targets():
 #: Banded targets the default calibration misses today, each open in issue 11 (docs/calibration.md,
 #: "Targets and bands"): hyperscaler capex stalls after 2026 (the plan follows the level of demand
 #: and the hyperscalers' borrowing stops at their leverage limit), too little external financing
-#: and too little of it from private credit, CoreWeave's PD too low at 3 years and too high at 5.
+#: and too little of it from private credit, CoreWeave's PD too low at 3 years (docs/calibration.md,
+#: "Why the first three years stay safe"); CoreWeave's 2026 capex at the floor of its band (23.96 against
+#: 24.0 at 200 paths, 24.06 at 300): below its cash buffer in months 1-6 it refills cash before buying
+#: GPUs beyond the deliveries due (funding.capex_equity), ~0.4B less than before.
 KNOWN_MISSES = {
+    ("2026", "CoreWeave capex"),
     ("2027", "hyperscaler capex"),
     ("2026-28", "private-credit share of external capex financing"),
     ("2025-28", "external financing of AI capex"),
     ("3y", "CoreWeave default probability (BB-)"),
-    ("5y", "CoreWeave default probability (BB-)"),
 }
 
 
