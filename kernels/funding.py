@@ -57,9 +57,10 @@ def capex_equity(xp: ModuleType, need: Any, room: Any, gap: Any, due: Any) -> An
     priority. Economics: when external finance is costly a firm's investment falls with its cash
     and it hoards liquidity before investing (Bolton, Chen and Wang 2011, J. Finance 66: the
     marginal value of cash rises above 1 as cash falls and investment is cut; Campello, Graham
-    and Harvey 2010, J. Financial Economics 97: constrained firms cut capex and kept cash in
-    2008). Without the priority a neocloud whose contracted revenue ends keeps spending its whole
-    equity room on GPUs while its cash runs out, and defaults illiquid with positive book equity.
+    and Harvey 2010, J. Financial Economics 97: in 2008 financially constrained firms planned
+    deeper capex cuts than others and drew on their credit lines for liquidity). Without the
+    priority a neocloud whose contracted revenue ends keeps spending its whole equity room on
+    GPUs while its cash runs out, and defaults illiquid with positive book equity.
     """
     avail = xp.maximum(xp.maximum(room - gap, 0.0), xp.minimum(room, due))
     return xp.maximum(xp.minimum(need, avail), 0.0)
