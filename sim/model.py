@@ -362,8 +362,11 @@ class AIFinanceModel(mesa.Model):
             need = xp.where(self.secured_borrower[None, :], xp.minimum(need, room), need)
         amount, borrowed, lent = self.lend(s, need, self.lender_tests(s))
         room = self.raise_room(s)
-        raised = xp.where(s.alive & (plan > 0), xp.minimum(plan - internal - borrowed, room), 0.0)
-        raised = xp.maximum(raised, 0.0)
+        # liquidity first: the room restores the cash buffer before discretionary capex (deliveries due first)
+        gap = xp.maximum(per_agent(p.cash_buffer) - s.cash, 0.0)
+        due = 0.0 if ctx.committed is None else ctx.committed - internal - borrowed
+        raised = funding.capex_equity(xp, plan - internal - borrowed, room, gap, due)
+        raised = xp.where(s.alive & (plan > 0), raised, 0.0)
         notes = self.fold("notes", None, s, plan, internal + borrowed + raised, borrowed, raised)  # note_issuance
         if notes is not None:
             s = ledger.issue_notes(xp, s, self.notes_mask, self.notes_payer, notes)

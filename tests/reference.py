@@ -1379,7 +1379,12 @@ class ReferenceModel:
         for i in range(n):
             room = self._raise_room(s, i, ev)
             if s.alive[i] and plan[i] > 0:
-                raised[i] = max(min(plan[i] - internal[i] - borrowed[i], room), 0.0)
+                # liquidity first: deliveries due, then the cash buffer, then discretionary capex
+                gap = max(self.agents[i].p["cash_buffer"] - s.cash[i], 0.0)
+                left = room - gap if room > gap else 0.0
+                if self.ch["capex_commitments"]:
+                    left = max(left, min(room, due[i] - internal[i] - borrowed[i]))
+                raised[i] = max(min(plan[i] - internal[i] - borrowed[i], left), 0.0)
             if bs_notes is not None and i in self.notes:
                 notes = self._notes(s, i, plan[i] - internal[i] - borrowed[i] - raised[i], bs_notes["debt"][i],
                                     bs_notes["assets"][i] + borrowed[i] + raised[i])

@@ -231,11 +231,18 @@ def test_spv_transparency_binds_within_the_horizon() -> None:
         real_paths("light_touch_2025", "baseline", "channels.spv_marks=false"))
 
 
-def test_gpu_collateral_rules_prevent_losses_and_can_cost_investment() -> None:
+@pytest.mark.xfail(strict=True, reason="since compute providers refill their cash buffer before discretionary capex "
+                   "(funding.capex_equity) baseline losses are 3.3B, not 14B (300 paths), and the rules' cut is within "
+                   "the noise: -4.6 [-10.6, +1.5]B at 100 paths, -2.0 [-4.0, +0.1]B at 300 (neocloud 5-year PDs "
+                   "3.7/3.7/3.3/9.3% -> 1.3/1.7/0.3/7.3%)")
+def test_gpu_collateral_rules_prevent_losses_in_the_baseline() -> None:
     _, lo, hi = paired("gpu_collateral_rules", "light_touch_2025", "baseline", "credit_losses")
     assert hi < 0  # prevents neocloud losses in the baseline
+
+
+def test_gpu_collateral_rules_can_cost_investment() -> None:
     _, lo, hi = paired("gpu_collateral_rules", "light_touch_2025", "severe", "ai_capex")
-    assert hi < 0  # and costs investment in severe: not a free lunch everywhere
+    assert hi < 0  # costs investment in severe: not a free lunch everywhere
 
 
 def test_macroprudential_differs_from_the_best_of_its_parts() -> None:
