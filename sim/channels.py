@@ -105,8 +105,8 @@ from aisim.kernels.firm_shocks import FirmShockParams
 from aisim.kernels.funds import FundParams
 from aisim.kernels.guarantees import SpvMarkParams
 from aisim.kernels.headroom import HeadroomParams
-from aisim.kernels.lease_claims import LeaseClaimParams
 from aisim.kernels.jv_debt import JvParams
+from aisim.kernels.lease_claims import LeaseClaimParams
 from aisim.kernels.notes_market import NotesParams
 from aisim.kernels.params import config_node, param
 from aisim.kernels.rating_triggers import RatingTriggerParams

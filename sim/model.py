@@ -79,7 +79,8 @@ class AIFinanceModel(mesa.Model):
             cfg = OmegaConf.to_object(cfg)
         if world is None:
             world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits),
-                                regime=cfg.regime, covenants=cfg.covenants, syndicate=syndicate_size(cfg), jv=jv_terms(cfg))
+                                regime=cfg.regime, covenants=cfg.covenants, syndicate=syndicate_size(cfg),
+                                jv=jv_terms(cfg))
         self.cfg = cfg
         self.p = _RunParams(cfg)
         self.world = world
@@ -402,13 +403,14 @@ class AIFinanceModel(mesa.Model):
             room = jv_debt.equity_room(xp, self.jv_sponsor, room, jp.debt_share)
             raised = xp.where(s.alive & (plan > 0), xp.minimum(plan - internal - borrowed - jv_b, room), 0.0)
             raised = xp.maximum(raised, 0.0)
-            s = s.replace(cash=s.cash - jv_l, outstanding=jv_debt.post(xp, s.outstanding, self.jv_contract, jv_amount),
-                          credit_supply=s.credit_supply + xp.sum(jv_amount, axis=1))
             borrowed = borrowed + jv_b  # debt-financed capex: the sponsor's GPUs and JV debt rise together
         notes = self.fold("notes", None, s, plan, internal + borrowed + raised, borrowed, raised)  # note_issuance
         if notes is not None:
             s = ledger.issue_notes(xp, s, self.notes_mask, self.notes_payer, notes)
             borrowed = borrowed + notes  # debt-financed capex: the issuer's GPUs and notes rise together
+        if self.has_jv:  # posted after the notes' leverage room, which counts this month's new debt in ``borrowed``
+            s = s.replace(cash=s.cash - jv_l, outstanding=jv_debt.post(xp, s.outstanding, self.jv_contract, jv_amount),
+                          credit_supply=s.credit_supply + xp.sum(jv_amount, axis=1))
         capex = internal + borrowed + raised
         unpaid, financed = None, capex
         if ctx.committed is not None:  # deliveries the financing left unpaid: the rest of the cash, then securities
