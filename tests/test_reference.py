@@ -413,7 +413,8 @@ def test_an_agents_default_does_not_depend_on_an_unrelated_shortfall_on_its_path
 
 # jv_debt: on mini the hyperscalers raise no outside capital; give Meta some, and a leverage test it
 # fails, so that its capex facilities lend nothing, and Blue Owl cash it does not lend on its facilities
-JV = {"Meta": {"equity_raise": 1.5, "max_leverage": 0.05, "capex": 12.0}, "Microsoft": {"equity_raise": 1.0}, "Blue Owl": {"cash": 80.0}}
+JV = {"Meta": {"equity_raise": 1.5, "max_leverage": 0.05, "capex": 12.0}, "Microsoft": {"equity_raise": 1.0},
+      "Blue Owl": {"cash": 80.0}}
 
 
 @pytest.mark.parametrize("overrides", [(), ("channels.jv_debt=false",), STRESS, ("regime=spv_transparency",),
