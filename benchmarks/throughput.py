@@ -126,7 +126,10 @@ def _world_options(world_module: ModuleType) -> Callable[[Any], dict]:
     size = getattr(world_module, "syndicate_size", None)
     if size is None:
         return lambda cfg: {}
-    return lambda cfg: {"syndicate": size(cfg)}
+    jv = getattr(world_module, "jv_terms", None)
+    if jv is None:
+        return lambda cfg: {"syndicate": size(cfg)}
+    return lambda cfg: {"syndicate": size(cfg), "jv": jv(cfg)}
 
 
 def compose_cfg(root: Path, overrides: list[str]) -> Any:

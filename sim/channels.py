@@ -105,6 +105,7 @@ from aisim.kernels.firm_shocks import FirmShockParams
 from aisim.kernels.funds import FundParams
 from aisim.kernels.guarantees import SpvMarkParams
 from aisim.kernels.headroom import HeadroomParams
+from aisim.kernels.jv_debt import JvParams
 from aisim.kernels.lease_claims import LeaseClaimParams
 from aisim.kernels.notes_market import NotesParams
 from aisim.kernels.params import config_node, param
@@ -481,7 +482,7 @@ def _capex_headroom(m: Any, need: Any, s: Any) -> Any:
     from aisim.kernels import headroom
 
     bs = m.balance(s)
-    debt, assets = m.consolidated(s, bs["debt"], bs["assets"])  # the same debt and assets as the refinancing test
+    debt, assets = m.leverage_view(s, bs["debt"], bs["assets"])  # the same debt and assets as the refinancing test
     room = headroom.borrowing_room(m.xp, debt, assets, m.params.max_leverage, m.p.headroom.headroom)
     return m.xp.minimum(need, room)
 def _lease_claims_on(m: Any, options: dict, s: Any) -> dict:
@@ -839,6 +840,16 @@ CHANNELS: tuple[Channel, ...] = (
         cite="Dechow, Sloan and Soliman (2004); Eckbo, Masulis and Norli (2007); Baker and Wurgler (2000)",
         params=EquityMarketParams, key="equity_market", default=False,
         on={"raise_room": _equity_room, "feedback": _equity_revalue},
+    ),
+    Channel(
+        "jv_debt", "the JV/SPV part (`jv.debt_share`) of a hyperscaler's outside capital (`equity_raise` x "
+        "sentiment) is debt lent by the private-credit funds from what they still offer after the capex "
+        "facilities (pro rata over (sponsor, fund) JV loans): long-dated bullets floating at the sponsor's spread "
+        "+ `jv.premium`, serviced by the sponsor, left out of its leverage tests (off balance sheet) unless "
+        "`regime.spv_consolidation`; the rest is PE/sovereign equity",
+        off_doc="all outside capital of a hyperscaler is equity",
+        kernel="aisim.kernels.jv_debt", cite="Meta Hyperion/Beignet (Oct 2025); Morgan Stanley (Jul 2025)",
+        params=JvParams, key="jv", default=True,
     ),
     Channel(
         "note_issuance", "compute providers with a market value sell unsecured notes and convertibles to "

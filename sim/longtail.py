@@ -28,7 +28,7 @@ import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
 from aisim.schema import LENDER_SECTORS, Config, ContractConfig, EntityConfig, LongTailConfig, long_tail_size, validate
-from aisim.world import World, build_world, syndicate_size
+from aisim.world import World, build_world, jv_terms, syndicate_size
 
 #: Fixed stream constant of the long tail's random numbers ("LTAI"); the macro paths use
 #: kernels.rng's counter-based streams, so the two never overlap.
@@ -304,4 +304,4 @@ def world_of(cfg: Any) -> World:
     """The world of ``cfg`` (long tail included), built as :func:`aisim.runner.run` builds it."""
     cfg = with_long_tail(cfg)
     return build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits),
-                       regime=cfg.regime, covenants=cfg.covenants, syndicate=syndicate_size(cfg))
+                       regime=cfg.regime, covenants=cfg.covenants, syndicate=syndicate_size(cfg), jv=jv_terms(cfg))

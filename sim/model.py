@@ -37,6 +37,7 @@ from aisim.kernels import (
     funding,
     guarantees,
     investment,
+    jv_debt,
     ledger,
     macro,
     operations,
@@ -50,7 +51,7 @@ from aisim.kernels.backend import segment_sum, to_numpy
 from aisim.kernels.params import freeze, frozen_copy
 from aisim.kernels.state import EQUITY, LOAN, NEVER, REVOLVING, AgentParams, State, per_agent
 from aisim.scenario import Schedule
-from aisim.world import World, build_world, initial_stake_marks, syndicate_size
+from aisim.world import World, build_world, initial_stake_marks, jv_terms, syndicate_size
 
 STRESS_SENTIMENT = 0.8  # sentiment below this counts as stress (countercyclical buffer release)
 
@@ -78,7 +79,8 @@ class AIFinanceModel(mesa.Model):
             cfg = OmegaConf.to_object(cfg)
         if world is None:
             world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits),
-                                regime=cfg.regime, covenants=cfg.covenants, syndicate=syndicate_size(cfg))
+                                regime=cfg.regime, covenants=cfg.covenants, syndicate=syndicate_size(cfg),
+                                jv=jv_terms(cfg))
         self.cfg = cfg
         self.p = _RunParams(cfg)
         self.world = world
@@ -100,6 +102,15 @@ class AIFinanceModel(mesa.Model):
         notes_mask[world.notes] = True
         self.notes_mask = xp.asarray(notes_mask)  # note_issuance: the notes contracts and their issuers
         self.notes_payer = xp.asarray(np.minimum(world.contracts["payer"], world.n_agents - 1))
+        # jv_debt: the JV contracts, their sponsors and funds (empty without the channel)
+        self.jv_contract = xp.asarray(world.jv)
+        self.jv_borrower = xp.asarray(world.contracts["payer"][world.jv])
+        self.jv_lender = xp.asarray(world.contracts["payee"][world.jv])
+        jv_mask = np.zeros(world.n_contracts, dtype=bool)
+        jv_mask[world.jv] = True
+        self.jv_mask = xp.asarray(jv_mask)
+        self.jv_sponsor = xp.asarray(np.isin(np.arange(world.n_agents), world.contracts["payer"][world.jv]))
+        self.has_jv = bool(world.jv.size) and bool(cfg.channels.jv_debt)
         self.bank_block = world.trait_block("bank")  # columns of the banks, once (outputs read it monthly)
         # agents whose new borrowing is secured on their GPUs (the GPU LTV cap binds on them)
         secured_facility = world.contracts["secured"][world.n_calibrated:]
@@ -250,9 +261,22 @@ class AIFinanceModel(mesa.Model):
         bs = self.balance(state)
         debt, assets = bs["debt"], bs["assets"]
         # the sponsor guaranteeing an SPV's residual value carries the SPV's debt and assets
-        debt, assets = self.consolidated(state, debt, assets)
+        debt, assets = self.leverage_view(state, debt, assets)
         ok = refinancing.borrower_ok(xp, self.params, state.alive, state.equity, assets, debt)
         return self.fold("borrower_tests", ok, state, bs)
+
+    def leverage_view(self, state: State, debt: Any, assets: Any) -> tuple[Any, Any]:
+        """(debt, assets) (paths, agents) of the leverage tests (refinancing, capex headroom): the
+        sponsors' view of :meth:`consolidated`, and with channel ``jv_debt`` on the JV debt and the
+        assets it financed left out (off balance sheet, :mod:`aisim.kernels.jv_debt`) unless the
+        regime's ``spv_consolidation`` consolidates it."""
+        debt, assets = self.consolidated(state, debt, assets)
+        if not self.has_jv or self.p.regime.spv_consolidation:  # config constants
+            return debt, assets
+        xp = self.xp
+        jv, _ = accounting.from_payers(xp, self.book, xp.where(state.c_alive & self.jv_mask[None, :],
+                                                               state.outstanding, 0.0))
+        return jv_debt.off_balance(xp, debt, assets, jv)
 
     def consolidated(self, state: State, debt: Any, assets: Any) -> tuple[Any, Any]:
         """(debt, assets) (paths, agents) as lenders to a sponsor see them: under the regime's
@@ -288,11 +312,15 @@ class AIFinanceModel(mesa.Model):
         s = ledger.sell_to_external(xp, s, "other_assets", sell, self.p.market.loan_sale_haircut)
         return self._ratios_rwa(s.replace(forced_sales=s.forced_sales + xp.sum(sell, axis=1)))[0]
 
-    def lend(self, state: State, need: Any, healthy: Any) -> tuple[Any, Any, Any]:
+    def credit_offer(self, state: State, healthy: Any) -> Any:
+        """(paths, agents) USD bn of new lending each lender offers this month."""
+        return self.fold("credit_offer", self.by_sector("credit_offer", state, healthy), state)
+
+    def lend(self, state: State, need: Any, healthy: Any, offer: Any = None) -> tuple[Any, Any, Any]:
         """Allocate new lending over the facilities: (amount (paths, facilities), borrowed and
-        lent (paths, agents))."""
+        lent (paths, agents)); ``offer`` (:meth:`credit_offer`) computed when None."""
         xp = self.xp
-        offer = self.fold("credit_offer", self.by_sector("credit_offer", state, healthy), state)
+        offer = self.credit_offer(state, healthy) if offer is None else offer
         amount, _, _ = investment.allocate_loans(xp, need, offer, self.facility_borrower, self.facility_lender,
                                                  self.world.n_agents)
         amount = self.fold("allocation", amount, state)
@@ -360,17 +388,32 @@ class AIFinanceModel(mesa.Model):
             room = xp.maximum(cap * self.collateral_value(s.replace(gpu=s.gpu + plan, gpu_vintage=after))
                               - sec_debt, 0.0)
             need = xp.where(self.secured_borrower[None, :], xp.minimum(need, room), need)
-        amount, borrowed, lent = self.lend(s, need, self.lender_tests(s))
+        l_ok = self.lender_tests(s)
+        offer = self.credit_offer(s, l_ok)
+        amount, borrowed, lent = self.lend(s, need, l_ok, offer)
         room = self.raise_room(s)
         # liquidity first: the room restores the cash buffer before discretionary capex (deliveries due first)
         gap = xp.maximum(per_agent(p.cash_buffer) - s.cash, 0.0)
         due = 0.0 if ctx.committed is None else ctx.committed - internal - borrowed
         raised = funding.capex_equity(xp, plan - internal - borrowed, room, gap, due)
         raised = xp.where(s.alive & (plan > 0), raised, 0.0)
+        if self.has_jv:  # jv_debt: the JV part of the outside capital is lent by the funds
+            jp = self.p.jv
+            want = jv_debt.split(xp, self.jv_sponsor, raised, jp.debt_share)
+            supply = jv_debt.remaining_supply(xp, p.is_fund, offer, lent)
+            jv_amount, jv_b, jv_l = investment.allocate_loans(xp, want, supply, self.jv_borrower, self.jv_lender,
+                                                              self.world.n_agents)
+            room = jv_debt.equity_room(xp, self.jv_sponsor, room, jp.debt_share)
+            raised = funding.capex_equity(xp, plan - internal - borrowed - jv_b, room, gap, due - jv_b)
+            raised = xp.where(s.alive & (plan > 0), raised, 0.0)
+            borrowed = borrowed + jv_b  # debt-financed capex: the sponsor's GPUs and JV debt rise together
         notes = self.fold("notes", None, s, plan, internal + borrowed + raised, borrowed, raised)  # note_issuance
         if notes is not None:
             s = ledger.issue_notes(xp, s, self.notes_mask, self.notes_payer, notes)
             borrowed = borrowed + notes  # debt-financed capex: the issuer's GPUs and notes rise together
+        if self.has_jv:  # posted after the notes' leverage room, which counts this month's new debt in ``borrowed``
+            s = s.replace(cash=s.cash - jv_l, outstanding=jv_debt.post(xp, s.outstanding, self.jv_contract, jv_amount),
+                          credit_supply=s.credit_supply + xp.sum(jv_amount, axis=1))
         capex = internal + borrowed + raised
         unpaid, financed = None, capex
         if ctx.committed is not None:  # deliveries the financing left unpaid: the rest of the cash, then securities

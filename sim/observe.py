@@ -32,8 +32,8 @@ def simulate_series(
     """Run the model on ``n_paths`` paths for ``months`` months; monthly series (months, paths).
 
     Series (USD bn a month unless stated): ``capex_<sector>``; new capex financing ``lend_bank``,
-    ``lend_private_credit`` (Pimco excluded), ``lend_bonds`` (Pimco, the bond-market proxy, and new
-    notes),
+    ``lend_private_credit`` (Pimco excluded; JV/SPV debt included), ``lend_bonds`` (Pimco, the
+    bond-market proxy, its JV/SPV debt, and new notes),
     ``equity_capex`` (equity raised for capex) and ``equity_buffer`` (equity compute providers
     raise to restore their cash); CoreWeave's ``cw_revenue`` (spot + offtakes + backstop draws),
     ``cw_revenue_microsoft``, ``cw_capex``, ``cw_debt`` (outstanding, end of month); OpenAI's
@@ -66,6 +66,8 @@ def _simulate_chunk(model: AIFinanceModel, world: World, months: int) -> dict[st
     fac_sector = sectors[world.facility_lender] if world.facility_lender.size else np.zeros(0, dtype=str)
     pimco = _col(world, "Pimco")
     is_bond = world.facility_lender == pimco if pimco is not None else np.zeros(fac_sector.shape, dtype=bool)
+    jv_lender = c["payee"][world.jv]
+    jv_bond = jv_lender == pimco if pimco is not None else np.zeros(jv_lender.shape, dtype=bool)
     cw, oa, ms = _col(world, "CoreWeave"), _col(world, "OpenAI"), _col(world, "Microsoft")
     rec: dict[str, list[np.ndarray]] = {}
 
@@ -84,11 +86,14 @@ def _simulate_chunk(model: AIFinanceModel, world: World, months: int) -> dict[st
         new = m.outstanding_after_investment[:, n_cal:] - m.outstanding_before_investment[:, n_cal:]
         new = np.maximum(new, 0.0)
         put("lend_bank", new[:, fac_sector == "bank"].sum(axis=1))
-        put("lend_private_credit", new[:, (fac_sector == "private_credit") & ~is_bond].sum(axis=1))
-        # new notes sold to bondholders (note_issuance) are bond-market financing too
         after, before = m.outstanding_after_investment, m.outstanding_before_investment
+        # JV/SPV debt lent by the funds (jv_debt): private credit, or bond-market money where Pimco lends it
+        jv = np.maximum(after[:, world.jv] - before[:, world.jv], 0.0)
+        put("lend_private_credit", new[:, (fac_sector == "private_credit") & ~is_bond].sum(axis=1)
+            + jv[:, ~jv_bond].sum(axis=1))
+        # new notes sold to bondholders (note_issuance) are bond-market financing too
         notes = np.maximum(after[:, world.notes] - before[:, world.notes], 0.0)
-        put("lend_bonds", new[:, is_bond].sum(axis=1) + notes.sum(axis=1))
+        put("lend_bonds", new[:, is_bond].sum(axis=1) + notes.sum(axis=1) + jv[:, jv_bond].sum(axis=1))
         d_fin = m.cash_after_financing - m.cash_before_financing
         put("equity_capex", m.raised[:, compute].sum(axis=1))
         put("equity_buffer", np.maximum(d_fin[:, compute], 0.0).sum(axis=1))

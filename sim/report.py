@@ -224,11 +224,11 @@ def network_figure(res: Any, cfg: DictConfig) -> tuple[Any, str]:
     import networkx as nx
 
     from aisim.kernels.state import KIND_NAMES
-    from aisim.world import build_world, syndicate_size
+    from aisim.world import build_world, jv_terms, syndicate_size
 
     plt = _plt()
     world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits),
-                        syndicate=syndicate_size(cfg))
+                        syndicate=syndicate_size(cfg), jv=jv_terms(cfg))
     n = world.n_agents
     c = world.contracts
     pd_by_name = dict(zip(res.agents["name"], res.agents["pd"], strict=True))

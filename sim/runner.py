@@ -42,7 +42,7 @@ from aisim.model import AIFinanceModel
 from aisim.outputs import AGENT_METRIC_NAMES, PD_TERMS, PathTracker, agent_month
 from aisim.schema import Config, validate
 from aisim.shards import is_set, shard_range
-from aisim.world import World, build_world, syndicate_size
+from aisim.world import World, build_world, jv_terms, syndicate_size
 
 AUTO_CHUNK_BYTES = 256 * 2**20  # working memory for one chunk when paths.chunk=auto
 MAX_AUTO_CHUNK = 20_000
@@ -540,7 +540,7 @@ def _simulate(cfg: Any, backend: Backend, lo: int, hi: int, chash: str, bhash: s
     shard = getattr(cfg.paths, "shard", None)
     cfg = with_long_tail(cfg)  # the synthetic long tail (aisim.longtail); cfg itself when off
     world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits),
-                        regime=cfg.regime, covenants=cfg.covenants, syndicate=syndicate_size(cfg))
+                        regime=cfg.regime, covenants=cfg.covenants, syndicate=syndicate_size(cfg), jv=jv_terms(cfg))
     xp = backend.xp
     n, H = int(cfg.paths.n), int(cfg.horizon)
     P = hi - lo
@@ -678,7 +678,7 @@ def attribution_of_config(cfg: Any, paths: pd.DataFrame) -> pd.DataFrame:
     """The same for merged shards, from their saved (untyped) config."""
     cfg = with_long_tail(OmegaConf.merge(OmegaConf.structured(Config), cfg))
     world = build_world(cfg.calibration, cfg.investment, dict(cfg.scenario.offtake_exits), regime=cfg.regime,
-                        covenants=cfg.covenants)
+                        covenants=cfg.covenants, jv=jv_terms(cfg))
     plain = OmegaConf.to_object(cfg) if isinstance(cfg, DictConfig) else cfg
     return attribution_of(plain, world, resolve(str(cfg.backend)).xp, paths, chunk_size(cfg, world))
 

@@ -50,6 +50,7 @@ class World:
     facility_borrower: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     facility_lender: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     notes: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # notes contracts (notes_market)
+    jv: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))  # JV debt contracts (jv_debt)
 
     @property
     def n_agents(self) -> int:
@@ -103,6 +104,21 @@ def notes_issuers(sectors: list[str], params: dict[str, np.ndarray]) -> list[int
             if s in COMPUTE_SECTORS and params["capex"][i] > 0 and params["market_cap"][i] > 0]
 
 
+def jv_terms(cfg: Any) -> Any:
+    """The JV debt terms (``cfg.jv``) with the channel ``jv_debt`` on, None (no JV contracts) off."""
+    on = bool(getattr(getattr(cfg, "channels", None), "jv_debt", False))
+    return cfg.jv if on else None
+
+
+def jv_pairs(sectors: list[str], params: dict[str, np.ndarray]) -> list[tuple[int, int]]:
+    """(sponsor, fund) columns of the JV debt contracts: every hyperscaler with capex and outside
+    capital (``equity_raise > 0``) with every private-credit fund that lends (``lend_rate > 0``)."""
+    sponsors = [i for i, s in enumerate(sectors)
+                if s == "hyperscaler" and params["capex"][i] > 0 and params["equity_raise"][i] > 0]
+    funds = [i for i, s in enumerate(sectors) if BY_NAME[s].fund and params["lend_rate"][i] > 0]
+    return [(h, f) for h in sponsors for f in funds]
+
+
 def syndicate_size(cfg: Any) -> int:
     """Lenders per borrower's syndicate of capex facilities: ``syndicate.size`` with the channel
     ``relationship_lending`` on, 0 (every lender) with it off or absent."""
@@ -112,12 +128,14 @@ def syndicate_size(cfg: Any) -> int:
 
 def build_world(
     calibration: Any, investment: Any, offtake_exits: dict | None = None, *, regime: Any = None,
-    covenants: Any = None, syndicate: int = 0,
+    covenants: Any = None, syndicate: int = 0, jv: Any = None,
 ) -> World:
     """Build the :class:`World` of a (validated) calibration config.
 
     regime and covenants (defaults: the schema's) set the loans' risk weights and covenant limits.
     syndicate: lenders per borrower (:mod:`aisim.kernels.syndicates`); 0 = every lender.
+    jv: the JV debt terms (:class:`aisim.kernels.jv_debt.JvParams`, config ``jv``) to add one JV
+    loan per (hyperscaler, private-credit fund) pair (:func:`jv_terms`); None adds none.
     """
     regime = regime if regime is not None else RegimeConfig(name="default")
     covenants = covenants if covenants is not None else CovenantConfig()
@@ -161,6 +179,18 @@ def build_world(
             secured=False, refinance=False, exit_month=NEVER, ltv_max=float(covenants.ltv_max),
         ))
         cnames.append(f"notes {names[i]}")
+    # jv_debt: one JV/SPV loan per (sponsor, fund), empty at the start: a long-dated bullet,
+    # floating at the sponsor's spread + the JV premium (aisim.kernels.jv_debt)
+    jv_rows = []
+    if jv is not None:
+        for h, f in jv_pairs(sectors, params):
+            jv_rows.append(len(rows))
+            rows.append(dict(
+                kind=LOAN, payer=h, payee=f, amount=0.0, monthly=0.0, rate=float(params["spread"][h] + jv.premium),
+                floating=True, maturity=int(jv.term_months), amort=BULLET, start=0, share=0.0, asset_line=False,
+                secured=False, refinance=False, exit_month=NEVER, ltv_max=float(covenants.ltv_max),
+            ))
+            cnames.append(f"jv debt {names[h]} <- {names[f]}")
     n_cal = len(rows)
     # capex facilities for investors, and for every borrower of a calibrated loan so that it
     # can refinance from other lenders when its own will not roll. Neoclouds borrow against their
@@ -170,7 +200,7 @@ def build_world(
     borrowers = sorted(investors | debtors)
     lenders = [i for i in range(n) if params["lend_rate"][i] > 0]
     # relationship lending: each borrower's syndicate (every lender when syndicate == 0)
-    loan_rows = [r for r in rows if r["kind"] == LOAN]
+    loan_rows = [r for k, r in enumerate(rows) if r["kind"] == LOAN and k not in jv_rows]  # JV loans start empty
     related = {(r["payer"], r["payee"]) for r in loan_rows}
     rel = np.array([[(b, lnd) in related for lnd in lenders] for b in borrowers], dtype=bool).reshape(
         len(borrowers), len(lenders))
@@ -210,7 +240,7 @@ def build_world(
         names=names, sectors=sectors, entities=entities, blocks=blocks, params=params,
         balance=balance, contracts=contracts, contract_names=cnames, n_calibrated=n_cal,
         facility_borrower=np.array(fb, dtype=np.int64), facility_lender=np.array(fl, dtype=np.int64),
-        notes=np.array(notes, dtype=np.int64),
+        notes=np.array(notes, dtype=np.int64), jv=np.array(jv_rows, dtype=np.int64),
     )
 
 

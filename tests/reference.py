@@ -101,6 +101,7 @@ DEFAULTED_GRADE = 7
 CHANNELS += ("note_issuance",)
 CHANNELS += ("demand_growth",)
 CHANNELS += ("asset_facilities",)
+CHANNELS += ("jv_debt",)
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -163,6 +164,7 @@ class Contract:
     nav_line: bool  # a loan from a bank to a private-credit fund against the whole fund (a NAV line)
     facility: bool = False  # a revolving capex facility (made by the world, not calibrated)
     asset_line: bool = False  # a bank's asset-based SPV facility to a fund (``facility: asset``): revolving
+    jv: bool = False  # a JV/SPV loan from a fund to a hyperscaler sponsor (jv_debt), off its balance sheet
 
 
 @dataclass
@@ -269,6 +271,7 @@ class Events:
     clearing_defaults: list[int] = field(default_factory=list)  # agents paying less than they owe
     resolution_rounds: int = 0  # rounds of resolution that found new defaults
     new_loans: float = 0.0  # lent on the facilities for capex
+    jv_loans: float = 0.0  # lent on the JV contracts (jv_debt)
     ltv_capped: list[int] = field(default_factory=list)  # borrowers whose need the GPU LTV cap cut
     exposure_capped: list[int] = field(default_factory=list)  # facilities cut by large-exposure room
     concentration_capped: list[int] = field(default_factory=list)  # banks whose offer the AI limit cut
@@ -446,6 +449,8 @@ class ReferenceModel:
                             "hyperscaler": float(cfg.notes.note_share_hyperscaler)}
         self.notes_margin = float(cfg.notes.leverage_margin)
         self.notes_term = int(inv.notes_term)
+        jv = cfg.jv  # jv_debt
+        self.jv = {"share": float(jv.debt_share), "premium": float(jv.premium), "term": int(jv.term_months)}
         mk = cfg.market
         self.mk = {k: float(getattr(mk, k)) for k in ("spread_per_loss", "sentiment_per_loss",
                                                         "sentiment_per_default", "recovery", "loan_sale_haircut")}
@@ -543,6 +548,24 @@ class ReferenceModel:
                     share=0.0, secured=False, refinance=False, exit_month=NEVER, ltv_max=self.ltv_default,
                     risk_weight=w, nav_line=nav,
                 ))
+        # jv_debt: a JV loan from each lending private-credit fund to each hyperscaler with capex and outside capital
+        self.jv_loans: list[tuple[int, int, int]] = []  # (contract, sponsor, fund)
+        if self.ch["jv_debt"]:
+            for h, a in enumerate(self.agents):
+                if a.sector != "hyperscaler" or a.p["capex"] <= 0 or a.p["equity_raise"] <= 0:
+                    continue
+                for f, b in enumerate(self.agents):
+                    if b.sector != "private_credit" or b.p["lend_rate"] <= 0:
+                        continue
+                    w, nav = terms(h, f)
+                    self.jv_loans.append((len(self.contracts), h, f))
+                    self.contracts.append(Contract(
+                        name=f"jv debt {a.name} <- {b.name}", kind="loan", payer=h, payee=f, amount=0.0, monthly=0.0,
+                        rate=a.p["spread"] + self.jv["premium"], floating=True, maturity=self.jv["term"],
+                        amort="bullet", start=0, share=0.0, secured=False, refinance=False, exit_month=NEVER,
+                        ltv_max=self.ltv_default, risk_weight=w, nav_line=nav, jv=True,
+                    ))
+        self.jv_sponsors = sorted({h for _, h, _ in self.jv_loans})
         self.n_calibrated = len(self.contracts)
         investors = {i for i, a in enumerate(self.agents) if a.sector in COMPUTE and a.p["capex"] > 0}
         debtors = {c.payer for c in self.contracts if c.kind == "loan" and c.payer < n}
@@ -576,7 +599,7 @@ class ReferenceModel:
             a = self.agents[lnd]
             size = sum(a.balance[k] for k in ("cash", "securities", "gpu", "other_assets"))
             size += sum(c.amount for c in calibrated if c.kind == "loan" and c.payee == lnd)
-            related = any(c.kind == "loan" and c.payer == b and c.payee == lnd for c in calibrated)
+            related = any(c.kind == "loan" and not c.jv and c.payer == b and c.payee == lnd for c in calibrated)
             ranked.append((0 if related else 1, -size, lnd))
         ranked.sort()
         return sorted(lnd for _, _, lnd in ranked[:self.syndicate_size])
@@ -715,7 +738,7 @@ class ReferenceModel:
         the guarantor of its residual value under spv_consolidation); funds also within the
         regime's leverage cap on debt / NAV when fund runs are on."""
         bs = self.balance_sheet(s)
-        debt, assets = self.sponsor_view(s, bs)
+        debt, assets = self.leverage_view(s, bs)
         out = []
         for i, a in enumerate(self.agents):
             ok = s.alive[i] and s.equity[i] > 0.0 and debt[i] <= a.p["max_leverage"] * assets[i]
@@ -723,6 +746,18 @@ class ReferenceModel:
                 ok = ok and bs["debt"][i] <= self.rg["fund_cap"] * max(s.equity[i], 0.0)
             out.append(ok)
         return out
+
+    def leverage_view(self, s: RefState, bs: dict) -> tuple[list[float], list[float]]:
+        """Debt and assets of the leverage tests: the sponsor view, less (jv_debt, unless
+        spv_consolidation) each sponsor's live JV debt J and min(J, assets) of the assets it financed."""
+        debt, assets = self.sponsor_view(s, bs)
+        if not self.ch["jv_debt"] or self.rg["spv_consolidation"]:
+            return debt, assets
+        for i in self.jv_sponsors:
+            j = sum(s.outstanding[k] for k, h, _ in self.jv_loans if h == i and s.c_alive[k])
+            debt[i] -= j
+            assets[i] -= min(j, max(assets[i], 0.0))
+        return debt, assets
 
     def sponsor_view(self, s: RefState, bs: dict) -> tuple[list[float], list[float]]:
         """Debt and assets per agent as its lenders see them. Under spv_consolidation each SPV is
@@ -782,6 +817,7 @@ class ReferenceModel:
                     if room < offer[i]:
                         ev.concentration_capped.append(i)
                     offer[i] = min(offer[i], room)
+        self.last_offer = list(offer)  # jv_debt: the funds lend what the facilities leave of it
         total_need = sum(need[b] for b in self.f_borrowers)
         total_offer = sum(offer[lnd] for lnd in self.f_lenders)
         denom = max(total_need, total_offer)
@@ -1279,6 +1315,16 @@ class ReferenceModel:
         scratch["ai_revenue"] = ai
         scratch["unsold"] = unsold
 
+    def _capex_outside(self, s: RefState, i: int, plan: list, internal: list, borrowed: list, due: list,
+                       room: float, jv: float) -> float:
+        """Outside capital for capex, liquidity first: deliveries due, then the cash buffer, then
+        discretionary capex (jv: JV debt already lent for it)."""
+        gap = max(self.agents[i].p["cash_buffer"] - s.cash[i], 0.0)
+        left = room - gap if room > gap else 0.0
+        if self.ch["capex_commitments"]:
+            left = max(left, min(room, due[i] - internal[i] - borrowed[i] - jv))
+        return max(min(plan[i] - internal[i] - borrowed[i] - jv, left), 0.0)
+
     def _raise_room(self, s: RefState, i: int, ev: Events | None = None) -> float:
         """Equity outside investors take this month: equity_raise x sentiment, none while the
         scenario freezes the agent's sector."""
@@ -1344,7 +1390,7 @@ class ReferenceModel:
         b_ok = self.borrower_tests(s)
         need = [plan[i] - internal[i] if b_ok[i] else 0.0 for i in range(n)]
         if self.ch["capex_headroom"]:  # borrow only up to (1 - headroom) x max_leverage of debt / assets
-            debt, assets = self.sponsor_view(s, self.balance_sheet(s))
+            debt, assets = self.leverage_view(s, self.balance_sheet(s))
             for i, a in enumerate(self.agents):
                 target = a.p["max_leverage"] * (1.0 - self.headroom)
                 if target < 1.0:
@@ -1375,16 +1421,32 @@ class ReferenceModel:
             s.outstanding[k] += amount
             ev.new_loans += amount
         raised, capex, room_left = [0.0] * n, [0.0] * n, [0.0] * n
+        rooms = [self._raise_room(s, i, ev) for i in range(n)]
         bs_notes = self.balance_sheet(s) if self.ch["note_issuance"] else None  # this month's loans in debt
+        jv_in = [0.0] * n  # jv_debt: each sponsor's new JV debt
+        if self.jv_loans:
+            share = self.jv["share"]
+            want = [0.0] * n
+            for i in self.jv_sponsors:
+                if s.alive[i] and plan[i] > 0:  # the outside capital it would raise for capex, liquidity first
+                    want[i] = share * self._capex_outside(s, i, plan, internal, borrowed, due, rooms[i], 0.0)
+            funds = sorted({f for _, _, f in self.jv_loans})
+            supply = {f: max(self.last_offer[f] - lent[f], 0.0) for f in funds}
+            denom = max(sum(want[i] for i in self.jv_sponsors), sum(supply.values()))
+            for k, h, f in self.jv_loans:
+                amount = want[h] * supply[f] / denom if denom > 0 else 0.0
+                s.outstanding[k] += amount
+                s.cash[f] -= amount
+                s.credit_supply += amount
+                jv_in[h] += amount
+                ev.jv_loans += amount
+            for i in self.jv_sponsors:
+                rooms[i] = (1.0 - share) * rooms[i]
         for i in range(n):
-            room = self._raise_room(s, i, ev)
+            room = rooms[i]
             if s.alive[i] and plan[i] > 0:
-                # liquidity first: deliveries due, then the cash buffer, then discretionary capex
-                gap = max(self.agents[i].p["cash_buffer"] - s.cash[i], 0.0)
-                left = room - gap if room > gap else 0.0
-                if self.ch["capex_commitments"]:
-                    left = max(left, min(room, due[i] - internal[i] - borrowed[i]))
-                raised[i] = max(min(plan[i] - internal[i] - borrowed[i], left), 0.0)
+                raised[i] = self._capex_outside(s, i, plan, internal, borrowed, due, room, jv_in[i])
+            borrowed[i] += jv_in[i]
             if bs_notes is not None and i in self.notes:
                 notes = self._notes(s, i, plan[i] - internal[i] - borrowed[i] - raised[i], bs_notes["debt"][i],
                                     bs_notes["assets"][i] + borrowed[i] + raised[i])

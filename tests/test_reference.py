@@ -147,6 +147,9 @@ def assert_switched_off_channels_leave_no_trace(run: Run) -> None:
     if not ch.asset_facilities:
         assert all(s.facility_loss == 0.0 for s in states)
         assert not any(e.facility_draws or e.facility_sweeps or e.facility_write_offs or e.facility_cures for e in evs)
+    if not ch.jv_debt:
+        assert all(e.jv_loans == 0.0 for e in evs)
+        assert not any(name.startswith("jv debt") for name in run.contract_names)
     if not ch.market_feedback and not ch.risk_appetite:
         calm = float(run.cfg.scenario.sentiment)
         assert all(s.sentiment == calm and s.market_spread == 0.0 for s in states)
@@ -406,3 +409,20 @@ def test_an_agents_default_does_not_depend_on_an_unrelated_shortfall_on_its_path
     s, _ = ref.step(ref.initial_state(), 7)
     assert s.alive == [True, False]
     assert model.state.alive[0].tolist() == s.alive, "X defaults because Y is short"
+
+
+# jv_debt: on mini the hyperscalers raise no outside capital; give Meta some, and a leverage test it
+# fails, so that its capex facilities lend nothing, and Blue Owl cash it does not lend on its facilities
+JV = {"Meta": {"equity_raise": 1.5, "max_leverage": 0.05, "capex": 12.0}, "Microsoft": {"equity_raise": 1.0},
+      "Blue Owl": {"cash": 80.0}}
+
+
+@pytest.mark.parametrize("overrides", [(), ("channels.jv_debt=false",), STRESS, ("regime=spv_transparency",),
+                                       ("channels.capex_headroom=true", "channels.note_issuance=true")])
+def test_reference_matches_model_with_jv_debt(overrides: tuple[str, ...]) -> None:
+    run = run_side_by_side(config(*BASE, *overrides, entities=JV))
+    jv = sum(e.jv_loans for e in run.all_events())
+    if "channels.jv_debt=false" in overrides:
+        assert jv == 0.0
+    else:
+        assert jv > 0.0, "no JV debt lent"
