@@ -40,11 +40,6 @@ def test_investment_grade_stays_low_over_five_years() -> None:
     assert (_agents().loc[[*AA, "Oracle"], "pd_5y"] < 0.05).all()
 
 
-@pytest.mark.xfail(strict=True, reason="open in issue 9: since capex waits for liquidity (funding.capex_equity) and "
-                   "the AA hyperscalers borrow to their rating thresholds, Oracle survives OpenAI's default on every "
-                   "path (5y PD 0 of 1,000 paths, BBB implies 1.78%): its only modelled default channel was the OpenAI "
-                   "offtakes' end met at its leverage limit; the missing ones are a BBB issuer's own cash-flow and "
-                   "refinancing risk (no outside bond market whose window can shut)")
 def test_oracle_is_riskier_than_the_aa_names_over_five_years() -> None:
     a = _agents()
     assert a.loc["Oracle", "pd_5y"] > a.loc[list(AA), "pd_5y"].max()
