@@ -150,14 +150,16 @@ def test_capital_priced_into_loans_makes_flat_basel3_weights_cost_investment() -
     credit and ai_capex falls; without the charge the regime's extra capital does not reach
     borrowers in the baseline (banks stay above their requirement). With rating-based weights
     the same regime charges investment-grade borrowers 20-75% weights, below light-touch's 100%,
-    and the sign turns: cheaper investment-grade credit (docs/economics.md)."""
+    and the flat weights' cost to investment goes: what it charges its AI borrowers is no longer
+    a cost (since JV debt moved the hyperscalers' marginal borrowing to the funds, the effect is
+    within +/-0.04B, docs/economics.md "Regimes: what binds")."""
     flat = ("scenario=baseline", "regime.rating_based_weights=false")
     mean, half = _effect("ai_capex", *flat)
     assert mean + half < 0.0, f"ai_capex {mean:.4f} +/- {half:.4f}"
     off, _ = _effect("ai_capex", *flat, "channels.capital_pricing=false")
     assert abs(off) < 0.1 * abs(mean)
     rated, rated_half = _effect("ai_capex", "scenario=baseline")
-    assert rated - rated_half > 0.0, f"ai_capex {rated:.4f} +/- {rated_half:.4f}"
+    assert rated + rated_half > 0.0 and rated > mean + half, f"ai_capex {rated:.4f} +/- {rated_half:.4f}"
 
 
 def test_switching_bank_regulation_off_changes_severe() -> None:

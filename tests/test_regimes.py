@@ -218,10 +218,10 @@ def paired(regime: str, ref: str, scenario: str, metric: str, *extra: str) -> tu
 
 def test_spv_transparency_binds_within_the_horizon() -> None:
     """The consolidated, marked Hyperion guarantee (due at month 48, inside the 60-month horizon)
-    acts on Meta's borrowing in the baseline: a paired difference in AI capex whose interval
-    excludes zero. It is tiny (-3e-5B at 500 paths, docs/economics.md "Regimes: what binds"):
-    with its rating-based limit (debt/assets 0.66) Meta has room for Hyperion's 27.3B, so the
-    rule matters only for a sponsor near its limit."""
+    and the hyperscalers' JV debt, consolidated into their leverage tests, change AI capex in the
+    baseline with a paired interval that excludes zero (-131B at 500 paths: Oracle, at its limit,
+    cannot roll its month-48 construction loan on 39% of paths; docs/economics.md "Regimes: what
+    binds")."""
     assert make_cfg(*REAL).horizon > 48
     _, lo, hi = paired("spv_transparency", "light_touch_2025", "baseline", "ai_capex")
     assert lo > 0 or hi < 0
