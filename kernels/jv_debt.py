@@ -15,16 +15,19 @@ private-credit funds to the sponsor, flagged off balance sheet.
 Each month, in the investment phase, after spare cash and the capex facilities, for each
 sponsor ``h`` (a hyperscaler with a JV contract) and private-credit fund ``f`` (all USD bn):
 
-* outside capital wanted: ``O_h = max(min(plan_h - internal_h - facility loans_h, room_h), 0)``,
-  ``room_h = equity_raise_h x sentiment`` (zero while the scenario closes the market);
+* outside capital wanted: ``O_h`` = what it would raise for capex from ``room_h = equity_raise_h
+  x sentiment`` (zero while the scenario closes the market), liquidity first
+  (:func:`aisim.kernels.funding.capex_equity`: deliveries due, then the cash buffer, then
+  discretionary capex, ``plan_h - internal_h - facility loans_h``);
 * the JV debt wanted ``J*_h = delta x O_h`` (``delta`` = ``jv.debt_share``);
 * each fund's remaining supply ``S_f = max(offer_f - lent_f, 0)``: its offer this month
   (``lend_rate x cash above its buffer``, the same offer the capex facilities draw on) less what it
   lent on them;
 * pro-rata allocation over the (sponsor, fund) JV contracts as the capex facilities are
   (:func:`aisim.kernels.investment.allocate_loans`): ``J_hf = J*_h S_f / max(sum J*, sum S)``;
-* the equity part (PE/sovereign) ``E_h = max(min(plan_h - internal_h - loans_h - J_h,
-  (1 - delta) room_h), 0)``: equity investors take at most their share of the room, so a JV
+* the equity part (PE/sovereign) ``E_h``: the same liquidity-first rule on the need left,
+  ``plan_h - internal_h - loans_h - J_h``, within ``(1 - delta) room_h``: equity investors take
+  at most their share of the room, so a JV
   debt the funds cannot lend is not replaced by equity beyond it; what room is left for the
   financing phase's buffer raises is ``(1 - delta) room_h - E_h``.
 
