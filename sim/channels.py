@@ -21,6 +21,8 @@ taking ``(s, ctx)`` return both):
 ``spot_terms``        ``(terms, s, committed)``: None, or (price, utilisation) (paths, agents) at
                       which compute providers sell spare capacity this month
 ``lender_tests``      ``(ok, s)``: (paths, agents) bool lenders able to lend and roll this month
+``leverage_view``     ``((debt, assets), s)``: (paths, agents) debt and assets the leverage tests
+                      (refinancing, new borrowing, capex headroom) compare
 ``borrower_tests``    ``(ok, s, bs)``: borrowers that pass the refinancing test; ``bs`` their
                       balance sheets
 ``lender_buffer``     ``(buffer, s, cols)``: cash a lender block keeps back before lending
@@ -86,6 +88,7 @@ from aisim.kernels import (
     risk_appetite,
     rng,
 )
+from aisim.kernels import contract_base
 from aisim.kernels import contracts as contracts_kernel
 from aisim.kernels.asset_facilities import AssetFacilityParams
 from aisim.kernels.backlog_capex import BacklogCapexParams
@@ -95,6 +98,7 @@ from aisim.kernels.capital_pricing import CapitalPricingParams
 from aisim.kernels.clearing import ClearingParams
 from aisim.kernels.collateral import CollateralParams
 from aisim.kernels.compute_market import ComputeMarketParams
+from aisim.kernels.contract_base import ContractBaseParams
 from aisim.kernels.covenants import CovenantParams
 from aisim.kernels.credit_pricing import CreditPricingParams
 from aisim.kernels.demand_growth import DemandGrowthParams
@@ -120,6 +124,7 @@ HOOK_POINTS = (  # one a line, in the order of the month
     "collateral",
     "spot_terms",
     "lender_tests",
+    "leverage_view",
     "borrower_tests",
     "lender_buffer",
     "credit_offer",
@@ -475,6 +480,26 @@ def _bank_book(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     s = s.replace(bank_nonai_loss=s.bank_nonai_loss + xp.sum(loss, axis=1),
                   bank_payouts=s.bank_payouts + xp.sum(paid, axis=1))
     return s, ctx.replace(funding_flows=ctx.funding_flows - paid)
+
+
+# --------------------------------------------------------------------------- contract_base
+def _contract_eligible(m: Any) -> Any:
+    cached = getattr(m, "_contract_eligible_cache", None)
+    if cached is None:
+        names = set(m.p.contract_base.sector_names)
+        cached = m.xp.asarray(np.array([x in names for x in m.world.sectors], dtype=bool))
+        m._contract_eligible_cache = cached
+    return cached
+
+
+def _contract_carve_out(m: Any, view: tuple[Any, Any], s: Any) -> tuple[Any, Any]:
+    xp, p = m.xp, m.p.contract_base
+    debt, assets = view
+    # the seller's borrowing rate: its distance-to-default spread, or its calibrated spread without credit pricing
+    spread = s.spread if m.cfg.channels.credit_pricing else per_agent(m.params.spread) + xp.zeros_like(debt)
+    rate = s.base_rate[:, None] + s.market_spread[:, None] + spread
+    value = contract_base.contracted_value(xp, m.book, s.month, s.alive, s.c_alive, s.maturity, rate)
+    return contract_base.carve_out(xp, debt, assets, contract_base.base(xp, p, value, _contract_eligible(m)))
 
 
 # capex_headroom: capex borrowing within a margin below the refinancing test
@@ -987,6 +1012,16 @@ CHANNELS = CHANNELS + (
 )
 
 CHANNELS = CHANNELS + (
+    Channel(
+        "contract_base", "a seller in `contract_base.sectors` borrows against its live offtakes: the debt "
+        "`margin` x PV(remaining contracted payments at its borrowing rate) / `coverage` (project finance's "
+        "minimum loan-life coverage) supports is left out of its leverage tests with the assets it financed, "
+        "as a ring-fenced contract borrower's is; a buyer's default or exit takes its contract out",
+        off_doc="all debt counts in one corporate leverage test; contracts back none of it",
+        kernel="aisim.kernels.contract_base",
+        cite="CoreWeave DDTL 2.0 8-K (Sep 2025); Yescombe (2014) ch. 12, LLCR debt sizing",
+        params=ContractBaseParams, key="contract_base", on={"leverage_view": _contract_carve_out},
+    ),
     Channel(
         "asset_facilities", "banks lend to private-credit funds' SPVs against a borrowing base of "
         "`asset_facilities.advance_rate` x the fund's AI loans (book), revolving and non-recourse: each month after "

@@ -269,14 +269,16 @@ class AIFinanceModel(mesa.Model):
         """(debt, assets) (paths, agents) of the leverage tests (refinancing, capex headroom): the
         sponsors' view of :meth:`consolidated`, and with channel ``jv_debt`` on the JV debt and the
         assets it financed left out (off balance sheet, :mod:`aisim.kernels.jv_debt`) unless the
-        regime's ``spv_consolidation`` consolidates it."""
+        regime's ``spv_consolidation`` consolidates it, and with channel ``contract_base`` on the
+        debt a seller's offtakes support left out with the assets it financed
+        (:mod:`aisim.kernels.contract_base`)."""
         debt, assets = self.consolidated(state, debt, assets)
-        if not self.has_jv or self.p.regime.spv_consolidation:  # config constants
-            return debt, assets
-        xp = self.xp
-        jv, _ = accounting.from_payers(xp, self.book, xp.where(state.c_alive & self.jv_mask[None, :],
-                                                               state.outstanding, 0.0))
-        return jv_debt.off_balance(xp, debt, assets, jv)
+        if self.has_jv and not self.p.regime.spv_consolidation:  # config constants
+            xp = self.xp
+            jv, _ = accounting.from_payers(xp, self.book, xp.where(state.c_alive & self.jv_mask[None, :],
+                                                                   state.outstanding, 0.0))
+            debt, assets = jv_debt.off_balance(xp, debt, assets, jv)
+        return self.fold("leverage_view", (debt, assets), state)  # contract_base
 
     def consolidated(self, state: State, debt: Any, assets: Any) -> tuple[Any, Any]:
         """(debt, assets) (paths, agents) as lenders to a sponsor see them: under the regime's

@@ -102,6 +102,7 @@ CHANNELS += ("note_issuance",)
 CHANNELS += ("demand_growth",)
 CHANNELS += ("asset_facilities",)
 CHANNELS += ("jv_debt",)
+CHANNELS += ("contract_base",)
 EXTERNAL = "external"
 
 NEVER = 1 << 40  # a month that never comes
@@ -449,6 +450,9 @@ class ReferenceModel:
                             "hyperscaler": float(cfg.notes.note_share_hyperscaler)}
         self.notes_margin = float(cfg.notes.leverage_margin)
         self.notes_term = int(inv.notes_term)
+        cbp = cfg.contract_base  # contract_base
+        self.contract_base = {"margin": float(cbp.margin), "coverage": float(cbp.coverage),
+                              "sectors": ("neocloud",) if cbp.sectors == "neocloud" else ("neocloud", "hyperscaler")}
         jv = cfg.jv  # jv_debt
         self.jv = {"share": float(jv.debt_share), "premium": float(jv.premium), "term": int(jv.term_months)}
         mk = cfg.market
@@ -751,13 +755,36 @@ class ReferenceModel:
         """Debt and assets of the leverage tests: the sponsor view, less (jv_debt, unless
         spv_consolidation) each sponsor's live JV debt J and min(J, assets) of the assets it financed."""
         debt, assets = self.sponsor_view(s, bs)
-        if not self.ch["jv_debt"] or self.rg["spv_consolidation"]:
-            return debt, assets
-        for i in self.jv_sponsors:
-            j = sum(s.outstanding[k] for k, h, _ in self.jv_loans if h == i and s.c_alive[k])
-            debt[i] -= j
-            assets[i] -= min(j, max(assets[i], 0.0))
+        if self.ch["jv_debt"] and not self.rg["spv_consolidation"]:
+            for i in self.jv_sponsors:
+                j = sum(s.outstanding[k] for k, h, _ in self.jv_loans if h == i and s.c_alive[k])
+                debt[i] -= j
+                assets[i] -= min(j, max(assets[i], 0.0))
+        if self.ch["contract_base"]:
+            for i, b in enumerate(self.contract_supported(s)):
+                carved = min(max(b, 0.0), max(debt[i], 0.0))
+                debt[i] -= carved
+                assets[i] -= min(carved, max(assets[i], 0.0))
         return debt, assets
+
+    def contract_supported(self, s: RefState) -> list[float]:
+        """contract_base: per agent, margin x the present value of its live offtakes' remaining
+        payments (discounted monthly at base + market spread + its spread) / coverage, for sellers
+        in the eligible sectors."""
+        cb = self.contract_base
+        out = [0.0] * self.n
+        for k, c in enumerate(self.contracts):
+            if c.kind != "offtake" or c.payee >= self.n or not s.c_alive[k] or s.month >= c.exit_month:
+                continue
+            if s.maturity[k] <= 0 or self.agents[c.payee].sector not in cb["sectors"]:
+                continue
+            own = s.spread[c.payee] if self.ch["credit_pricing"] else self.agents[c.payee].p["spread"]
+            y = (s.base_rate + s.market_spread + own) / 12.0
+            n_left = s.maturity[k]
+            pv = sum(c.monthly / (1.0 + y) ** j for j in range(1, n_left + 1))
+            pv /= (1.0 + y) ** max(c.start - s.month, 0)
+            out[c.payee] += pv
+        return [cb["margin"] * v / cb["coverage"] for v in out]
 
     def sponsor_view(self, s: RefState, bs: dict) -> tuple[list[float], list[float]]:
         """Debt and assets per agent as its lenders see them. Under spv_consolidation each SPV is
