@@ -77,7 +77,8 @@ def _solve_dominant(xp: ModuleType, a: Any, b: Any) -> Any:
     b = xp.asarray(b, copy=True)
     for c in range(k):
         f = a[..., c + 1:, c] / a[..., c, c][..., None]
-        a[..., c + 1:, :] = a[..., c + 1:, :] - f[..., :, None] * a[..., c, None, :]
+        # columns <= c of the rows below are never read again: update only the trailing block
+        a[..., c + 1:, c + 1:] = a[..., c + 1:, c + 1:] - f[..., :, None] * a[..., c, None, c + 1:]
         b[..., c + 1:] = b[..., c + 1:] - f * b[..., c, None]
     x = xp.zeros_like(b)
     for c in range(k - 1, -1, -1):

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, field, fields, make_dataclass
+from dataclasses import asdict, field, fields, make_dataclass, replace
 from statistics import NormalDist
 from typing import Any
 
@@ -295,9 +295,21 @@ def with_long_tail(cfg: Any) -> Any:
         [ContractConfig(**c) for c in contracts], LongTailConfig(**cal["long_tail"]),
     )
     groups = {f.name: expanded if f.name == "calibration" else getattr(obj, f.name) for f in fields(Config)}
+    # the used-GPU market absorbs the tail's GPUs too: its depth scales with the GPU book it holds
+    named_gpu = sum(_num(e, "gpu") for e in cal["entities"])
+    total_gpu = sum(_num(e, "gpu") for e in entities)
+    if named_gpu > 0 and total_gpu > named_gpu:
+        groups["collateral"] = replace(obj.collateral, depth=obj.collateral.depth * depth_scale(named_gpu, total_gpu))
     new = OmegaConf.structured(LongTailRunConfig(**groups), flags={"allow_objects": True})
     validate(new)
     return new
+
+
+def depth_scale(named_gpu: float, total_gpu: float) -> float:
+    """Factor on ``collateral.depth`` with a long tail: (GPU book with the tail) / (named GPU book),
+    both USD bn at month 0, so a fire sale of a given share of the GPU stock moves the used-GPU
+    price as much with the tail as without (docs/calibration.md, "The synthetic long tail")."""
+    return total_gpu / named_gpu if named_gpu > 0 else 1.0
 
 
 def world_of(cfg: Any) -> World:
