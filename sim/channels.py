@@ -1030,7 +1030,7 @@ CHANNELS = CHANNELS + (
         "bullets only within the capacity left; dead or failed lenders and dead borrowers roll nothing",
         off_doc="a bullet rolls in full if the borrower passes debt <= max_leverage x assets, else falls due whole",
         kernel="aisim.kernels.rollover", cite="amend-and-extend (Herr, Bernasek and Corcoran 2009, Mondaq)",
-        on={"dues": _graded_capacity_rolls, "refinance_need": _graded_capacity_need},
+        default=False, on={"dues": _graded_capacity_rolls, "refinance_need": _graded_capacity_need},
     ),
 )
 
