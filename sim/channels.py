@@ -33,6 +33,8 @@ taking ``(s, ctx)`` return both):
 ``financing``         ``(s, ctx)``: after equity raises and payouts
 ``dues``              ``(dues, s)``: the month's :class:`~aisim.kernels.contracts.Dues` before
                       refused bullets are refinanced and settlement
+``refinance_need``    ``(need, s, dues)``: (paths, agents) refused bullet principal other lenders
+                      refinance pro rata
 ``costs``             ``(costs, s, revenue)``: (paths, agents) operating costs owed to the external
                       sector; ``revenue`` the AI and contracted revenue they are a share of
 ``settle_options``    ``(options, s)``: keyword options of the settlement kernel
@@ -87,6 +89,7 @@ from aisim.kernels import (
     regulation,
     risk_appetite,
     rng,
+    rollover,
 )
 from aisim.kernels import contract_base
 from aisim.kernels import contracts as contracts_kernel
@@ -135,6 +138,7 @@ HOOK_POINTS = (  # one a line, in the order of the month
     "after_investment",
     "financing",
     "dues",
+    "refinance_need",
     "costs",
     "settle_options",
     "after_settlement",
@@ -447,7 +451,7 @@ def _refinance_notes(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     quarter's capacity, while its window is open; the cash pays the bullet in settlement."""
     xp, book = m.xp, m.book
     n = m.world.n_agents
-    b_ok = m.borrower_tests(s)
+    b_ok = m.roll_borrowers(s)  # graded refinancing: the capacity-cut part of a roll is paid down, not refinanced
     ok_payer = xp.take(xp.concat([b_ok, xp.ones_like(b_ok[:, :1])], axis=1), book.payer, axis=1)
     due = (contracts_kernel.active_mask(xp, book, s) & ((book.kind == LOAN) & (book.amort == BULLET)
                                                         & (book.payee == n))[None, :]
@@ -789,6 +793,24 @@ def _capital_price_rolls(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     return s.replace(margin=m.xp.where(ctx.dues.refinanced, s.margin + _capital_charge(m, s), s.margin)), ctx
 
 
+# --------------------------------------------------------------------------- graded refinancing
+def _roll_capacity(m: Any, s: Any, dues: Any) -> Any:
+    """(paths, agents) USD bn each borrower may roll this month, in the refinancing test's view."""
+    bs = m.balance(s)
+    debt, assets = m.leverage_view(s, bs["debt"], bs["assets"])
+    due = rollover.maturing(m.xp, m.book, dues, s.maturity)
+    return rollover.capacity(m.xp, m.book, m.params.max_leverage, debt, assets, s.outstanding, due)
+
+
+def _graded_capacity_rolls(m: Any, dues: Any, s: Any) -> Any:
+    return rollover.cap_rolls(m.xp, m.book, dues, s.outstanding, _roll_capacity(m, s, dues))
+
+
+def _graded_capacity_need(m: Any, need: Any, s: Any, dues: Any) -> Any:
+    left = rollover.capacity_left(m.xp, m.book, dues, s.outstanding, _roll_capacity(m, s, dues))
+    return m.xp.minimum(need, left)
+
+
 # --------------------------------------------------------------------------- the registry
 CHANNELS: tuple[Channel, ...] = (
     Channel(
@@ -1032,6 +1054,18 @@ CHANNELS = CHANNELS + (
         kernel="aisim.kernels.asset_facilities",
         cite="BDC 10-Q SPV credit facilities (SEC EDGAR: Scotiabank SOFR + 1.975%, Ally Bank SOFR + 2.75%)",
         params=AssetFacilityParams, key="asset_facilities", on={"after_resolution": _asset_facilities},
+    ),
+)
+
+CHANNELS = CHANNELS + (
+    Channel(
+        "graded_refinancing", "a maturing bullet is rolled up to the borrower's leverage capacity "
+        "`max_leverage x assets - (debt - maturing principal)` (the refinancing test's view), pro rata over its "
+        "maturing bullets; the borrower pays the rest down (amend-and-extend); other lenders refinance refused "
+        "bullets only within the capacity left; dead or failed lenders and dead borrowers roll nothing",
+        off_doc="a bullet rolls in full if the borrower passes debt <= max_leverage x assets, else falls due whole",
+        kernel="aisim.kernels.rollover", cite="amend-and-extend (Herr, Bernasek and Corcoran 2009, Mondaq)",
+        default=False, on={"dues": _graded_capacity_rolls, "refinance_need": _graded_capacity_need},
     ),
 )
 

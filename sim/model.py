@@ -45,6 +45,7 @@ from aisim.kernels import (
     regulation,
     resolution,
     rng,
+    rollover,
     settlement,
 )
 from aisim.kernels.backend import segment_sum, to_numpy
@@ -255,15 +256,25 @@ class AIFinanceModel(mesa.Model):
         """(paths, agents) bool: lenders able to lend and refinance this month."""
         return self.fold("lender_tests", state.alive, state)
 
-    def borrower_tests(self, state: State) -> Any:
-        """(paths, agents) bool: borrowers that pass the refinancing test this month."""
+    def borrower_tests(self, state: State, leverage: bool = True) -> Any:
+        """(paths, agents) bool: borrowers that pass the refinancing test this month; with
+        ``leverage`` False without its debt / assets part (graded refinancing's roll test, whose
+        leverage part is the capacity of :mod:`aisim.kernels.rollover`)."""
         xp = self.xp
         bs = self.balance(state)
-        debt, assets = bs["debt"], bs["assets"]
-        # the sponsor guaranteeing an SPV's residual value carries the SPV's debt and assets
-        debt, assets = self.leverage_view(state, debt, assets)
-        ok = refinancing.borrower_ok(xp, self.params, state.alive, state.equity, assets, debt)
+        if leverage:
+            debt, assets = bs["debt"], bs["assets"]
+            # the sponsor guaranteeing an SPV's residual value carries the SPV's debt and assets
+            debt, assets = self.leverage_view(state, debt, assets)
+            ok = refinancing.borrower_ok(xp, self.params, state.alive, state.equity, assets, debt)
+        else:
+            ok = rollover.borrower_ok(xp, state.alive, state.equity)
         return self.fold("borrower_tests", ok, state, bs)
+
+    def roll_borrowers(self, state: State) -> Any:
+        """(paths, agents) bool: borrowers whose maturing bullets may be rolled this month (the
+        refinancing test; with channel ``graded_refinancing`` on, without its leverage part)."""
+        return self.borrower_tests(state, leverage=not self.cfg.channels.graded_refinancing)
 
     def leverage_view(self, state: State, debt: Any, assets: Any) -> tuple[Any, Any]:
         """(debt, assets) (paths, agents) of the leverage tests (refinancing, capex headroom): the
@@ -447,12 +458,12 @@ class AIFinanceModel(mesa.Model):
     def phase_settlement(self, s: State, ctx: MonthContext) -> tuple[State, MonthContext]:
         """Refinancing; contract flows and costs cleared together; then margin calls."""
         xp, book = self.xp, self.book
-        b_ok, l_ok = self.borrower_tests(s), self.lender_tests(s)
+        b_ok, l_ok = self.roll_borrowers(s), self.lender_tests(s)
         ok = refinancing.refinance_ok(xp, book, b_ok, l_ok, s.alive)
         dues = contracts.scheduled_dues(xp, book, s, ctx.unsold, s.gpu, ok)
         dues = self.fold("dues", dues, s)
         # a maturing bullet its own lender will not roll: other lenders refinance it, pro rata
-        need = refinancing.refused_bullets(xp, book, dues, b_ok)
+        need = self.fold("refinance_need", refinancing.refused_bullets(xp, book, dues, b_ok), s, dues)
         if not self.shortcuts or bool(xp.any(need > 0)):
             amount, borrowed, lent = self.lend(s, need, l_ok)
             s = ledger.lend(xp, s, self.world.n_calibrated, amount, lent, borrowed)

@@ -94,6 +94,7 @@ CHANNELS += ("firm_shocks",)
 CHANNELS += ("capex_commitments", "risk_appetite")
 CHANNELS += ("backlog_capex",)
 CHANNELS += ("rating_triggers", "capital_pricing")
+CHANNELS += ("graded_refinancing",)
 # ratings: Basel standardised corporate weights (BCBS CRE20.42) by letter grade AAA, AA, A, BBB, BB,
 # B, CCC, then defaulted; a defaulted agent's grade is 7
 CRE20 = {0: 0.2, 1: 0.2, 2: 0.5, 3: 0.75, 4: 1.0, 5: 1.5, 6: 1.5, 7: 1.5}
@@ -737,15 +738,16 @@ class ReferenceModel:
             return n
         return (1.0 - (1.0 + y / 12.0) ** (-n)) / (y / 12.0)
 
-    def borrower_tests(self, s: RefState) -> list[bool]:
+    def borrower_tests(self, s: RefState, leverage: bool = True) -> list[bool]:
         """Alive, equity > 0, debt <= max leverage x assets (SPV debt and assets consolidated into
-        the guarantor of its residual value under spv_consolidation); funds also within the
-        regime's leverage cap on debt / NAV when fund runs are on."""
+        the guarantor of its residual value under spv_consolidation; without this part when
+        ``leverage`` is False); funds also within the regime's leverage cap on debt / NAV when fund
+        runs are on."""
         bs = self.balance_sheet(s)
         debt, assets = self.leverage_view(s, bs)
         out = []
         for i, a in enumerate(self.agents):
-            ok = s.alive[i] and s.equity[i] > 0.0 and debt[i] <= a.p["max_leverage"] * assets[i]
+            ok = s.alive[i] and s.equity[i] > 0.0 and (not leverage or debt[i] <= a.p["max_leverage"] * assets[i])
             if self.ch["fund_runs"] and self.rg["fund_cap"] > 0 and a.is_fund:
                 ok = ok and bs["debt"][i] <= self.rg["fund_cap"] * max(s.equity[i], 0.0)
             out.append(ok)
@@ -1552,7 +1554,7 @@ class ReferenceModel:
         fails its test, or the loan does not roll) are paid with new notes sold now, at most a
         quarter's capacity (note share x market value) while the window is open."""
         n = self.n
-        b_ok = self.borrower_tests(s)
+        b_ok = self.borrower_tests(s, leverage=not self.ch["graded_refinancing"])
         owed = [0.0] * n
         for k, c in enumerate(self.contracts):
             if (c.kind == "loan" and c.amort == "bullet" and c.payee == n and c.payer < n and self._active(s, k)
@@ -1700,8 +1702,17 @@ class ReferenceModel:
         share of everything it owes: the greatest clearing vector, or the monotone lower iteration
         with clearing off); maturities; margin calls on secured loans."""
         n, C = self.n, len(self.contracts)
-        b_ok, l_ok = self.borrower_tests(s), self.lender_tests(s)
+        capacity_rolls = self.ch["graded_refinancing"]
+        b_ok, l_ok = self.borrower_tests(s, leverage=not capacity_rolls), self.lender_tests(s)
         graded = self.ch["credit_pricing"]
+        if capacity_rolls:  # each borrower may roll max(L x A - (D - maturing bullets), 0)
+            debt, assets = self.leverage_view(s, self.balance_sheet(s))
+            cap = [self.agents[i].p["max_leverage"] * assets[i] - debt[i] for i in range(n)]
+            for k, c in enumerate(self.contracts):
+                if (c.kind == "loan" and c.amort == "bullet" and c.payer < n and self._active(s, k)
+                        and s.maturity[k] == 1):
+                    cap[c.payer] += s.outstanding[k]
+            cap = [max(x, 0.0) for x in cap]
         dd = [self._distance_to_default(s, i) for i in range(n)] if graded else []
         # rating_triggers: SPVs with a live lease from a fallen angel
         tenant_fallen = [False] * n
@@ -1766,6 +1777,20 @@ class ReferenceModel:
                     ev.backstop_draws.append((k, payment[k]))
             elif c.kind == "rvg" and last:
                 payment[k] = max(c.amount - s.gpu[c.payee], 0.0)
+        if capacity_rolls:  # the incumbents roll at most the capacity, pro rata; the rest is paid down
+            rolled = [0.0] * n
+            for k, c in enumerate(self.contracts):
+                if refinanced[k] and c.payer < n:
+                    rolled[c.payer] += s.outstanding[k] - principal[k]
+            for k, c in enumerate(self.contracts):
+                if refinanced[k] and c.payer < n and rolled[c.payer] > cap[c.payer]:
+                    share = cap[c.payer] / rolled[c.payer]
+                    principal[k] = s.outstanding[k] - (s.outstanding[k] - principal[k]) * share
+                    if share <= 0.0:
+                        refinanced[k] = False
+                        ev.refinanced.remove(k)
+            left = [max(cap[i] - min(rolled[i], cap[i]), 0.0) for i in range(n)]
+            need = [min(need[i], left[i]) for i in range(n)]
         if any(x > 0 for x in need):
             amounts, borrowed, lent = self._lend(s, need, l_ok, ev)
             for (k, _, _), amount in zip(self.facilities, amounts, strict=True):
