@@ -84,8 +84,8 @@ def contracted_value(xp: ModuleType, book: Book, month: int, alive: Any, c_alive
     live = c_alive & ((book.kind == OFFTAKE) & (month < book.exit_month))[None, :] & (maturity > 0)
     seller = xp.minimum(book.payee, book.n_agents - 1)
     y = xp.take(rate, seller, axis=1)
-    wait = xp.maximum(book.start - month, 0)[None, :]
-    pv = book.monthly[None, :] * annuity(xp, maturity.astype(rate.dtype), y) * (1.0 + y / 12.0) ** (-wait)
+    wait = xp.astype(xp.maximum(book.start - month, 0), rate.dtype)[None, :]
+    pv = book.monthly[None, :] * annuity(xp, xp.astype(maturity, rate.dtype), y) * (1.0 + y / 12.0) ** (-wait)
     value, _ = to_payees(xp, book, alive, xp.where(live, pv, 0.0))
     return value
 

@@ -72,6 +72,7 @@ from aisim.kernels import (
     capital_pricing,
     collateral,
     compute_market,
+    contract_base,
     covenants,
     credit_pricing,
     demand_growth,
@@ -91,7 +92,6 @@ from aisim.kernels import (
     rng,
     rollover,
 )
-from aisim.kernels import contract_base
 from aisim.kernels import contracts as contracts_kernel
 from aisim.kernels.asset_facilities import AssetFacilityParams
 from aisim.kernels.backlog_capex import BacklogCapexParams
@@ -1042,7 +1042,7 @@ CHANNELS = CHANNELS + (
         off_doc="all debt counts in one corporate leverage test; contracts back none of it",
         kernel="aisim.kernels.contract_base",
         cite="CoreWeave DDTL 2.0 8-K (Sep 2025); Yescombe (2014) ch. 12, LLCR debt sizing",
-        params=ContractBaseParams, key="contract_base", on={"leverage_view": _contract_carve_out},
+        params=ContractBaseParams, key="contract_base", default=False, on={"leverage_view": _contract_carve_out},
     ),
     Channel(
         "asset_facilities", "banks lend to private-credit funds' SPVs against a borrowing base of "
