@@ -30,6 +30,7 @@ class Dues:
     principal: Any
     payment: Any  # non-loan payments (lease, offtake, backstop, rvg)
     refinanced: Any  # bool: a maturing bullet rolled over this month
+    roll_room: Any = None  # (paths, agents) USD bn of leverage capacity the rolls leave (graded refinancing)
 
     @property
     def total(self) -> Any:

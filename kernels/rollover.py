@@ -62,7 +62,8 @@ def capacity(xp: ModuleType, book: Book, max_leverage: Any, debt: Any, assets: A
 
 def cap_rolls(xp: ModuleType, book: Book, dues: Dues, outstanding: Any, cap: Any) -> Dues:
     """The dues with each borrower's rolled principal cut pro rata to ``cap`` (paths, agents) USD bn;
-    a bullet left with nothing rolled is not refinanced (its maturity runs out)."""
+    a bullet left with nothing rolled is not refinanced (its maturity runs out). ``roll_room`` of
+    the result is the capacity the capped rolls leave for other lenders, ``max(cap - rolled', 0)``."""
     rolled = xp.where(dues.refinanced, outstanding - dues.principal, 0.0)
     total, _ = from_payers(xp, book, rolled)
     over = total > cap
@@ -72,11 +73,5 @@ def cap_rolls(xp: ModuleType, book: Book, dues: Dues, outstanding: Any, cap: Any
     cut = dues.refinanced & (of_payer < 1.0)
     principal = xp.where(cut, outstanding - rolled * of_payer, dues.principal)
     refinanced = dues.refinanced & ~(cut & (of_payer <= 0.0))
-    return replace(dues, principal=principal, refinanced=refinanced)
-
-
-def capacity_left(xp: ModuleType, book: Book, dues: Dues, outstanding: Any, cap: Any) -> Any:
-    """(paths, agents) USD bn of capacity the incumbents' (capped) rolls leave for other lenders."""
-    rolled = xp.where(dues.refinanced, outstanding - dues.principal, 0.0)
-    total, _ = from_payers(xp, book, rolled)
-    return xp.maximum(cap - total, 0.0)
+    room = xp.maximum(cap - xp.minimum(total, cap), 0.0)  # what the capped rolls leave
+    return replace(dues, principal=principal, refinanced=refinanced, roll_room=room)

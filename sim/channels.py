@@ -807,8 +807,7 @@ def _graded_capacity_rolls(m: Any, dues: Any, s: Any) -> Any:
 
 
 def _graded_capacity_need(m: Any, need: Any, s: Any, dues: Any) -> Any:
-    left = rollover.capacity_left(m.xp, m.book, dues, s.outstanding, _roll_capacity(m, s, dues))
-    return m.xp.minimum(need, left)
+    return m.xp.minimum(need, dues.roll_room)  # the capacity the capped rolls left (no second balance sheet)
 
 
 # --------------------------------------------------------------------------- the registry

@@ -38,7 +38,7 @@ def test_kernel_caps_rolls_pro_rata_and_leaves_nothing_for_others_when_cut() -> 
     d = rollover.cap_rolls(np, book, dues, out, cap)
     assert np.allclose(out - d.principal, [[5.0, 15.0, 0.0]])  # agent 0 rolls 20 of 40, pro rata
     assert d.refinanced.tolist() == [[True, True, False]]  # agent 1 has no capacity: not rolled
-    assert np.allclose(rollover.capacity_left(np, book, d, out, cap), 0.0)
+    assert np.allclose(d.roll_room, 0.0)  # nothing left for other lenders
 
 
 def test_borrower_whose_other_debt_is_at_09_of_its_limit_rolls_the_capacity() -> None:
