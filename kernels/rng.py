@@ -36,6 +36,8 @@ STREAMS = {
     "firm_jump": 7,
     "appetite": 8,
     "appetite_jump": 9,
+    "valuation": 10,
+    "valuation_sector": 11,
 }
 
 

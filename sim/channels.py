@@ -115,7 +115,7 @@ from aisim.kernels.headroom import HeadroomParams
 from aisim.kernels.jv_debt import JvParams
 from aisim.kernels.lease_claims import LeaseClaimParams
 from aisim.kernels.notes_market import NotesParams
-from aisim.kernels.params import config_node, param
+from aisim.kernels.params import by_sector, config_node, param
 from aisim.kernels.rating_triggers import RatingTriggerParams
 from aisim.kernels.risk_appetite import RiskAppetiteParams
 from aisim.kernels.state import BULLET, LOAN, NEVER, OFFTAKE, REVOLVING, per_agent
@@ -393,6 +393,32 @@ def _equity_room(m: Any, room: Any, s: Any) -> Any:
     return m.xp.minimum(room, cap)
 
 
+def _news_terms(m: Any) -> tuple[Any, Any] | None:
+    """(news vol (agents,), sector position (agents,) int), once per model; None if no sector has news."""
+    cached = getattr(m, "_news_terms_cache", False)
+    if cached is False:
+        xp, p = m.xp, m.p.equity_market
+        vol = by_sector(p, "news_vol", list(m.world.sectors), "equity_market", "EquityMarketParams")
+        pos = [sectors.NAMES.index(x) for x in m.world.sectors]
+        cached = None if not any(vol) else (xp.asarray(vol, dtype=xp.float64), xp.asarray(pos, dtype=xp.int64))
+        m._news_terms_cache = cached
+    return cached
+
+
+def _valuation_news(m: Any, s: Any) -> Any:
+    """(paths, agents) log valuation news of the month (:func:`aisim.kernels.equity_market.news`), or 0."""
+    terms = _news_terms(m)
+    if terms is None:
+        return 0.0
+    xp, t = m.xp, s.month
+    vol, pos = terms
+    n = s.alive.shape[1]
+    z_firm = rng.normal(xp, m.seed, m.path_index, t, rng.STREAMS["valuation"], n)
+    z_sec = xp.take(rng.normal(xp, m.seed, m.path_index, t, rng.STREAMS["valuation_sector"], len(sectors.NAMES)),
+                    pos, axis=1)
+    return equity_market.news(xp, z_firm, z_sec, vol, m.p.equity_market.news_sector_weight)
+
+
 def _equity_revalue(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     xp = m.xp
     if m.cfg.channels.contract_contagion:  # stakes follow market value where stakes are marked at all
@@ -405,7 +431,7 @@ def _equity_revalue(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
         breach_month=s.mv_breach_month, sentiment_prev=s.mv_sentiment, rate_prev=s.mv_rate,
     )
     v = equity_market.update(xp, m.p.equity_market, v, s.alive, s.equity, ctx.ai_revenue, ctx.issued, s.sentiment,
-                             s.base_rate, ctx.breach, s.month)
+                             s.base_rate, ctx.breach, s.month, _valuation_news(m, s))
     s = s.replace(market_value=v.market_value, mv_premium=v.premium, mv_peak=v.peak, mv_dilution=v.dilution,
                   mv_exp_growth=v.exp_growth, mv_growth_seen=v.growth_seen, mv_revenue_prev=v.revenue_prev,
                   mv_breach_month=v.breach_month, mv_sentiment=v.sentiment_prev, mv_rate=v.rate_prev)

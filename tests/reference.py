@@ -445,6 +445,8 @@ class ReferenceModel:
                                                        "sentiment_beta", "duration", "market_to_book", "issue_share",
                                                        "close_drawdown")}
         self.em["breach_months"] = int(em.breach_months)
+        self.news = {"w": float(em.news_sector_weight),
+                     "vol": {sec: float(getattr(em, f"news_vol_{sec}")) for sec in SECTOR_ORDER}}
         self.headroom = float(cfg.headroom.headroom)
         self.spv_rent_share = float(cfg.spv_marks.rent_share)
         self.notes_share = {"neocloud": float(cfg.notes.note_share_neocloud),
@@ -1005,9 +1007,14 @@ class ReferenceModel:
             return 0.0
         return max(em["issue_share"] / 3.0 * s.market_value[i], 0.0)
 
-    def _revalue(self, s: RefState, scratch: dict) -> None:
-        """Stakes to market value (with contract contagion), then each agent's market value."""
+    def _revalue(self, s: RefState, scratch: dict, path: int) -> None:
+        """Stakes to market value (with contract contagion), then each agent's market value: its
+        premium x exp(no-news return + growth surprise + sentiment - duration x rate change + news),
+        news = vol / sqrt(12) x (sqrt(w) z_sector + sqrt(1 - w) z_firm) - vol^2 / 24."""
         em = self.em
+        idx = np.array([path], dtype=np.int64)
+        zf = rng.normal(np, self.seed, idx, s.month, rng.STREAMS["valuation"], self.n)[0]
+        zs = rng.normal(np, self.seed, idx, s.month, rng.STREAMS["valuation_sector"], len(SECTOR_ORDER))[0]
         if self.ch["contract_contagion"]:
             mv = list(s.market_value)
             dil = list(s.mv_dilution)
@@ -1034,7 +1041,10 @@ class ReferenceModel:
                     s.mv_exp_growth[i] = g
                     s.mv_growth_seen[i] = True
             s.mv_revenue_prev[i] = rev
-            premium = s.mv_premium[i] * math.exp(macro + em["growth_beta"] * surprise)
+            vol, w = self.news["vol"][self.agents[i].sector], self.news["w"]
+            z = math.sqrt(w) * float(zs[SECTOR_ORDER.index(self.agents[i].sector)]) + math.sqrt(1.0 - w) * float(zf[i])
+            news = vol / math.sqrt(12.0) * z - vol * vol / 24.0
+            premium = s.mv_premium[i] * math.exp(macro + em["growth_beta"] * surprise + news)
             if s.alive[i]:
                 mv = max(s.equity[i] + premium, 0.0)
                 s.mv_premium[i] = premium
@@ -1070,7 +1080,7 @@ class ReferenceModel:
         if self.ch["bank_capital"]:
             self._bank_book(s, scratch)
         self._regulation(s, ev)
-        self._feedback(s, scratch)
+        self._feedback(s, scratch, path)
         s.month += 1
         return s, ev
 
@@ -2339,7 +2349,7 @@ class ReferenceModel:
         s.capital_ratio, s.leverage_ratio = self.ratios(s)
         self._build_buffer(s)
 
-    def _feedback(self, s: RefState, scratch: dict) -> None:
+    def _feedback(self, s: RefState, scratch: dict, path: int) -> None:
         """Stakes marked to share x max(investee equity, 0), all at once (contract contagion on);
         the market spread and sentiment respond to the month's loss rate and AI defaults (market
         feedback on); each agent's return for next month's redemptions."""
@@ -2364,7 +2374,7 @@ class ReferenceModel:
             m = s.sentiment + mk["recovery"] * (self.sc["sentiment"] - s.sentiment)
             s.sentiment = max(m - mk["sentiment_per_loss"] * rate - mk["sentiment_per_default"] * ai_new, 0.0)
         if self.ch["equity_pricing"]:
-            self._revalue(s, scratch)
+            self._revalue(s, scratch, path)
         start = scratch["equity_start"]
         for i in range(self.n):
             ok = s.alive[i] and start[i] > 0
