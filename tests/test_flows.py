@@ -154,7 +154,7 @@ BANK = dict(name="K", sector="bank", cash=40.0, other_assets=300.0, other_liabil
         (0.105, 0.8, True, True),  # both pass: rolled over
         (0.25, 0.8, True, False),  # the bank's ratio 0.199 is below 25%: refused
         (0.25, 0.8, False, True),  # bank regulation off: a bank lends while alive, whatever its ratio
-        (0.105, 0.5, True, False),  # borrower: debt 12 > 0.5 x assets (~19.9): refused
+        (0.105, 0.5, True, False),  # borrower: debt 12 > 0.5 x assets (~19.9): refused (all or nothing)
     ],
 )
 def test_maturing_bullet_is_refinanced_or_refused(
@@ -164,7 +164,8 @@ def test_maturing_bullet_is_refinanced_or_refused(
     w = Tiny([dict(name="B", sector="spv", cash=20.0, max_leverage=max_leverage), BANK],
              [loan("bullet", "B", "K", 12.0, 0.06, 2)],
              f"regime.capital_requirement={requirement}", "investment.refinance_term=6",
-             "regime.deleveraging_speed=0", f"channels.bank_regulation={str(regulation).lower()}")
+             "regime.deleveraging_speed=0", f"channels.bank_regulation={str(regulation).lower()}",
+             "channels.graded_refinancing=false")
     assert w.model.state.capital_ratio[0, w.world.column("K")] == approx(62.0 / 312.0)
     w.step(2)  # month 1 is the last: 12 x 6% / 12 = 0.06 interest each month
     if rolled:  # interest only; six more months at the same terms
@@ -177,6 +178,23 @@ def test_maturing_bullet_is_refinanced_or_refused(
         assert w.a("cash", "B") == approx(20.0 - 0.12 - 12.0)
         assert w.a("cash", "K") == approx(40.0 + 0.12 + 12.0)
         assert w.c("outstanding", "bullet") == 0.0 and not w.c("c_alive", "bullet")
+    assert w.a("alive", "B")
+
+
+def test_graded_refinancing_rolls_a_bullet_up_to_the_borrowers_capacity() -> None:
+    """The refused case above with ``graded_refinancing`` on: B's capacity is 0.5 x its assets
+    less its other debt (none), so the bank rolls that much and B repays the rest from cash."""
+    w = Tiny([dict(name="B", sector="spv", cash=20.0, max_leverage=0.5), BANK],
+             [loan("bullet", "B", "K", 12.0, 0.06, 2)],
+             "regime.capital_requirement=0.105", "investment.refinance_term=6", "regime.deleveraging_speed=0",
+             "channels.graded_refinancing=true")
+    w.step(2)
+    rolled = w.c("outstanding", "bullet")
+    assert 0.0 < rolled < 12.0 and w.c("c_alive", "bullet") and w.c("maturity", "bullet") == 6
+    assert w.a("cash", "B") == approx(20.0 - 0.12 - (12.0 - rolled))
+    assert w.a("cash", "K") == approx(40.0 + 0.12 + (12.0 - rolled))
+    # rolled to the capacity on the balance sheet the month starts with (its dues are set first)
+    assert rolled == approx(0.5 * (20.0 - 0.06))  # 0.5 x assets (cash) as the month starts
     assert w.a("alive", "B")
 
 

@@ -32,10 +32,13 @@ def test_headroom_keeps_compute_providers_below_the_target_after_borrowing() -> 
         def obs(phase, before, after, ctx):
             if phase != "investment":
                 return
+            # leverage as the headroom rule sees it (contract-backed and JV debt left out)
             b0, b1 = m.balance(before), m.balance(after)
+            d0, a0 = m.leverage_view(before, b0["debt"], b0["assets"])
+            d1, a1 = m.leverage_view(after, b1["debt"], b1["assets"])
             target = np.asarray(m.params.max_leverage)[None, :] * 0.8
-            below = (b0["debt"] <= target * b0["assets"]) & compute[None, :] & before.alive
-            excess = np.where(below, b1["debt"] / np.maximum(b1["assets"], 1e-12) - target, -np.inf)
+            below = (d0 <= target * a0) & compute[None, :] & before.alive
+            excess = np.where(below, d1 / np.maximum(a1, 1e-12) - target, -np.inf)
             worst[0] = max(worst[0], float(excess.max()))
 
         m.observers.append(obs)

@@ -17,15 +17,18 @@ AA = ("Microsoft", "Alphabet", "Amazon", "Meta", "Nvidia")  # AAA to AA- (conf/t
 
 
 @functools.cache
+def _run(scenario: str):
+    """One run per scenario, shared by the tests (its agents table and its paths)."""
+    cfg = make_cfg(f"paths.n={PATHS}", "horizon=60", "backend=numpy", "output.progress=false", f"scenario={scenario}")
+    return run(cfg).results
+
+
 def _agents(scenario: str = "baseline") -> pd.DataFrame:
-    cfg = make_cfg(f"paths.n={PATHS}", "horizon=60", "backend=numpy", "output.progress=false", f"scenario={scenario}")
-    return run(cfg).results.agents.set_index("name")
+    return _run(scenario).agents.set_index("name")
 
 
-@functools.cache
 def _loss(scenario: str) -> float:
-    cfg = make_cfg(f"paths.n={PATHS}", "horizon=60", "backend=numpy", "output.progress=false", f"scenario={scenario}")
-    return float(run(cfg).results.paths["credit_losses"].mean())
+    return float(_run(scenario).paths["credit_losses"].mean())
 
 
 @pytest.mark.parametrize("term", ["pd_1y", "pd_3y", "pd_5y"])
