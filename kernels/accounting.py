@@ -71,9 +71,13 @@ def contract_positions(xp: ModuleType, book: Book, state: State) -> tuple[Any, A
     return held, owed, marks
 
 
-def balance_sheet(xp: ModuleType, book: Book, state: State) -> dict[str, Any]:
-    """Assets, liabilities, equity and their parts per agent, each (paths, agents) USD bn."""
-    held, owed, marks = contract_positions(xp, book, state)
+def balance_sheet(xp: ModuleType, book: Book, state: State, positions: tuple[Any, Any, Any] | None = None,
+                  ) -> dict[str, Any]:
+    """Assets, liabilities, equity and their parts per agent, each (paths, agents) USD bn.
+
+    positions: :func:`contract_positions` of ``state`` when the caller already has them (they
+    depend on its ``outstanding``, ``c_alive`` and ``alive`` only); computed when None."""
+    held, owed, marks = contract_positions(xp, book, state) if positions is None else positions
     assets = state.cash + state.securities + state.gpu + state.other_assets + held + marks
     if state.fv_mark is not None:  # fund_runs: fair value less book of funds' loans (alive funds only)
         assets = assets + xp.where(state.alive, state.fv_mark, 0.0)
