@@ -30,7 +30,7 @@ def receiving(xp: ModuleType, book: Book, alive: Any) -> Any:
     return xp.take(party_alive(xp, alive), book.payee, axis=1) & (book.payee < book.n_agents)
 
 
-def _route(xp: ModuleType, agg: Any, alive: Any, n: int) -> tuple[Any, Any]:
+def route(xp: ModuleType, agg: Any, alive: Any, n: int) -> tuple[Any, Any]:
     """Split a (paths, agents + 1) aggregate into alive agents' part and the external sector's,
     which also takes what fell to defaulted agents."""
     agents = agg[:, :n]
@@ -45,7 +45,7 @@ def to_payees(xp: ModuleType, book: Book, alive: Any, values: Any) -> tuple[Any,
     claims at resolution.
     """
     agg = segment_sum(xp, values, book.payee, book.n_agents + 1)
-    return _route(xp, agg, alive, book.n_agents)
+    return route(xp, agg, alive, book.n_agents)
 
 
 def from_payers(xp: ModuleType, book: Book, values: Any, alive: Any = None) -> tuple[Any, Any]:
@@ -56,7 +56,7 @@ def from_payers(xp: ModuleType, book: Book, values: Any, alive: Any = None) -> t
     """
     agg = segment_sum(xp, values, book.payer, book.n_agents + 1)
     if alive is not None:
-        return _route(xp, agg, alive, book.n_agents)
+        return route(xp, agg, alive, book.n_agents)
     return agg[:, : book.n_agents], agg[:, book.n_agents]
 
 
