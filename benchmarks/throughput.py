@@ -30,9 +30,10 @@ Run with::
     python benchmarks/throughput.py --calibration mini --paths 2000 --ref-paths 20 --horizon 36 \\
         --scaling 100,1000,10000,100000 --scaling-horizon 12 --json throughput.json
 
-Extra Hydra overrides go last, e.g. ``scenario=severe``. Nothing here asserts timings. On a
-machine where OPENBLAS_CORETYPE is set (see the header line), unset it together with
-OPENBLAS_L2_SIZE in the benchmark's command alone to measure a current NumPy at full speed.
+Extra Hydra overrides go last, e.g. ``scenario=severe``; ``--here OVERRIDE`` (repeatable) applies one to
+this tree only, for keys an older ``--against`` revision lacks (``--here channels.contract_base=true``).
+Nothing here asserts timings. On a machine where OPENBLAS_CORETYPE is set (see the header line), unset it
+together with OPENBLAS_L2_SIZE in the benchmark's command alone to measure a current NumPy at full speed.
 """
 
 from __future__ import annotations
@@ -232,7 +233,7 @@ def blas_note() -> str:
 def benchmark(t: SimpleNamespace, args: argparse.Namespace) -> dict:
     say = print
     base = [f"calibration={args.calibration}", f"backend={args.backend}", f"seed={args.seed}",
-            "output.progress=false", *args.overrides]
+            "output.progress=false", *args.overrides, *args.here]
     backend = t.resolve(args.backend)
     xp = backend.xp
     H = args.horizon
@@ -300,7 +301,7 @@ def benchmark(t: SimpleNamespace, args: argparse.Namespace) -> dict:
         "tree": str(t.root), "layout": t.layout,
         "calibration": args.calibration, "agents": A, "contracts": world.n_contracts,
         "backend": backend.name, "device": backend.device, "seed": args.seed,
-        "overrides": args.overrides, "channels_on": on, "python": platform.python_version(),
+        "overrides": args.overrides, "here": args.here, "channels_on": on, "python": platform.python_version(),
         "numpy": np.__version__, "blas": blas_note(), "copy": bw,
         "vectorised": {"paths": args.paths, "horizon": H, "wall_s": v_wall, "cpu_s": v_cpu,
                        "agent_path_months_per_s": v_rate, "peak_mib": v_peak, "state_mib": sb / MiB,
@@ -400,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also run this benchmark on git revision REV (a temporary worktree) and compare")
     ap.add_argument("--json", type=Path, default=None, help="also write the results here as JSON")
     ap.add_argument("--tree", type=Path, default=None, help=argparse.SUPPRESS)  # the --against subprocess
+    ap.add_argument("--here", metavar="OVERRIDE", action="append", default=[],
+                    help="a Hydra override for this tree only, not passed to --against REV (a key REV's config "
+                    "lacks, e.g. a channel added since: --here channels.contract_base=true); repeatable")
     ap.add_argument("overrides", nargs="*", help="extra Hydra overrides, e.g. scenario=severe")
     return ap
 
@@ -417,7 +421,8 @@ def main(argv: list[str] | None = None) -> dict:
             ap.error(f"--against {args.against!r}: not a git revision of {ROOT} (a commit, tag or branch)")
     tree = load_tree(args.tree.resolve() if args.tree else ROOT, isolate=args.tree is not None)
     try:  # a wrong calibration or override: one line, before any work
-        compose_cfg(tree.root, [f"calibration={args.calibration}", f"backend={args.backend}", *args.overrides])
+        compose_cfg(tree.root, [f"calibration={args.calibration}", f"backend={args.backend}", *args.overrides,
+                                *args.here])
     except Exception as exc:  # Hydra's and OmegaConf's config errors
         ap.error(f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else exc!r}")
     result = benchmark(tree, args)

@@ -30,7 +30,7 @@ def receiving(xp: ModuleType, book: Book, alive: Any) -> Any:
     return xp.take(party_alive(xp, alive), book.payee, axis=1) & (book.payee < book.n_agents)
 
 
-def _route(xp: ModuleType, agg: Any, alive: Any, n: int) -> tuple[Any, Any]:
+def route(xp: ModuleType, agg: Any, alive: Any, n: int) -> tuple[Any, Any]:
     """Split a (paths, agents + 1) aggregate into alive agents' part and the external sector's,
     which also takes what fell to defaulted agents."""
     agents = agg[:, :n]
@@ -45,7 +45,7 @@ def to_payees(xp: ModuleType, book: Book, alive: Any, values: Any) -> tuple[Any,
     claims at resolution.
     """
     agg = segment_sum(xp, values, book.payee, book.n_agents + 1)
-    return _route(xp, agg, alive, book.n_agents)
+    return route(xp, agg, alive, book.n_agents)
 
 
 def from_payers(xp: ModuleType, book: Book, values: Any, alive: Any = None) -> tuple[Any, Any]:
@@ -56,7 +56,7 @@ def from_payers(xp: ModuleType, book: Book, values: Any, alive: Any = None) -> t
     """
     agg = segment_sum(xp, values, book.payer, book.n_agents + 1)
     if alive is not None:
-        return _route(xp, agg, alive, book.n_agents)
+        return route(xp, agg, alive, book.n_agents)
     return agg[:, : book.n_agents], agg[:, book.n_agents]
 
 
@@ -71,9 +71,13 @@ def contract_positions(xp: ModuleType, book: Book, state: State) -> tuple[Any, A
     return held, owed, marks
 
 
-def balance_sheet(xp: ModuleType, book: Book, state: State) -> dict[str, Any]:
-    """Assets, liabilities, equity and their parts per agent, each (paths, agents) USD bn."""
-    held, owed, marks = contract_positions(xp, book, state)
+def balance_sheet(xp: ModuleType, book: Book, state: State, positions: tuple[Any, Any, Any] | None = None,
+                  ) -> dict[str, Any]:
+    """Assets, liabilities, equity and their parts per agent, each (paths, agents) USD bn.
+
+    positions: :func:`contract_positions` of ``state`` when the caller already has them (they
+    depend on its ``outstanding``, ``c_alive`` and ``alive`` only); computed when None."""
+    held, owed, marks = contract_positions(xp, book, state) if positions is None else positions
     assets = state.cash + state.securities + state.gpu + state.other_assets + held + marks
     if state.fv_mark is not None:  # fund_runs: fair value less book of funds' loans (alive funds only)
         assets = assets + xp.where(state.alive, state.fv_mark, 0.0)

@@ -42,7 +42,10 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from .accounting import to_payees
+import numpy as np
+
+from .accounting import route
+from .backend import derived_index, segment_sum, to_numpy
 from .params import param
 from .state import OFFTAKE, Book
 
@@ -81,13 +84,29 @@ def contracted_value(xp: ModuleType, book: Book, month: int, alive: Any, c_alive
     stay live); maturity: (paths, contracts) int64 months left; rate: (paths, agents) annual rate
     each seller's contracts are discounted at.
     """
-    live = c_alive & ((book.kind == OFFTAKE) & (month < book.exit_month))[None, :] & (maturity > 0)
-    seller = xp.minimum(book.payee, book.n_agents - 1)
+    # over the offtake columns only (fixed, found once per book): every other contract adds an
+    # exact 0 to its payee's sum, so leaving them out changes no bit and saves the powers on them
+    cols, payee = _offtakes(xp, book)
+    live = (xp.take(c_alive, cols, axis=1) & (month < xp.take(book.exit_month, cols))[None, :]
+            & (xp.take(maturity, cols, axis=1) > 0))
+    seller = xp.minimum(payee, book.n_agents - 1)
     y = xp.take(rate, seller, axis=1)
-    wait = xp.astype(xp.maximum(book.start - month, 0), rate.dtype)[None, :]
-    pv = book.monthly[None, :] * annuity(xp, xp.astype(maturity, rate.dtype), y) * (1.0 + y / 12.0) ** (-wait)
-    value, _ = to_payees(xp, book, alive, xp.where(live, pv, 0.0))
+    wait = xp.astype(xp.maximum(xp.take(book.start, cols) - month, 0), rate.dtype)[None, :]
+    months = xp.astype(xp.take(maturity, cols, axis=1), rate.dtype)
+    pv = xp.take(book.monthly, cols)[None, :] * annuity(xp, months, y) * (1.0 + y / 12.0) ** (-wait)
+    agg = segment_sum(xp, xp.where(live, pv, 0.0), payee, book.n_agents + 1)
+    value, _ = route(xp, agg, alive, book.n_agents)  # as to_payees routes it
     return value
+
+
+def _offtakes(xp: ModuleType, book: Book) -> tuple[Any, Any]:
+    """((offtakes,) int64 columns of the book's offtakes, (offtakes,) int64 their payees), derived
+    once per book (one host read of ``kind``) and cached while its payee array lives."""
+    def build() -> tuple[Any, Any]:
+        cols = xp.asarray(np.nonzero(to_numpy(book.kind) == OFFTAKE)[0], dtype=xp.int64)
+        return cols, xp.take(book.payee, cols)
+
+    return derived_index(book.payee, ("offtakes", id(book.kind)), build)
 
 
 def base(xp: ModuleType, p: ContractBaseParams, value: Any, eligible: Any) -> Any:

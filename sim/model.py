@@ -90,6 +90,8 @@ class AIFinanceModel(mesa.Model):
         self.shortcuts = xp is np
         self.seed = int(cfg.seed)
         self._bs: tuple[State, dict[str, Any]] | None = None
+        self._positions: tuple[tuple[Any, Any, Any], tuple[Any, Any, Any]] | None = None
+        self._lv: tuple[tuple[Any, ...], tuple[Any, Any]] | None = None
         self.hooks = channel_registry.hooks(cfg.channels)
         self.book = world.book(xp)
         self.base_params: AgentParams = world.agent_params(xp)
@@ -231,9 +233,15 @@ class AIFinanceModel(mesa.Model):
         return self.xp.concat(parts, axis=1)
 
     def balance(self, s: State) -> dict[str, Any]:
-        """Balance sheets of ``s``, remembered for the latest state asked about."""
+        """Balance sheets of ``s``, remembered for the latest state asked about; the contract
+        positions in them (three segment sums over the contracts) are remembered for the latest
+        ``(outstanding, c_alive, alive)`` arrays, which most of a month's states share (the arrays
+        are never written in place: a phase that changes them makes new ones)."""
         if self._bs is None or self._bs[0] is not s:
-            self._bs = (s, accounting.balance_sheet(self.xp, self.book, s))
+            key = (s.outstanding, s.c_alive, s.alive)
+            if self._positions is None or any(a is not b for a, b in zip(self._positions[0], key, strict=True)):
+                self._positions = (key, accounting.contract_positions(self.xp, self.book, s))
+            self._bs = (s, accounting.balance_sheet(self.xp, self.book, s, positions=self._positions[1]))
         return self._bs[1]
 
     def requirement(self, state: State) -> Any:
@@ -282,7 +290,19 @@ class AIFinanceModel(mesa.Model):
         assets it financed left out (off balance sheet, :mod:`aisim.kernels.jv_debt`) unless the
         regime's ``spv_consolidation`` consolidates it, and with channel ``contract_base`` on the
         debt a seller's offtakes support left out with the assets it financed
-        (:mod:`aisim.kernels.contract_base`)."""
+        (:mod:`aisim.kernels.contract_base`).
+
+        Remembered for the latest (state, debt, assets, params) asked about, by identity: the
+        refinancing test and the capex headroom ask about the same ones each month, and with
+        ``contract_base`` on each answer values every offtake."""
+        key = (state, debt, assets, self.params)
+        if self._lv is not None and all(a is b for a, b in zip(self._lv[0], key, strict=True)):
+            return self._lv[1]
+        view = self._leverage_view(state, debt, assets)
+        self._lv = (key, view)
+        return view
+
+    def _leverage_view(self, state: State, debt: Any, assets: Any) -> tuple[Any, Any]:
         debt, assets = self.consolidated(state, debt, assets)
         if self.has_jv and not self.p.regime.spv_consolidation:  # config constants
             xp = self.xp
