@@ -73,13 +73,14 @@ class BacklogCapexParams:
 
 
 def requirement_at(xp: ModuleType, book: Book, alive: Any, c_alive: Any, maturity: Any, month: int, tau: int,
-                   capacity_yield: Any) -> Any:
+                   capacity_yield: Any, monthly: Any = None) -> Any:
     """(paths, agents) K(tau): capacity (USD bn of book) the offtakes live at month ``tau`` need,
-    seen at ``month`` (months left ``maturity`` (paths, contracts) count down once started)."""
+    seen at ``month`` (months left ``maturity`` (paths, contracts) count down once started);
+    monthly: (1 or paths, contracts) the payments (renegotiated), the book's when None."""
     begin = xp.maximum(book.start, month)[None, :]
     end = xp.minimum(begin + maturity, book.exit_month[None, :])
     live = c_alive & (book.kind == OFFTAKE)[None, :] & (book.start <= tau)[None, :] & (tau < end)
-    pay, _ = to_payees(xp, book, alive, xp.where(live, book.monthly[None, :], 0.0))
+    pay, _ = to_payees(xp, book, alive, xp.where(live, book.monthly[None, :] if monthly is None else monthly, 0.0))
     ok = capacity_yield > 0
     return xp.where(ok, pay / xp.where(ok, capacity_yield, 1.0), 0.0)
 

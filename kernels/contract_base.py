@@ -76,13 +76,14 @@ def annuity(xp: ModuleType, months: Any, rate: Any) -> Any:
 
 
 def contracted_value(xp: ModuleType, book: Book, month: int, alive: Any, c_alive: Any, maturity: Any,
-                     rate: Any) -> Any:
+                     rate: Any, scale: Any = None) -> Any:
     """(paths, agents) USD bn: present value to each seller of its live offtakes' remaining payments.
 
     alive: (paths, agents) bool; c_alive: (paths, contracts) bool (a defaulted buyer's offtakes
     end at resolution; with contract contagion off the external sector takes them over and they
     stay live); maturity: (paths, contracts) int64 months left; rate: (paths, agents) annual rate
-    each seller's contracts are discounted at.
+    each seller's contracts are discounted at; scale: None, or (paths, agents) each buyer's
+    renegotiated share of its offtake payments (:mod:`aisim.kernels.renegotiation`).
     """
     # over the offtake columns only (fixed, found once per book): every other contract adds an
     # exact 0 to its payee's sum, so leaving them out changes no bit and saves the powers on them
@@ -94,6 +95,10 @@ def contracted_value(xp: ModuleType, book: Book, month: int, alive: Any, c_alive
     wait = xp.astype(xp.maximum(xp.take(book.start, cols) - month, 0), rate.dtype)[None, :]
     months = xp.astype(xp.take(maturity, cols, axis=1), rate.dtype)
     pv = xp.take(book.monthly, cols)[None, :] * annuity(xp, months, y) * (1.0 + y / 12.0) ** (-wait)
+    if scale is not None:  # each offtake at its buyer's renegotiated share (external buyers: 1)
+        buyer = xp.take(book.payer, cols)
+        by_buyer = xp.take(scale, xp.minimum(buyer, book.n_agents - 1), axis=1)
+        pv = pv * xp.where((buyer < book.n_agents)[None, :], by_buyer, 1.0)
     agg = segment_sum(xp, xp.where(live, pv, 0.0), payee, book.n_agents + 1)
     value, _ = route(xp, agg, alive, book.n_agents)  # as to_payees routes it
     return value

@@ -50,11 +50,14 @@ def current_rate(xp: ModuleType, book: Book, base_rate: Any) -> Any:
 
 def scheduled_dues(
     xp: ModuleType, book: Book, state: State, unsold_value: Any, gpu: Any, refinance_ok: Any,
+    monthly: Any = None,
 ) -> Dues:
     """Everything owed this month before settlement.
 
     unsold_value, gpu: (paths, agents) USD bn; refinance_ok: (paths, contracts) bool from
-    :func:`aisim.kernels.refinancing.refinance_ok`. Returns :class:`Dues`.
+    :func:`aisim.kernels.refinancing.refinance_ok`; monthly: (1 or paths, contracts) leases' and
+    offtakes' payments (renegotiated offtakes', :func:`aisim.kernels.renegotiation.scaled_monthly`),
+    the book's when None. Returns :class:`Dues`.
     """
     active = active_mask(xp, book, state)
     loan = active & (book.kind == LOAN)[None, :]
@@ -72,7 +75,7 @@ def scheduled_dues(
     interest = xp.where(loan, out * state.rate / 12.0, zero)
 
     fixed = active & ((book.kind == LEASE) | (book.kind == OFFTAKE))[None, :]
-    payment = xp.where(fixed, book.monthly[None, :] + zero, zero)
+    payment = xp.where(fixed, (book.monthly[None, :] if monthly is None else monthly) + zero, zero)
     n = book.n_agents
     # beneficiaries are always agents for backstops and rvgs (validated); clamp for external rows
     payee_col = xp.minimum(book.payee, n - 1)

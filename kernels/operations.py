@@ -17,12 +17,16 @@ from .accounting import to_payees
 from .state import OFFTAKE, AgentParams, Book, per_agent
 
 
-def committed_capacity(xp: ModuleType, book: Book, alive: Any, active: Any, p: AgentParams) -> Any:
+def committed_capacity(xp: ModuleType, book: Book, alive: Any, active: Any, p: AgentParams,
+                       monthly: Any = None) -> Any:
     """GPU capacity (USD bn of book) each seller has sold forward on live offtakes.
 
-    active: (paths, contracts) bool. Returns (paths, agents).
+    active: (paths, contracts) bool; monthly: (1 or paths, contracts) the payments (renegotiated
+    offtakes', :func:`aisim.kernels.renegotiation.scaled_monthly`), the book's when None.
+    Returns (paths, agents).
     """
-    monthly = xp.where(active & (book.kind == OFFTAKE)[None, :], book.monthly[None, :], 0.0)
+    monthly = book.monthly[None, :] if monthly is None else monthly
+    monthly = xp.where(active & (book.kind == OFFTAKE)[None, :], monthly, 0.0)
     per_seller, _ = to_payees(xp, book, alive, monthly)
     safe = xp.where(p.capacity_yield > 0, p.capacity_yield, 1.0)
     return xp.where(p.capacity_yield > 0, per_seller / safe, 0.0)

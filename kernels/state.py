@@ -249,6 +249,7 @@ class State:
     facility_loss: Any = None  # (paths,) asset_facilities: banks' non-recourse write-offs (USD bn, cumulative)
     exp_growth: Any = None  # (paths,) demand_growth: expected monthly log growth of AI demand
     demand_seen: Any = None  # (paths,) demand_growth: the demand index last observed
+    offtake_scale: Any = None  # (paths, agents) renegotiation: share of its original offtake payments a buyer owes
 
     def replace(self, **changes: Any) -> State:
         return replace(self, **changes)

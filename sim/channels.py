@@ -35,6 +35,9 @@ taking ``(s, ctx)`` return both):
                       refused bullets are refinanced and settlement
 ``refinance_need``    ``(need, s, dues)``: (paths, agents) refused bullet principal other lenders
                       refinance pro rata
+``renegotiation``     ``((s, dues), costs, contracted)``: the state and dues after distressed
+                      buyers' offtakes are cut, before settlement; ``costs`` and ``contracted``
+                      (paths, agents) each agent's operating costs and contracted revenue due
 ``costs``             ``(costs, s, revenue)``: (paths, agents) operating costs owed to the external
                       sector; ``revenue`` the AI and contracted revenue they are a share of
 ``settle_options``    ``(options, s)``: keyword options of the settlement kernel
@@ -88,6 +91,7 @@ from aisim.kernels import (
     rating_triggers,
     refinancing,
     regulation,
+    renegotiation,
     risk_appetite,
     rng,
     rollover,
@@ -117,6 +121,7 @@ from aisim.kernels.lease_claims import LeaseClaimParams
 from aisim.kernels.notes_market import NotesParams
 from aisim.kernels.params import by_sector, config_node, param
 from aisim.kernels.rating_triggers import RatingTriggerParams
+from aisim.kernels.renegotiation import RenegotiationParams
 from aisim.kernels.risk_appetite import RiskAppetiteParams
 from aisim.kernels.state import BULLET, LOAN, NEVER, OFFTAKE, REVOLVING, per_agent
 from aisim.kernels.syndicates import SyndicateParams
@@ -139,6 +144,7 @@ HOOK_POINTS = (  # one a line, in the order of the month
     "financing",
     "dues",
     "refinance_need",
+    "renegotiation",
     "costs",
     "settle_options",
     "after_settlement",
@@ -528,7 +534,8 @@ def _contract_carve_out(m: Any, view: tuple[Any, Any], s: Any) -> tuple[Any, Any
     # the seller's borrowing rate: its distance-to-default spread, or its calibrated spread without credit pricing
     spread = s.spread if m.cfg.channels.credit_pricing else per_agent(m.params.spread) + xp.zeros_like(debt)
     rate = s.base_rate[:, None] + s.market_spread[:, None] + spread
-    value = contract_base.contracted_value(xp, m.book, s.month, s.alive, s.c_alive, s.maturity, rate)
+    value = contract_base.contracted_value(xp, m.book, s.month, s.alive, s.c_alive, s.maturity, rate,
+                                           m.offtake_scale(s))
     return contract_base.carve_out(xp, debt, assets, contract_base.base(xp, p, value, _contract_eligible(m)))
 
 
@@ -575,7 +582,7 @@ def _market_clear(m: Any, s: Any, ctx: Any) -> tuple[Any, Any]:
     xp = m.xp
     seg, s0, _ = _market_constants(m)
     active = contracts_kernel.active_mask(xp, m.book, s)
-    committed = operations.committed_capacity(xp, m.book, s.alive, active, m.params)
+    committed = operations.committed_capacity(xp, m.book, s.alive, active, m.params, m.offtake_monthly(s))
     supply = compute_market.segment_supply(xp, xp.maximum(s.gpu - committed, 0.0), s.alive, seg)
     tau = compute_market.tightness(xp, s.demand, float(m.p.scenario.demand.start), s0, supply)
     return s.replace(tightness=tau), ctx
@@ -708,14 +715,14 @@ def _backlog_spot_share(m: Any) -> Any:
 def _backlog_plan(m: Any, plan: Any, s: Any) -> Any:
     xp, H = m.xp, int(m.p.backlog_capex.build_months)
     ahead = backlog_capex.requirement_at(xp, m.book, s.alive, s.c_alive, s.maturity, s.month, s.month + H,
-                                         per_agent(m.params.capacity_yield))
+                                         per_agent(m.params.capacity_yield), m.offtake_monthly(s))
     build = xp.where(s.alive & _compute_mask(m)[None, :], backlog_capex.backlog_capex(xp, s.gpu, ahead, H), 0.0)
     return plan * _backlog_spot_share(m)[None, :] + build
 
 
 def _backlog_delivery(m: Any, dues: Any, s: Any) -> Any:
     xp, book = m.xp, m.book
-    committed = operations.committed_capacity(xp, book, s.alive, dues.active, m.params)
+    committed = operations.committed_capacity(xp, book, s.alive, dues.active, m.params, m.offtake_monthly(s))
     share = backlog_capex.delivered_share(xp, s.gpu, committed)
     of_seller = xp.take(share, xp.minimum(book.payee, book.n_agents - 1), axis=1)
     offtake = dues.active & (book.kind == OFFTAKE)[None, :]
@@ -834,6 +841,18 @@ def _graded_capacity_rolls(m: Any, dues: Any, s: Any) -> Any:
 
 def _graded_capacity_need(m: Any, need: Any, s: Any, dues: Any) -> Any:
     return m.xp.minimum(need, dues.roll_room)  # the capacity the capped rolls left (no second balance sheet)
+
+
+def _renegotiate(m: Any, sd: tuple[Any, Any], costs: Any, contracted: Any) -> tuple[Any, Any]:
+    xp, book = m.xp, m.book
+    s, dues = sd
+    owed, _ = accounting_kernel.from_payers(xp, book, dues.total)
+    offtake = xp.where((book.kind == OFFTAKE)[None, :], dues.payment, 0.0)
+    on_offtakes, _ = accounting_kernel.from_payers(xp, book, offtake)
+    new = renegotiation.cut(xp, s.offtake_scale, s.alive, owed, costs, s.cash + s.securities, contracted,
+                            on_offtakes, m.p.renegotiation.floor)
+    dues = replace(dues, payment=renegotiation.reprice(xp, book, dues.payment, s.offtake_scale, new))
+    return s.replace(offtake_scale=new), dues
 
 
 # --------------------------------------------------------------------------- the registry
@@ -1091,6 +1110,19 @@ CHANNELS = CHANNELS + (
         off_doc="a bullet rolls in full if the borrower passes debt <= max_leverage x assets, else falls due whole",
         kernel="aisim.kernels.rollover", cite="amend-and-extend (Herr, Bernasek and Corcoran 2009, Mondaq)",
         default=False, on={"dues": _graded_capacity_rolls, "refinance_need": _graded_capacity_need},
+    ),
+)
+
+CHANNELS = CHANNELS + (
+    Channel(
+        "renegotiation", "a buyer that cannot pay this month's dues (contracts and costs beyond its cash, "
+        "securities and contract receipts) has its offtakes cut pro rata to what makes the month payable, "
+        "permanently, down to `renegotiation.floor` of the original payments (the sellers' recovery in its "
+        "default); sellers' committed capacity, backlog and contract base fall with the cut",
+        off_doc="offtakes are paid in full or the buyer defaults",
+        kernel="aisim.kernels.renegotiation",
+        cite="Masten and Crocker (1985); Hart and Moore (1988); DOE/EIA (1980s take-or-pay renegotiations)",
+        default=False, params=RenegotiationParams, key="renegotiation", on={"renegotiation": _renegotiate},
     ),
 )
 

@@ -43,6 +43,7 @@ from aisim.kernels import (
     operations,
     refinancing,
     regulation,
+    renegotiation,
     resolution,
     rng,
     rollover,
@@ -181,6 +182,7 @@ class AIFinanceModel(mesa.Model):
         partial = partial.replace(firm_shock=xp.zeros((P, A), dtype=xp.float64))  # firm_shocks
         partial = channel_registry.capex_orders_start(self, partial)  # capex_commitments
         partial = partial.replace(appetite=paths(0.0))  # risk_appetite
+        partial = partial.replace(offtake_scale=agents(np.ones(A)))  # renegotiation
         partial = partial.replace(grade=agents(np.zeros(A, dtype=np.int64)),
                                   rating_fall=agents(np.full(A, -1, dtype=np.int64)))  # ratings
         rg = self.p.regime
@@ -361,6 +363,16 @@ class AIFinanceModel(mesa.Model):
         return amount, segment_sum(xp, amount, self.facility_borrower, n), segment_sum(xp, amount,
                                                                                        self.facility_lender, n)
 
+    def offtake_scale(self, s: State) -> Any:
+        """(paths, agents) each buyer's renegotiated share of its offtake payments with channel
+        ``renegotiation`` on (:mod:`aisim.kernels.renegotiation`), None with it off."""
+        return s.offtake_scale if self.cfg.channels.renegotiation else None
+
+    def offtake_monthly(self, s: State) -> Any:
+        """(1 or paths, contracts) USD bn / month: leases' and offtakes' payments, each offtake at
+        its buyer's renegotiated share (the book's payments with channel ``renegotiation`` off)."""
+        return renegotiation.scaled_monthly(self.xp, self.book, self.offtake_scale(s))
+
     def raise_room(self, s: State) -> Any:
         """(paths, agents) USD bn of new equity each agent could raise this month."""
         room = funding.raise_room(self.xp, self.params, s.sentiment, self.schedule.raise_open[s.month])
@@ -395,7 +407,7 @@ class AIFinanceModel(mesa.Model):
         """Revenue from outside (AI and non-AI), securities income, depreciation."""
         xp, p = self.xp, self.params
         active = contracts.active_mask(xp, self.book, s)
-        committed = operations.committed_capacity(xp, self.book, s.alive, active, p)
+        committed = operations.committed_capacity(xp, self.book, s.alive, active, p, self.offtake_monthly(s))
         terms = self.fold("spot_terms", None, s, committed)  # None: the exogenous price index
         spot, unsold = self.by_sector("spot_sales", s, committed, terms)
         ai, non_ai = operations.external_revenue(xp, p, s.demand, spot)
@@ -480,16 +492,17 @@ class AIFinanceModel(mesa.Model):
         xp, book = self.xp, self.book
         b_ok, l_ok = self.roll_borrowers(s), self.lender_tests(s)
         ok = refinancing.refinance_ok(xp, book, b_ok, l_ok, s.alive)
-        dues = contracts.scheduled_dues(xp, book, s, ctx.unsold, s.gpu, ok)
+        dues = contracts.scheduled_dues(xp, book, s, ctx.unsold, s.gpu, ok, self.offtake_monthly(s))
         dues = self.fold("dues", dues, s)
         # a maturing bullet its own lender will not roll: other lenders refinance it, pro rata
         need = self.fold("refinance_need", refinancing.refused_bullets(xp, book, dues, b_ok), s, dues)
         if not self.shortcuts or bool(xp.any(need > 0)):
             amount, borrowed, lent = self.lend(s, need, l_ok)
             s = ledger.lend(xp, s, self.world.n_calibrated, amount, lent, borrowed)
-        contracted, _ = accounting.to_payees(xp, book, s.alive, dues.payment)
-        costs = operations.operating_costs(xp, self.params, ctx.ai_revenue, contracted)
-        costs = xp.where(s.alive, self.fold("costs", costs, s, ctx.ai_revenue + contracted), 0.0)
+        contracted, costs = self._contracted_costs(s, ctx, dues)
+        if self.hooks["renegotiation"]:  # distressed buyers' offtakes cut before they are settled
+            s, dues = self.fold("renegotiation", (s, dues), costs, contracted)
+            contracted, costs = self._contracted_costs(s, ctx, dues)
         opts = self.fold("settle_options", {"greatest": False, "alpha": 1.0, "beta": 1.0}, s)
         st = settlement.settle(xp, book, s.alive, s.cash, s.securities, dues, costs, shortcuts=self.shortcuts,
                                **opts)
@@ -499,6 +512,13 @@ class AIFinanceModel(mesa.Model):
             illiquid = illiquid | (s.alive & (ctx.unpaid_orders > capex_orders.UNPAID_TOL))
         ctx = ctx.replace(dues=dues, illiquid=illiquid, paid=st.paid)
         return self.fold_state("after_settlement", s, ctx)
+
+    def _contracted_costs(self, s: State, ctx: MonthContext, dues: Any) -> tuple[Any, Any]:
+        """(paths, agents) contracted revenue due to each agent this month and its operating costs."""
+        xp = self.xp
+        contracted, _ = accounting.to_payees(xp, self.book, s.alive, dues.payment)
+        costs = operations.operating_costs(xp, self.params, ctx.ai_revenue, contracted)
+        return contracted, xp.where(s.alive, self.fold("costs", costs, s, ctx.ai_revenue + contracted), 0.0)
 
     def phase_resolution(self, s: State, ctx: MonthContext) -> tuple[State, MonthContext]:
         """Defaults (illiquid, covenant breach, insolvent), fire sales and recoveries, in rounds

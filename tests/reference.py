@@ -95,6 +95,7 @@ CHANNELS += ("capex_commitments", "risk_appetite")
 CHANNELS += ("backlog_capex",)
 CHANNELS += ("rating_triggers", "capital_pricing")
 CHANNELS += ("graded_refinancing",)
+CHANNELS += ("renegotiation",)
 # ratings: Basel standardised corporate weights (BCBS CRE20.42) by letter grade AAA, AA, A, BBB, BB,
 # B, CCC, then defaulted; a defaulted agent's grade is 7
 CRE20 = {0: 0.2, 1: 0.2, 2: 0.5, 3: 0.75, 4: 1.0, 5: 1.5, 6: 1.5, 7: 1.5}
@@ -247,6 +248,7 @@ class RefState:
     facility_loss: float = 0.0  # asset_facilities: banks' non-recourse write-offs on asset facilities
     exp_growth: float = 0.0  # demand_growth: expected monthly log growth of demand
     demand_seen: float = 1.0  # demand_growth: the demand index last observed
+    offtake_scale: list[float] = field(default_factory=list)  # renegotiation: each buyer's share still owed
 
     def copy(self) -> RefState:
         return RefState(**{f.name: _copy(getattr(self, f.name)) for f in fields(self)})
@@ -291,6 +293,7 @@ class Events:
     facility_write_offs: list[tuple[int, float]] = field(default_factory=list)
     facility_cures: list[tuple[int, float]] = field(default_factory=list)
     facility_draws: list[tuple[int, float]] = field(default_factory=list)
+    renegotiations: list[tuple[int, float]] = field(default_factory=list)  # (buyer, its new scale)
 
 
 def _items(node: Any) -> list[tuple[Any, Any]]:
@@ -453,6 +456,7 @@ class ReferenceModel:
                             "hyperscaler": float(cfg.notes.note_share_hyperscaler)}
         self.notes_margin = float(cfg.notes.leverage_margin)
         self.notes_term = int(inv.notes_term)
+        self.reneg_floor = float(cfg.renegotiation.floor)  # renegotiation
         cbp = cfg.contract_base  # contract_base
         self.contract_base = {"margin": float(cbp.margin), "coverage": float(cbp.coverage),
                               "sectors": ("neocloud",) if cbp.sectors == "neocloud" else ("neocloud", "hyperscaler")}
@@ -771,6 +775,13 @@ class ReferenceModel:
                 assets[i] -= min(carved, max(assets[i], 0.0))
         return debt, assets
 
+    def _pay(self, s: RefState | None, c: Contract) -> float:
+        """A lease's or offtake's monthly payment now: an offtake at its buyer's renegotiated share
+        (renegotiation; s None: month 0, nothing renegotiated)."""
+        if s is None or not self.ch["renegotiation"] or c.kind != "offtake" or c.payer >= self.n:
+            return c.monthly
+        return c.monthly * s.offtake_scale[c.payer]
+
     def contract_supported(self, s: RefState) -> list[float]:
         """contract_base: per agent, margin x the present value of its live offtakes' remaining
         payments (discounted monthly at base + market spread + its spread) / coverage, for sellers
@@ -785,7 +796,7 @@ class ReferenceModel:
             own = s.spread[c.payee] if self.ch["credit_pricing"] else self.agents[c.payee].p["spread"]
             y = (s.base_rate + s.market_spread + own) / 12.0
             n_left = s.maturity[k]
-            pv = sum(c.monthly / (1.0 + y) ** j for j in range(1, n_left + 1))
+            pv = sum(self._pay(s, c) / (1.0 + y) ** j for j in range(1, n_left + 1))
             pv /= (1.0 + y) ** max(c.start - s.month, 0)
             out[c.payee] += pv
         return [cb["margin"] * v / cb["coverage"] for v in out]
@@ -922,6 +933,7 @@ class ReferenceModel:
         s.lease_loss = [0.0] * (n + 1)  # lease_claims
         s.firm_shock = [0.0] * n  # firm_shocks
         s.appetite = 0.0  # risk_appetite
+        s.offtake_scale = [1.0] * n  # renegotiation
         s.ccyb = 0.0 if self.rg["build"] > 0 else self.rg["ccyb"]  # a new buffer is announced, then built
         s.fv_mark, s.spread_ref, s.redeem_queue, s.gated = [0.0] * n, [0.0] * n, [0.0] * n, [False] * n  # fund_runs
         # demand_growth: firms start expecting the scenario's month-0 trend of log demand, mu - sigma^2 / 2
@@ -1265,7 +1277,7 @@ class ReferenceModel:
             else:
                 live = self._active(s, k) and self._live_agent(s, c.payee)
             if live:
-                pay += c.monthly
+                pay += self._pay(s, c)
         a = self.agents[i]
         cy = a.base_p["capacity_yield"] if s is None else a.p["capacity_yield"]
         gpu = a.balance["gpu"] if s is None else s.gpu[i]
@@ -1291,7 +1303,7 @@ class ReferenceModel:
             if s is not None and not s.c_alive[k]:
                 continue
             if c.start <= tau < min(max(c.start, t) + left, c.exit_month):
-                pay += c.monthly
+                pay += self._pay(s, c)
         return pay / cy
 
     def _backlog_spot_share(self, i: int) -> float:
@@ -1322,7 +1334,7 @@ class ReferenceModel:
         committed_pay = [0.0] * n  # capacity sold forward: live offtakes' payments per seller
         for k, c in enumerate(self.contracts):
             if c.kind == "offtake" and self._active(s, k) and self._live_agent(s, c.payee):
-                committed_pay[c.payee] += c.monthly
+                committed_pay[c.payee] += self._pay(s, c)
         ai, unsold = [0.0] * n, [0.0] * n
         for i, a in enumerate(self.agents):
             if not s.alive[i]:
@@ -1741,7 +1753,7 @@ class ReferenceModel:
                 cy = a.p["capacity_yield"]
                 if not s.alive[i] or cy <= 0:
                     continue
-                sold = sum(c.monthly for k, c in enumerate(self.contracts)
+                sold = sum(self._pay(s, c) for k, c in enumerate(self.contracts)
                            if c.kind == "offtake" and c.payee == i and active[k]) / cy
                 if sold > 0:
                     delivered[i] = min(s.gpu[i] / sold, 1.0)
@@ -1778,7 +1790,7 @@ class ReferenceModel:
                 elif c.amort == "revolving":
                     principal[k] = out / max(c.maturity, 1)
             elif c.kind in ("lease", "offtake"):
-                payment[k] = c.monthly
+                payment[k] = self._pay(s, c)
                 if c.kind == "offtake" and self.ch["backlog_capex"]:
                     payment[k] *= delivered[c.payee] if c.payee < n else 1.0
             elif c.kind == "backstop":
@@ -1809,19 +1821,41 @@ class ReferenceModel:
                 s.cash[i] += borrowed[i] - lent[i]
             s.credit_supply += sum(amounts)
             ev.refinanced_by_others += sum(amounts)
+        def contracted_and_costs() -> tuple[list[float], list[float]]:
+            """Contracted revenue due to each agent; operating costs: fixed opex + cost share of AI
+            and contracted revenue."""
+            contracted = [0.0] * n
+            for k, c in enumerate(self.contracts):
+                if self._live_agent(s, c.payee):
+                    contracted[c.payee] += payment[k]
+            costs = [0.0] * n
+            for i, a in enumerate(self.agents):
+                if s.alive[i]:
+                    revenue = scratch["ai_revenue"][i] + contracted[i]
+                    costs[i] = a.p["opex"] + a.p["cost_share"] * revenue
+                    if self.ch["firm_shocks"]:  # the margin shock moves costs by x x revenue, floored at 0
+                        costs[i] = max(costs[i] - s.firm_shock[i] * revenue, 0.0)
+            return contracted, costs
+
+        contracted, costs = contracted_and_costs()
+        if self.ch["renegotiation"]:  # a buyer short this month has its offtakes cut, down to the floor
+            owed, on_offtakes = [0.0] * (n + 1), [0.0] * (n + 1)
+            for k, c in enumerate(self.contracts):
+                if active[k]:
+                    owed[c.payer] += interest[k] + principal[k] + payment[k]
+                    if c.kind == "offtake":
+                        on_offtakes[c.payer] += payment[k]
+            for i in range(n):
+                short = owed[i] + costs[i] - (s.cash[i] + s.securities[i] + contracted[i])
+                if s.alive[i] and short > 0 and on_offtakes[i] > 0:
+                    old = s.offtake_scale[i]
+                    s.offtake_scale[i] = max(old * (1.0 - short / on_offtakes[i]), self.reneg_floor)
+                    ev.renegotiations.append((i, s.offtake_scale[i]))
+                    for k, c in enumerate(self.contracts):
+                        if c.kind == "offtake" and c.payer == i:
+                            payment[k] *= s.offtake_scale[i] / old
+            contracted, costs = contracted_and_costs()
         due_c = [interest[k] + principal[k] + payment[k] for k in range(C)]
-        # --- operating costs: fixed opex + cost share of AI and contracted revenue
-        contracted = [0.0] * n
-        for k, c in enumerate(self.contracts):
-            if self._live_agent(s, c.payee):
-                contracted[c.payee] += payment[k]
-        costs = [0.0] * n
-        for i, a in enumerate(self.agents):
-            if s.alive[i]:
-                revenue = scratch["ai_revenue"][i] + contracted[i]
-                costs[i] = a.p["opex"] + a.p["cost_share"] * revenue
-                if self.ch["firm_shocks"]:  # the margin shock moves costs by x x revenue, floored at 0
-                    costs[i] = max(costs[i] - s.firm_shock[i] * revenue, 0.0)
         # --- payment ratios: a dead payer's obligations are the external sector's, paid in full
         owed = [0.0] * n
         for k, c in enumerate(self.contracts):

@@ -194,6 +194,7 @@ def test_reference_matches_model_under_stress(switches: str) -> None:
     assert any(e.banks_below for e in evs) and any(e.deleveraging for e in evs), "no bank below requirement"
     assert min(s.sentiment for s in states) < 0.3 and max(s.market_spread for s in states) > 0
     assert any(s.stake_loss > 0 for s in states), "no stake written off"
+    assert any(e.renegotiations for e in evs), "no offtake renegotiated"
     stakes = [k for k, c in enumerate(run.model.world.contracts["kind"]) if c == EQUITY]
     first = run.states[PATHS[0]]
     assert any(first[-1].c_alive[k] and first[-1].outstanding[k] != first[0].outstanding[k] for k in stakes)
