@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import pytest
 
@@ -21,10 +23,16 @@ def world(n: int, *extra: str):
     return world_of(make_cfg(*tail(n, "channels.relationship_lending=true", *extra)))
 
 
+@functools.cache
+def shared_world(n: int, *extra: str):
+    """One build per size and switch for the tests that only read a world (not the determinism test)."""
+    return world(n, *extra)
+
+
 def test_contracts_grow_linearly_in_agents() -> None:
     sizes = (100, 200, 400)
-    on = [world(n) for n in sizes]
-    off = [world(n, "channels.relationship_lending=false") for n in sizes]
+    on = [shared_world(n) for n in sizes]
+    off = [shared_world(n, "channels.relationship_lending=false") for n in sizes]
     for w in on:
         k = int(make_cfg().syndicate.size)
         assert w.n_pairs <= k * len(set(w.facility_borrower.tolist()))
@@ -39,8 +47,8 @@ def test_contracts_grow_linearly_in_agents() -> None:
 
 
 def test_every_borrower_keeps_a_lender_and_its_relationships() -> None:
-    w = world(200)
-    w_off = world(200, "channels.relationship_lending=false")
+    w = shared_world(200)
+    w_off = shared_world(200, "channels.relationship_lending=false")
     assert set(w.facility_borrower.tolist()) == set(w_off.facility_borrower.tolist())
     c = w.contracts
     k = int(make_cfg().syndicate.size)
